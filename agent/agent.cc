@@ -1,0 +1,588 @@
+#include "agent/agent.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/jobd_service.h"
+#include "spdlog/spdlog.h"
+
+extern char** environ;
+
+namespace jobd::agent {
+
+namespace {
+
+using coordinator::Outcome;
+
+pb::Outcome ToProto(Outcome o) {
+  switch (o) {
+    case Outcome::kOk: return pb::OUTCOME_OK;
+    case Outcome::kRejected: return pb::OUTCOME_REJECTED;
+    case Outcome::kDeadlineExceeded: return pb::OUTCOME_DEADLINE_EXCEEDED;
+    case Outcome::kWorkerDied: return pb::OUTCOME_WORKER_DIED;
+    case Outcome::kHandlerError: return pb::OUTCOME_HANDLER_ERROR;
+    case Outcome::kCancelled: return pb::OUTCOME_CANCELLED;
+  }
+  return pb::OUTCOME_REJECTED;
+}
+
+pb::Completion Rejection(uint32_t seq, const absl::Status& status) {
+  pb::Completion c;
+  c.set_seq(seq);
+  c.set_outcome(pb::OUTCOME_REJECTED);
+  c.set_code(static_cast<int>(status.code()));
+  c.set_message(std::string(status.message()));
+  return c;
+}
+
+void FillLatency(const coordinator::LatencyHistogram& h, pb::LatencySummary* out) {
+  out->set_count(h.count());
+  out->set_mean_us(absl::ToDoubleMicroseconds(h.Mean()));
+  out->set_p50_us(absl::ToDoubleMicroseconds(h.Quantile(0.5)));
+  out->set_p99_us(absl::ToDoubleMicroseconds(h.Quantile(0.99)));
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config) : config_(std::move(config)) {}
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentConfig config) {
+  std::unique_ptr<Agent> agent(new Agent(std::move(config)));
+  if (absl::Status s = agent->Init(); !s.ok()) {
+    agent->Shutdown(absl::ZeroDuration());
+    return s;
+  }
+  return agent;
+}
+
+absl::Status Agent::Init() {
+  started_at_ = clock_.Now();
+  shm::ArenaOptions arena_options;
+  arena_options.path = config_.arena_path();
+  arena_options.classes = config_.size_classes;
+  arena_options.mode = config_.socket_group == static_cast<gid_t>(-1) ? 0600 : 0640;
+  absl::StatusOr<std::unique_ptr<shm::Arena>> arena = shm::Arena::Create(arena_options);
+  if (!arena.ok()) return arena.status();
+  arena_ = std::move(*arena);
+  if (config_.socket_group != static_cast<gid_t>(-1)) {
+    if (chown(config_.arena_path().c_str(), static_cast<uid_t>(-1), config_.socket_group) != 0) {
+      return absl::PermissionDeniedError(absl::StrCat("cannot give the arena to group ", config_.socket_group));
+    }
+  }
+  ledger_ = std::make_unique<ArenaLedger>(*arena_);
+  spdlog::info("arena {} ({}):\n{}", config_.arena_path(), shm::HumanBytes(arena_->mapped_bytes()),
+               shm::DescribeSizeClasses(config_.size_classes));
+
+  coordinator::CoordinatorOptions copts;
+  copts.max_queue = config_.max_queue;
+  copts.max_queued_per_session = config_.max_queued_per_session;
+  copts.default_timeout = config_.default_timeout;
+  copts.grace = config_.grace;
+  copts.worker_max_jobs = config_.worker_max_jobs;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    coordinator_ = std::make_unique<coordinator::Coordinator>(copts, clock_, *ledger_);
+  }
+
+  // A stale socket from a killed agent would make bind fail: it is ours to replace.
+  unlink(config_.socket_path().c_str());
+  service_ = std::make_unique<JobdService>(*this);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix://" + config_.socket_path(), grpc::InsecureServerCredentials());
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.socket_path()));
+  }
+  const mode_t socket_mode = 0660;
+  chmod(config_.socket_path().c_str(), socket_mode);
+  if (config_.socket_group != static_cast<gid_t>(-1)) {
+    (void)chown(config_.socket_path().c_str(), static_cast<uid_t>(-1), config_.socket_group);
+  }
+  spdlog::info("listening on unix://{}", config_.socket_path());
+
+  if (!config_.metrics_address.empty()) {
+    auto http = HttpEndpoint::Start(
+        config_.metrics_address, [this] { return MetricsText(); },
+        [this]() -> absl::Status {
+          pb::HealthReply h = Health();
+          if (h.serving()) return absl::OkStatus();
+          return absl::UnavailableError(h.draining() ? "draining"
+                                                     : absl::StrCat(h.workers_ready(), " of ",
+                                                                    h.workers_configured(), " workers ready"));
+        });
+    if (!http.ok()) return http.status();
+    http_ = std::move(*http);
+    spdlog::info("metrics on http://{}/metrics (health: /healthz)", config_.metrics_address);
+  }
+
+  SupervisorOptions sopts;
+  sopts.workers = config_.workers;
+  sopts.argv = config_.worker_argv;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    if (entry.rfind("JOBD_SOCKET=", 0) == 0 || entry.rfind("JOBD_RUN_DIR=", 0) == 0 ||
+        entry.rfind("JOBD_WORKER_", 0) == 0) {
+      continue;
+    }
+    sopts.env.push_back(std::move(entry));
+  }
+  sopts.env.push_back("JOBD_SOCKET=" + config_.socket_path());
+  sopts.env.push_back("JOBD_RUN_DIR=" + config_.run_dir);
+  supervisor_ = std::make_unique<Supervisor>(std::move(sopts), launcher_, clock_);
+  spdlog::info("starting {} workers: {}", config_.workers, absl::StrJoin(config_.worker_argv, " "));
+  supervisor_->StartAll();
+  housekeeping_ = std::thread([this] { HousekeepingLoop(); });
+  return absl::OkStatus();
+}
+
+Agent::~Agent() { Shutdown(absl::ZeroDuration()); }
+
+void Agent::Drain() {
+  if (!draining_.exchange(true)) spdlog::info("draining: new jobs are refused");
+}
+
+void Agent::Shutdown(absl::Duration grace) {
+  if (shut_down_.exchange(true)) return;
+  Drain();
+  if (coordinator_ != nullptr) {
+    const absl::Time until = clock_.Now() + grace;
+    while (clock_.Now() < until) {
+      size_t live;
+      {
+        absl::MutexLock lock(&coord_mu_);
+        live = coordinator_->LiveJobs();
+      }
+      if (live == 0) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  }
+  if (supervisor_ != nullptr) {
+    std::vector<pid_t> pids = supervisor_->StopAll(SIGTERM);
+    const absl::Time until = clock_.Now() + absl::Seconds(1);
+    while (!supervisor_->Slots().empty() && clock_.Now() < until) {
+      bool any = false;
+      for (const SlotInfo& s : supervisor_->Slots()) any |= (s.state != SlotState::kBackoff);
+      if (!any) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    supervisor_->StopAll(SIGKILL);
+  }
+  if (housekeeping_.joinable()) {
+    stop_housekeeping_.Notify();
+    housekeeping_.join();
+  }
+  http_.reset();
+  if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
+  if (server_ != nullptr) unlink(config_.socket_path().c_str());
+  if (arena_ != nullptr) (void)arena_->Unlink();
+  spdlog::info("stopped");
+}
+
+// ---------------------------------------------------------------- sessions
+
+absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
+    grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* stream, const pb::SessionHello& hello) {
+  auto conn = std::make_shared<SessionConn>(stream);
+  conn->id = NewOwnerId();
+  conn->name = hello.client_name();
+  conn->pid = hello.pid();
+  std::vector<std::string> types;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    coordinator_->OpenSession(conn->id);
+    types = coordinator_->KnownTypes();
+  }
+  {
+    absl::MutexLock lock(&conns_mu_);
+    sessions_[conn->id] = conn;
+  }
+  pb::AgentMessage msg;
+  pb::SessionWelcome* w = msg.mutable_welcome();
+  w->set_session_id(conn->id);
+  w->set_arena_path(config_.arena_path());
+  w->set_workers(config_.workers);
+  for (auto& t : types) w->add_known_types(t);
+  w->set_max_payload(config_.size_classes.back().slab_size);
+  conn->stream.Write(msg);
+  spdlog::debug("session {} opened: {} pid {}", conn->id, conn->name, conn->pid);
+  return conn;
+}
+
+void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
+  auto reject = [&](const absl::Status& status) {
+    metrics_.Rejected(s.type(), status.code());
+    pb::AgentMessage msg;
+    *msg.mutable_completion() = Rejection(s.seq(), status);
+    spdlog::warn("job {} type '{}' rejected: {}", (uint64_t{session.id} << 32) | s.seq(), s.type(),
+                 status.ToString());
+    session.stream.Write(msg);
+  };
+  if (draining_.load()) {
+    return reject(absl::UnavailableError("jobd is draining (shutting down): submit to another agent or retry later"));
+  }
+  if (s.seq() == 0) return reject(absl::InvalidArgumentError("seq must not be 0"));
+  if (!pb::Policy_IsValid(s.policy())) {
+    return reject(absl::InvalidArgumentError(absl::StrCat("unknown policy ", s.policy(), "; allowed 0..2")));
+  }
+  if (!pb::Priority_IsValid(s.priority())) {
+    return reject(absl::InvalidArgumentError(absl::StrCat("unknown priority ", s.priority(), "; allowed 0..1")));
+  }
+  if (s.timeout_ms() > uint64_t{365} * 24 * 3600 * 1000) {
+    return reject(absl::InvalidArgumentError(absl::StrCat("timeout_ms ", s.timeout_ms(), " is absurd")));
+  }
+  coordinator::JobRequest r;
+  r.id = (uint64_t{session.id} << 32) | s.seq();
+  r.session = session.id;
+  r.type = s.type();
+  r.request = {shm::Handle::FromBits(s.request().handle()), s.request().size()};
+  r.shared = {shm::Handle::FromBits(s.shared().handle()), s.shared().size()};
+  r.timeout = absl::Milliseconds(static_cast<int64_t>(s.timeout_ms()));
+  r.policy = static_cast<coordinator::Policy>(s.policy());
+  r.priority = static_cast<coordinator::Priority>(s.priority());
+  r.context.insert(s.context().begin(), s.context().end());
+  if (s.has_retry() && s.retry().max_attempts() > 1) {
+    r.retry.max_attempts = s.retry().max_attempts();
+    r.retry.backoff = absl::Milliseconds(s.retry().backoff_ms());
+    r.retry.retry_handler_errors = s.retry().retry_handler_errors();
+  }
+  absl::StatusOr<coordinator::Effects> effects;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    effects = coordinator_->Submit(std::move(r));
+  }
+  if (!effects.ok()) return reject(effects.status());
+  if (s.policy() == pb::POLICY_NO_REPLY) {
+    // Nobody waits for a NoReply job: the caller only learns that it was accepted.
+    pb::AgentMessage ack;
+    ack.mutable_completion()->set_seq(s.seq());
+    ack.mutable_completion()->set_outcome(pb::OUTCOME_OK);
+    session.stream.Write(ack);
+  }
+  Apply(std::move(*effects));
+}
+
+void Agent::HandleCancel(SessionConn& session, const pb::Cancel& cancel) {
+  absl::StatusOr<coordinator::Effects> effects;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    effects = coordinator_->Cancel(session.id, (uint64_t{session.id} << 32) | cancel.seq());
+  }
+  if (effects.ok()) Apply(std::move(*effects));
+}
+
+void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
+  session->stream.Close();
+  {
+    absl::MutexLock lock(&conns_mu_);
+    sessions_.erase(session->id);
+  }
+  coordinator::Effects effects;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    effects = coordinator_->CloseSession(session->id);
+  }
+  Apply(std::move(effects));
+  // After CloseSession nothing moves to this session any more, so what it holds now is all
+  // it will ever hold.
+  const uint32_t freed = arena_->ReclaimOwner(session->id);
+  spdlog::debug("session {} closed: {} slabs reclaimed", session->id, freed);
+}
+
+// ---------------------------------------------------------------- workers
+
+absl::StatusOr<std::shared_ptr<WorkerConn>> Agent::OpenWorker(
+    grpc::ServerReaderWriter<pb::AgentToWorker, pb::WorkerMessage>* stream, const pb::WorkerHello& hello) {
+  auto conn = std::make_shared<WorkerConn>(stream);
+  conn->id = NewOwnerId();
+  conn->pid = hello.pid();
+  absl::StatusOr<uint32_t> slot = supervisor_->Connect(hello.token(), hello.pid(), conn->id);
+  if (!slot.ok()) return slot.status();
+  conn->slot = *slot;
+  {
+    absl::MutexLock lock(&conns_mu_);
+    workers_[conn->id] = conn;
+  }
+  pb::AgentToWorker msg;
+  msg.mutable_welcome()->set_owner_id(conn->id);
+  msg.mutable_welcome()->set_arena_path(config_.arena_path());
+  msg.mutable_welcome()->set_worker_index(conn->slot);
+  conn->stream.Write(msg);
+  absl::StatusOr<coordinator::Effects> effects;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    effects = coordinator_->AddWorker(conn->id, {hello.types().begin(), hello.types().end()});
+  }
+  if (!effects.ok()) {
+    CloseWorker(conn);
+    return effects.status();
+  }
+  spdlog::info("worker {} ready: pid {}, types {}", conn->slot, conn->pid, absl::StrJoin(hello.types(), ","));
+  Apply(std::move(*effects));
+  return conn;
+}
+
+void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
+  const shm::Handle response = shm::Handle::FromBits(r.response().handle());
+  absl::StatusOr<coordinator::Effects> effects;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    if (r.early()) {
+      effects = coordinator_->EarlyResponse(worker.id, r.job_id(), {response, r.response().size()});
+    } else if (r.code() != 0) {
+      effects = coordinator_->JobFinished(
+          worker.id, r.job_id(), absl::Status(static_cast<absl::StatusCode>(r.code()), r.message()));
+    } else {
+      effects = coordinator_->JobFinished(worker.id, r.job_id(), coordinator::SlabRef{response, r.response().size()});
+    }
+  }
+  if (!effects.ok()) {
+    spdlog::warn("worker {} (pid {}) sent a bad result for job {}: {}", worker.slot, worker.pid, r.job_id(),
+                 effects.status().ToString());
+    if (!response.is_null()) (void)arena_->Free(response, worker.id);
+    return;
+  }
+  Apply(std::move(*effects));
+}
+
+void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
+  worker->stream.Close();
+  bool was_registered;
+  {
+    absl::MutexLock lock(&conns_mu_);
+    was_registered = workers_.erase(worker->id) > 0;
+  }
+  if (!was_registered) return;
+  coordinator::Effects effects;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    effects = coordinator_->WorkerGone(worker->id);
+  }
+  Apply(std::move(effects));
+  // A worker without its stream is useless: make sure the process goes too. Its slabs are
+  // reclaimed when it is reaped, once it can no longer touch them.
+  if (!shut_down_.load()) (void)supervisor_->Stop(worker->slot, ExitReason::kCrash, SIGKILL);
+}
+
+// ---------------------------------------------------------------- effects
+
+void Agent::Apply(coordinator::Effects effects) {
+  for (coordinator::Dispatch& d : effects.dispatches) {
+    std::shared_ptr<WorkerConn> conn;
+    {
+      absl::MutexLock lock(&conns_mu_);
+      auto it = workers_.find(d.worker);
+      if (it != workers_.end()) conn = it->second;
+    }
+    pb::AgentToWorker msg;
+    pb::Assignment* a = msg.mutable_assignment();
+    a->set_job_id(d.id);
+    a->set_type(d.type);
+    a->mutable_request()->set_handle(d.request.handle.bits());
+    a->mutable_request()->set_size(d.request.size);
+    if (d.shared.present()) {
+      a->mutable_shared()->set_handle(d.shared.handle.bits());
+      a->mutable_shared()->set_size(d.shared.size);
+    }
+    a->set_deadline_unix_us(absl::ToUnixMicros(d.deadline));
+    a->mutable_context()->insert(d.context.begin(), d.context.end());
+    a->set_attempt(d.attempt);
+    // A worker that vanished between dispatch and write is reported by its stream's end.
+    if (conn == nullptr || !conn->stream.Write(msg)) {
+      spdlog::warn("job {} type {}: worker {} is gone before dispatch", d.id, d.type, d.worker);
+    }
+  }
+  for (coordinator::Completion& c : effects.completions) {
+    if (c.outcome != Outcome::kOk) {
+      spdlog::warn("job {} type {} {}: {}", c.id, c.type, coordinator::OutcomeName(c.outcome),
+                   std::string(c.status.message()));
+    }
+    metrics_.JobEnded(c.type, coordinator::OutcomeName(c.outcome), c.queue_wait, c.run_time,
+                      c.run_time > absl::ZeroDuration());
+    if (!c.deliver) continue;
+    std::shared_ptr<SessionConn> conn;
+    {
+      absl::MutexLock lock(&conns_mu_);
+      auto it = sessions_.find(c.session);
+      if (it != sessions_.end()) conn = it->second;
+    }
+    if (conn == nullptr) continue;  // the session's slabs are reclaimed when it closes
+    pb::AgentMessage msg;
+    pb::Completion* pc = msg.mutable_completion();
+    pc->set_seq(static_cast<uint32_t>(c.id));
+    pc->set_outcome(ToProto(c.outcome));
+    pc->set_code(static_cast<int>(c.status.code()));
+    pc->set_message(std::string(c.status.message()));
+    if (c.response.present()) {
+      pc->mutable_response()->set_handle(c.response.handle.bits());
+      pc->mutable_response()->set_size(c.response.size);
+    }
+    pc->set_queue_wait_us(absl::ToInt64Microseconds(c.queue_wait));
+    pc->set_run_us(absl::ToInt64Microseconds(c.run_time));
+    pc->set_attempts(c.attempts);
+    conn->stream.Write(msg);
+  }
+  for (const coordinator::CancelRunning& cancel : effects.cancels) {
+    std::shared_ptr<WorkerConn> conn;
+    {
+      absl::MutexLock lock(&conns_mu_);
+      auto it = workers_.find(cancel.worker);
+      if (it != workers_.end()) conn = it->second;
+    }
+    if (conn == nullptr) continue;
+    pb::AgentToWorker msg;
+    msg.mutable_cancel()->set_job_id(cancel.id);
+    conn->stream.Write(msg);
+  }
+  for (const coordinator::KillWorker& kill : effects.kills) {
+    std::optional<uint32_t> slot = supervisor_->SlotOfOwner(kill.worker);
+    if (!slot.has_value()) continue;
+    ExitReason reason = ExitReason::kKilledOther;
+    int signal = SIGKILL;
+    switch (kill.reason) {
+      case coordinator::KillReason::kDeadline: reason = ExitReason::kKilledDeadline; break;
+      case coordinator::KillReason::kRecycle: reason = ExitReason::kRecycled; signal = SIGTERM; break;
+      case coordinator::KillReason::kCancelled: reason = ExitReason::kKilledOther; break;
+    }
+    spdlog::warn("worker {}: stopping ({}{})", *slot, coordinator::KillReasonName(kill.reason),
+                 kill.job != 0 ? absl::StrCat(", job ", kill.job) : "");
+    (void)supervisor_->Stop(*slot, reason, signal);
+  }
+}
+
+// ---------------------------------------------------------------- housekeeping
+
+void Agent::ReapChildren() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    std::optional<WorkerExit> exit = supervisor_->OnExit(pid, status);
+    if (!exit.has_value()) continue;
+    metrics_.WorkerRestarted(ExitReasonName(exit->reason));
+    uint32_t freed = 0;
+    if (exit->owner != shm::kNoOwner) freed = arena_->ReclaimOwner(exit->owner);
+    spdlog::log(exit->reason == ExitReason::kCrash ? spdlog::level::warn : spdlog::level::info,
+                "worker {} (pid {}) {} after {} [{}]; {} slabs reclaimed; restart in {}", exit->index, pid,
+                exit->description, absl::FormatDuration(absl::Trunc(exit->lived, absl::Milliseconds(1))),
+                ExitReasonName(exit->reason), freed, absl::FormatDuration(exit->restart_in));
+  }
+}
+
+void Agent::HousekeepingLoop() {
+  while (!stop_housekeeping_.WaitForNotificationWithTimeout(absl::Milliseconds(5))) {
+    ReapChildren();
+    supervisor_->Tick();
+    coordinator::Effects effects;
+    {
+      absl::MutexLock lock(&coord_mu_);
+      effects = coordinator_->Tick();
+    }
+    if (!effects.empty()) Apply(std::move(effects));
+  }
+  ReapChildren();
+}
+
+// ---------------------------------------------------------------- admin
+
+pb::StatsReply Agent::Stats() {
+  pb::StatsReply reply;
+  std::vector<coordinator::WorkerInfo> workers;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    const auto depth = coordinator_->QueueDepthByType();
+    for (const auto& [type, st] : coordinator_->Stats()) {
+      pb::TypeStats* t = reply.add_types();
+      t->set_type(type);
+      t->set_submitted(st.submitted);
+      for (const auto& [outcome, n] : st.outcomes) (*t->mutable_outcomes())[coordinator::OutcomeName(outcome)] = n;
+      FillLatency(st.queue_wait, t->mutable_queue_wait());
+      FillLatency(st.run_time, t->mutable_run_time());
+      auto it = depth.find(type);
+      t->set_queued(it == depth.end() ? 0 : it->second);
+    }
+    reply.set_queue_depth(coordinator_->QueueDepth());
+    reply.set_sessions(coordinator_->SessionCount());
+    reply.set_live_jobs(coordinator_->LiveJobs());
+    if (auto age = coordinator_->OldestQueuedAge()) reply.set_oldest_queued_age_s(absl::ToDoubleSeconds(*age));
+    workers = coordinator_->Workers();
+  }
+  for (const shm::ClassOccupancy& c : arena_->Occupancy()) {
+    pb::SlabClassStats* s = reply.add_slabs();
+    s->set_slab_size(c.slab_size);
+    s->set_total(c.total);
+    s->set_in_use(c.in_use);
+    s->set_bytes_in_use(c.bytes_in_use);
+    s->set_acquire_failures(c.acquire_failures);
+  }
+  for (const SlotInfo& slot : supervisor_->Slots()) {
+    pb::WorkerStats* w = reply.add_workers();
+    w->set_index(slot.index);
+    w->set_pid(slot.pid);
+    w->set_restarts(slot.restarts);
+    w->set_state(slot.state == SlotState::kBackoff ? "starting" : SlotStateName(slot.state));
+    for (const coordinator::WorkerInfo& info : workers) {
+      if (info.id != slot.owner || slot.owner == shm::kNoOwner) continue;
+      w->set_state(coordinator::WorkerStateName(info.state));
+      w->set_job_id(info.job);
+      w->set_jobs_done(info.jobs_done);
+    }
+  }
+  reply.set_arena_bytes(arena_->mapped_bytes());
+  reply.set_arena_path(config_.arena_path());
+  reply.set_uptime_s(static_cast<uint64_t>(absl::ToInt64Seconds(clock_.Now() - started_at_)));
+  reply.set_draining(draining_.load());
+  return reply;
+}
+
+std::string Agent::MetricsText() {
+  std::map<std::string, int> by_state;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    metrics_.SetQueue(coordinator_->QueueDepth(), coordinator_->QueueDepthByType(),
+                      coordinator_->OldestQueuedAge().value_or(absl::ZeroDuration()));
+    metrics_.SetSessions(coordinator_->SessionCount());
+    for (const coordinator::WorkerInfo& w : coordinator_->Workers()) ++by_state[coordinator::WorkerStateName(w.state)];
+  }
+  for (const SlotInfo& slot : supervisor_->Slots()) {
+    if (slot.state == SlotState::kStarting || slot.state == SlotState::kBackoff) ++by_state["starting"];
+  }
+  metrics_.SetWorkers(by_state);
+  metrics_.SetArena(arena_->Occupancy(), arena_->mapped_bytes());
+  return metrics_.Serialize();
+}
+
+pb::HealthReply Agent::Health() {
+  pb::HealthReply reply;
+  reply.set_draining(draining_.load());
+  reply.set_workers_configured(config_.workers);
+  reply.set_workers_ready(supervisor_->ReadyCount());
+  reply.set_serving(!draining_.load() && reply.workers_ready() > 0);
+  reply.set_version(JOBD_VERSION);
+  return reply;
+}
+
+absl::StatusOr<pb::JobStatusReply> Agent::JobStatus(uint64_t job_id) {
+  absl::StatusOr<coordinator::JobStatus> st;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    st = coordinator_->Status(job_id);
+  }
+  if (!st.ok()) return st.status();
+  pb::JobStatusReply reply;
+  reply.set_job_id(st->id);
+  reply.set_type(st->type);
+  reply.set_state(coordinator::JobStateName(st->state));
+  if (st->state == coordinator::JobState::kDone || st->state == coordinator::JobState::kFailed) {
+    reply.set_outcome(coordinator::OutcomeName(st->outcome));
+  }
+  reply.set_attempt(st->attempt);
+  return reply;
+}
+
+}  // namespace jobd::agent

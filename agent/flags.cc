@@ -1,0 +1,136 @@
+#include <grp.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "agent/agent_config.h"
+#include "shm/status_macros.h"
+
+ABSL_FLAG(std::string, run_dir, "",
+          "directory for jobd.sock and the arena (default: $JOBD_RUN_DIR, else /run/jobd, else a temp dir)");
+ABSL_FLAG(int32_t, workers, 0, "worker processes (0: the number of cores)");
+ABSL_FLAG(std::string, worker_cmd, "",
+          "worker command line, split on spaces (default: jobd-testworker beside jobd)");
+ABSL_FLAG(std::string, size_classes, "",
+          "slab classes as size:count,... e.g. 4K:1024,64K:256,1M:8 (default: scaled to --workers)");
+ABSL_FLAG(absl::Duration, default_timeout, absl::Seconds(30), "timeout of jobs that give none");
+ABSL_FLAG(absl::Duration, grace, absl::Seconds(2),
+          "after a deadline or cancel, how long a running job may go on before its worker is killed; "
+          "also the drain period on SIGTERM");
+ABSL_FLAG(int64_t, max_queue, 10000, "queued jobs, all sessions");
+ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no quota)");
+ABSL_FLAG(int64_t, worker_max_jobs, 0, "recycle a worker after this many jobs (0: never)");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for /metrics and /healthz (empty: off)");
+ABSL_FLAG(std::string, socket_group, "", "group that may use the socket and map the arena (default: none)");
+
+namespace jobd::agent {
+
+absl::StatusOr<uint64_t> ParseBytes(const std::string& text) {
+  std::string digits = text;
+  uint64_t mult = 1;
+  if (!digits.empty()) {
+    switch (digits.back()) {
+      case 'K': case 'k': mult = 1ull << 10; digits.pop_back(); break;
+      case 'M': case 'm': mult = 1ull << 20; digits.pop_back(); break;
+      case 'G': case 'g': mult = 1ull << 30; digits.pop_back(); break;
+      default: break;
+    }
+  }
+  uint64_t n = 0;
+  if (!absl::SimpleAtoi(digits, &n)) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a byte count (e.g. 512M, 2G, 1048576)"));
+  }
+  return n * mult;
+}
+
+namespace {
+
+std::string ResolveRunDir(std::string flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("JOBD_RUN_DIR"); env != nullptr && *env != '\0') return env;
+  return "";  // decided when the agent starts: /run/jobd if usable, else a temp dir
+}
+
+std::string DefaultWorkerCommand() {
+  char self[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return "jobd-testworker";
+  self[n] = '\0';
+  return (std::filesystem::path(self).parent_path() / "jobd-testworker").string();
+}
+
+}  // namespace
+
+absl::StatusOr<AgentConfig> ConfigFromFlags() {
+  AgentConfig c;
+  c.run_dir = ResolveRunDir(absl::GetFlag(FLAGS_run_dir));
+
+  const int32_t workers = absl::GetFlag(FLAGS_workers);
+  if (workers < 0 || workers > 1024) {
+    return absl::InvalidArgumentError(absl::StrCat("--workers=", workers, ": allowed 0 (cores) to 1024"));
+  }
+  c.workers = workers == 0 ? std::max(1u, std::thread::hardware_concurrency()) : workers;
+
+  std::string cmd = absl::GetFlag(FLAGS_worker_cmd);
+  if (cmd.empty()) cmd = DefaultWorkerCommand();
+  c.worker_argv = absl::StrSplit(cmd, ' ', absl::SkipEmpty());
+  if (c.worker_argv.empty()) return absl::InvalidArgumentError("--worker_cmd is empty");
+  if (access(c.worker_argv[0].c_str(), X_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--worker_cmd: '", c.worker_argv[0], "' is not an executable file (give a path)"));
+  }
+
+  const std::string classes = absl::GetFlag(FLAGS_size_classes);
+  if (classes.empty()) {
+    c.size_classes = shm::DefaultSizeClasses(static_cast<int>(c.workers));
+  } else {
+    auto parsed = shm::ParseSizeClasses(classes);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--size_classes=", classes, ": ", parsed.status().message()));
+    }
+    c.size_classes = *parsed;
+  }
+
+  c.default_timeout = absl::GetFlag(FLAGS_default_timeout);
+  if (c.default_timeout <= absl::ZeroDuration() || c.default_timeout > absl::Hours(24)) {
+    return absl::InvalidArgumentError(absl::StrCat("--default_timeout=", absl::FormatDuration(c.default_timeout),
+                                                   ": allowed more than 0 and at most 24h"));
+  }
+  c.grace = absl::GetFlag(FLAGS_grace);
+  if (c.grace < absl::ZeroDuration() || c.grace > absl::Hours(1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--grace=", absl::FormatDuration(c.grace), ": allowed 0 to 1h"));
+  }
+  const int64_t max_queue = absl::GetFlag(FLAGS_max_queue);
+  if (max_queue < 1 || max_queue > 10'000'000) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_queue=", max_queue, ": allowed 1 to 10000000"));
+  }
+  c.max_queue = static_cast<size_t>(max_queue);
+  const int64_t per_session = absl::GetFlag(FLAGS_max_queued_per_session);
+  if (per_session < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_queued_per_session=", per_session, ": must be >= 0"));
+  }
+  c.max_queued_per_session = static_cast<size_t>(per_session);
+  const int64_t max_jobs = absl::GetFlag(FLAGS_worker_max_jobs);
+  if (max_jobs < 0 || max_jobs > UINT32_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat("--worker_max_jobs=", max_jobs, ": allowed 0 to 4294967295"));
+  }
+  c.worker_max_jobs = static_cast<uint32_t>(max_jobs);
+  c.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+
+  const std::string group = absl::GetFlag(FLAGS_socket_group);
+  if (!group.empty()) {
+    struct group* g = getgrnam(group.c_str());
+    if (g == nullptr) return absl::InvalidArgumentError(absl::StrCat("--socket_group: no group '", group, "'"));
+    c.socket_group = g->gr_gid;
+  }
+  return c;
+}
+
+}  // namespace jobd::agent

@@ -1,0 +1,71 @@
+// The agent's Prometheus metrics. Event counters and histograms are updated as things happen;
+// gauges (queue, arena, workers, sessions) are refreshed by the agent just before a scrape.
+// Label sets are bounded: at most kMaxTypes job types get their own label, the rest "_other".
+// Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "shm/arena.h"
+
+namespace jobd::agent {
+
+class AgentMetrics {
+ public:
+  static constexpr size_t kMaxTypes = 64;
+
+  AgentMetrics();
+
+  // Events.
+  void JobEnded(const std::string& type, const std::string& outcome, absl::Duration queue_wait,
+                absl::Duration run_time, bool ran);
+  void Rejected(const std::string& type, absl::StatusCode code);
+  void WorkerRestarted(const std::string& reason);
+
+  // Snapshots, set before each scrape.
+  void SetQueue(size_t total, const std::map<std::string, size_t>& by_type, absl::Duration oldest_age);
+  void SetArena(const std::vector<shm::ClassOccupancy>& classes, uint64_t arena_bytes);
+  void SetWorkers(const std::map<std::string, int>& by_state);
+  void SetSessions(size_t sessions);
+
+  // The Prometheus text exposition of everything.
+  std::string Serialize() const;
+
+ private:
+  std::string TypeLabel(const std::string& type);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_by_type_;
+  prometheus::Family<prometheus::Gauge>& queue_oldest_age_;
+  prometheus::Family<prometheus::Gauge>& arena_size_;
+  prometheus::Family<prometheus::Gauge>& slabs_in_use_;
+  prometheus::Family<prometheus::Gauge>& slabs_total_;
+  prometheus::Family<prometheus::Gauge>& bytes_in_use_;
+  prometheus::Family<prometheus::Counter>& acquire_failures_;
+  prometheus::Family<prometheus::Counter>& jobs_;
+  prometheus::Family<prometheus::Histogram>& queue_wait_;
+  prometheus::Family<prometheus::Histogram>& run_time_;
+  prometheus::Family<prometheus::Gauge>& workers_;
+  prometheus::Family<prometheus::Counter>& restarts_;
+  prometheus::Family<prometheus::Gauge>& sessions_;
+  prometheus::Family<prometheus::Counter>& rejections_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, bool> types_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> last_failures_ ABSL_GUARDED_BY(mu_);  // per class, to add deltas
+};
+
+}  // namespace jobd::agent

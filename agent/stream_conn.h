@@ -1,0 +1,33 @@
+// One open gRPC stream the agent writes to from several threads. gRPC allows one writer at a
+// time per stream, and the stream object dies when its handler returns: both are handled here.
+#pragma once
+
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/support/sync_stream.h"
+
+namespace jobd::agent {
+
+template <typename Out, typename In>
+class StreamConn {
+ public:
+  explicit StreamConn(grpc::ServerReaderWriter<Out, In>* stream) : stream_(stream) {}
+
+  // False when the stream is closed or broken; the caller treats the peer as gone.
+  bool Write(const Out& message) {
+    absl::MutexLock lock(&mu_);
+    if (stream_ == nullptr) return false;
+    return stream_->Write(message);
+  }
+  // Called by the handler before it returns; later writes are dropped.
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    stream_ = nullptr;
+  }
+
+ private:
+  absl::Mutex mu_;
+  grpc::ServerReaderWriter<Out, In>* stream_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace jobd::agent

@@ -1,0 +1,483 @@
+#include "client/job_client.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/socket_path.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/jobd.grpc.pb.h"
+#include "shm/status_macros.h"
+
+namespace jobd::client {
+
+namespace pb = ::jobd::v1;
+
+// The one slab a start-multi batch shares. When the last future of the batch is gone it frees
+// the slab if the session still holds it (no job of the batch was accepted); otherwise the
+// agent frees it when the last job ends, and this Free fails harmlessly.
+struct SharedPiece {
+  std::shared_ptr<shm::Arena> arena;
+  shm::OwnerId owner = shm::kNoOwner;
+  shm::Handle handle;
+  ~SharedPiece() {
+    if (!handle.is_null()) (void)arena->Free(handle, owner);
+  }
+};
+
+struct JobFuture::State {
+  uint32_t seq = 0;
+  uint64_t job_id = 0;
+  shm::Handle request;  // ours again if the agent rejects the job
+  // Guarded by Shared::mu.
+  bool done = false;
+  bool abandoned = false;  // the future was dropped before the job ended
+  bool taken = false;
+  absl::Status status;
+  shm::Handle response;
+  uint64_t response_size = 0;
+  std::shared_ptr<const std::string> local;  // the local fallback's result
+  std::shared_ptr<SharedPiece> piece;        // start-multi
+};
+
+struct JobFuture::Shared {
+  std::shared_ptr<shm::Arena> arena;
+  uint32_t session_id = 0;
+  uint32_t workers = 0;
+  uint64_t max_payload = 0;
+  std::string socket_path;
+
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<pb::Jobd::Stub> stub;
+  grpc::ClientContext stream_context;
+  std::unique_ptr<grpc::ClientReaderWriter<pb::ClientMessage, pb::AgentMessage>> stream;
+  std::thread reader;
+  std::atomic<bool> connected{false};
+  std::atomic<uint32_t> next_seq{1};
+
+  absl::Mutex write_mu;
+  absl::Mutex mu;
+  absl::flat_hash_map<uint32_t, std::shared_ptr<State>> pending ABSL_GUARDED_BY(mu);
+  JobClient::BeforeStartHook before_start;
+
+  // Allocates, writes and submits one job; the heart of every Start variant.
+  absl::StatusOr<std::shared_ptr<State>> Submit(std::string_view type, size_t size, const JobClient::SlabWriter& write,
+                                                const StartOptions& options, pb::Policy policy,
+                                                const std::shared_ptr<SharedPiece>& piece, uint64_t piece_size);
+
+  void ReaderLoop();
+  void Complete(const pb::Completion& c);
+  void FailAll(const absl::Status& status);
+  void FreeQuietly(shm::Handle h) {
+    if (!h.is_null()) (void)arena->Free(h, session_id);
+  }
+};
+
+namespace {
+
+JobOutcome FromProto(pb::Outcome o) {
+  switch (o) {
+    case pb::OUTCOME_OK: return JobOutcome::kOk;
+    case pb::OUTCOME_REJECTED: return JobOutcome::kRejected;
+    case pb::OUTCOME_DEADLINE_EXCEEDED: return JobOutcome::kDeadlineExceeded;
+    case pb::OUTCOME_WORKER_DIED: return JobOutcome::kWorkerDied;
+    case pb::OUTCOME_HANDLER_ERROR: return JobOutcome::kHandlerError;
+    case pb::OUTCOME_CANCELLED: return JobOutcome::kCancelled;
+    default: return JobOutcome::kRejected;
+  }
+}
+
+absl::Status Unavailable(const std::string& msg) {
+  return WithOutcome(absl::UnavailableError(msg), JobOutcome::kRejected);
+}
+
+}  // namespace
+
+void JobFuture::Shared::Complete(const pb::Completion& c) {
+  const shm::Handle response = shm::Handle::FromBits(c.response().handle());
+  std::shared_ptr<State> state;
+  {
+    absl::MutexLock lock(&mu);
+    auto it = pending.find(c.seq());
+    if (it == pending.end()) {
+      // Nobody will read it: a duplicate or a job whose future was dropped and already erased.
+      FreeQuietly(response);
+      return;
+    }
+    state = std::move(it->second);
+    pending.erase(it);
+    state->done = true;
+    if (c.outcome() == pb::OUTCOME_OK) {
+      state->status = absl::OkStatus();
+      state->response = response;
+      state->response_size = c.response().size();
+    } else {
+      state->status = WithOutcome(
+          absl::Status(static_cast<absl::StatusCode>(c.code()), c.message()), FromProto(c.outcome()));
+      FreeQuietly(response);
+    }
+    if (c.outcome() == pb::OUTCOME_REJECTED) {
+      // The agent never took the request slab: it is still ours.
+      FreeQuietly(state->request);
+    }
+    state->request = shm::Handle();
+    if (state->abandoned) {
+      FreeQuietly(state->response);
+      state->response = shm::Handle();
+    }
+  }
+}
+
+void JobFuture::Shared::FailAll(const absl::Status& status) {
+  absl::MutexLock lock(&mu);
+  for (auto& [seq, state] : pending) {
+    state->done = true;
+    state->status = status;
+  }
+  pending.clear();
+}
+
+void JobFuture::Shared::ReaderLoop() {
+  pb::AgentMessage msg;
+  while (stream->Read(&msg)) {
+    if (msg.has_completion()) Complete(msg.completion());
+  }
+  connected.store(false);
+  FailAll(WithOutcome(absl::UnavailableError(absl::StrCat("connection to jobd at ", socket_path,
+                                                          " lost while the job was pending")),
+                      JobOutcome::kDisconnected));
+}
+
+JobFuture JobFuture::Local(absl::StatusOr<std::string> result) {
+  auto state = std::make_shared<State>();
+  state->done = true;
+  if (result.ok()) {
+    state->local = std::make_shared<const std::string>(std::move(*result));
+  } else {
+    state->status = WithOutcome(result.status(), JobOutcome::kHandlerError);
+  }
+  return JobFuture(nullptr, std::move(state));
+}
+
+JobFuture::~JobFuture() {
+  if (state_ == nullptr || shared_ == nullptr) return;
+  absl::MutexLock lock(&shared_->mu);
+  if (!state_->done) {
+    state_->abandoned = true;
+  } else if (!state_->taken) {
+    shared_->FreeQuietly(state_->response);
+    state_->response = shm::Handle();
+  }
+}
+
+uint64_t JobFuture::id() const { return state_ ? state_->job_id : 0; }
+
+bool JobFuture::Ready() const {
+  if (state_ == nullptr) return false;
+  if (shared_ == nullptr) return true;
+  absl::MutexLock lock(&shared_->mu);
+  return state_->done;
+}
+
+absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
+  if (state_ == nullptr) return absl::FailedPreconditionError("Wait on an empty JobFuture");
+  if (shared_ == nullptr) {  // ran locally: already done
+    if (!state_->status.ok()) return state_->status;
+    if (state_->taken) return absl::FailedPreconditionError("the response was already taken");
+    state_->taken = true;
+    return Response(std::move(state_->local));
+  }
+  absl::MutexLock lock(&shared_->mu);
+  if (!shared_->mu.AwaitWithTimeout(absl::Condition(&state_->done), timeout)) {
+    return WithOutcome(absl::DeadlineExceededError(absl::StrCat(
+                           "job ", state_->job_id, " not finished after ", absl::FormatDuration(timeout))),
+                       JobOutcome::kDeadlineExceeded);
+  }
+  if (!state_->status.ok()) return state_->status;
+  if (state_->taken) return absl::FailedPreconditionError("the response was already taken");
+  state_->taken = true;
+  std::span<const std::byte> bytes;
+  if (!state_->response.is_null()) {
+    auto view = shared_->arena->Resolve(state_->response, state_->response_size, shared_->session_id);
+    if (!view.ok()) return view.status();
+    bytes = *view;
+  }
+  return Response(shared_->arena, shared_->session_id, state_->response, bytes);
+}
+
+std::vector<absl::StatusOr<Response>> WaitMulti(std::span<JobFuture> futures, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<absl::StatusOr<Response>> out;
+  out.reserve(futures.size());
+  for (JobFuture& f : futures) {
+    const absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
+    out.push_back(f.Wait(timeout == absl::InfiniteDuration() ? timeout : left));
+  }
+  return out;
+}
+
+absl::StatusOr<size_t> WaitAny(std::span<JobFuture> futures, absl::Duration timeout) {
+  if (futures.empty()) return absl::InvalidArgumentError("WaitAny on no futures");
+  JobFuture::Shared* shared = nullptr;
+  for (size_t i = 0; i < futures.size(); ++i) {
+    if (futures[i].valid() && futures[i].shared_ == nullptr) return i;  // local: done already
+  }
+  for (const JobFuture& f : futures) {
+    if (!f.valid()) return absl::InvalidArgumentError("WaitAny on an empty JobFuture");
+    if (shared == nullptr) shared = f.shared_.get();
+    if (shared != f.shared_.get()) {
+      return absl::InvalidArgumentError("WaitAny needs futures of one JobClient");
+    }
+  }
+  size_t ready = futures.size();
+  auto any_done = [&]() {
+    for (size_t i = 0; i < futures.size(); ++i) {
+      if (futures[i].state_->done) {
+        ready = i;
+        return true;
+      }
+    }
+    return false;
+  };
+  absl::MutexLock lock(&shared->mu);
+  if (!shared->mu.AwaitWithTimeout(absl::Condition(&any_done), timeout)) {
+    return WithOutcome(absl::DeadlineExceededError("no job finished in time"),
+                       JobOutcome::kDeadlineExceeded);
+  }
+  return ready;
+}
+
+JobClient::JobClient(std::shared_ptr<JobFuture::Shared> shared) : shared_(std::move(shared)) {}
+
+JobClient::~JobClient() {
+  {
+    absl::MutexLock lock(&shared_->write_mu);
+    shared_->stream->WritesDone();
+  }
+  shared_->stream_context.TryCancel();
+  if (shared_->reader.joinable()) shared_->reader.join();
+  (void)shared_->stream->Finish();
+}
+
+absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(ClientOptions options) {
+  auto shared = std::make_shared<JobFuture::Shared>();
+  shared->socket_path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
+  if (access(shared->socket_path.c_str(), F_OK) != 0) {
+    return Unavailable(absl::StrCat("no jobd agent: ", shared->socket_path,
+                                    " does not exist (start jobd, or set JOBD_SOCKET)"));
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  shared->channel = grpc::CreateCustomChannel(GrpcAddress(shared->socket_path),
+                                              grpc::InsecureChannelCredentials(), args);
+  if (!shared->channel->WaitForConnected(absl::ToChronoTime(absl::Now() + options.connect_timeout))) {
+    return Unavailable(absl::StrCat("no jobd agent answers at ", shared->socket_path));
+  }
+  shared->stub = pb::Jobd::NewStub(shared->channel);
+  shared->stream = shared->stub->Session(&shared->stream_context);
+  pb::ClientMessage hello;
+  hello.mutable_hello()->set_client_name(options.client_name);
+  hello.mutable_hello()->set_pid(getpid());
+  pb::AgentMessage welcome;
+  if (!shared->stream->Write(hello) || !shared->stream->Read(&welcome) || !welcome.has_welcome()) {
+    grpc::Status st = shared->stream->Finish();
+    return Unavailable(absl::StrCat("jobd at ", shared->socket_path,
+                                    " refused the session: ", st.error_message()));
+  }
+  const pb::SessionWelcome& w = welcome.welcome();
+  auto arena = shm::Arena::Attach(w.arena_path());
+  if (!arena.ok()) {
+    shared->stream_context.TryCancel();
+    (void)shared->stream->Finish();
+    return Unavailable(absl::StrCat("cannot map the jobd arena: ", arena.status().message()));
+  }
+  shared->arena = std::move(*arena);
+  shared->session_id = w.session_id();
+  shared->workers = w.workers();
+  shared->max_payload = w.max_payload();
+  shared->connected.store(true);
+  JobFuture::Shared* raw = shared.get();
+  shared->reader = std::thread([raw] { raw->ReaderLoop(); });
+  return std::unique_ptr<JobClient>(new JobClient(std::move(shared)));
+}
+
+bool JobClient::enabled() const { return shared_->connected.load(); }
+uint32_t JobClient::workers() const { return shared_->workers; }
+uint64_t JobClient::max_payload() const { return shared_->max_payload; }
+uint32_t JobClient::session_id() const { return shared_->session_id; }
+
+absl::StatusOr<JobFuture> JobClient::Start(std::string_view type, std::span<const std::byte> request,
+                                           const StartOptions& options) {
+  return StartWith(
+      type, request.size(),
+      [&](std::span<std::byte> slab) -> absl::StatusOr<size_t> {
+        if (!request.empty()) std::memcpy(slab.data(), request.data(), request.size());
+        return request.size();
+      },
+      options);
+}
+
+absl::StatusOr<JobFuture> JobClient::Start(std::string_view type, std::string_view request,
+                                           const StartOptions& options) {
+  return Start(type, std::as_bytes(std::span(request.data(), request.size())), options);
+}
+
+absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
+    std::string_view type, size_t size, const JobClient::SlabWriter& write, const StartOptions& options,
+    pb::Policy policy, const std::shared_ptr<SharedPiece>& piece, uint64_t piece_size) {
+  if (!connected.load()) return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));
+  if (size > max_payload) {
+    return WithOutcome(absl::InvalidArgumentError(absl::StrCat("request of ", size,
+                                                               " bytes exceeds the largest slab (", max_payload,
+                                                               " bytes)")),
+                       JobOutcome::kRejected);
+  }
+  if (options.timeout < absl::ZeroDuration()) {
+    return WithOutcome(absl::InvalidArgumentError("timeout must not be negative"), JobOutcome::kRejected);
+  }
+  auto state = std::make_shared<JobFuture::State>();
+  state->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
+  if (state->seq == 0) state->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
+  state->job_id = (uint64_t{session_id} << 32) | state->seq;
+  state->piece = piece;
+
+  pb::ClientMessage msg;
+  pb::Submit* submit = msg.mutable_submit();
+  if (size > 0) {
+    auto slab = arena->AllocateWait(size, session_id, options.slab_wait);
+    if (!slab.ok()) return WithOutcome(slab.status(), JobOutcome::kRejected);
+    auto written = write(slab->data.first(size));
+    if (!written.ok() || *written > size) {
+      (void)arena->Free(slab->handle, session_id);
+      if (!written.ok()) return WithOutcome(written.status(), JobOutcome::kRejected);
+      return WithOutcome(absl::InvalidArgumentError("the writer reported more bytes than the slab holds"),
+                         JobOutcome::kRejected);
+    }
+    state->request = slab->handle;
+    submit->mutable_request()->set_handle(slab->handle.bits());
+    submit->mutable_request()->set_size(*written);
+  }
+  if (piece != nullptr) {
+    submit->mutable_shared()->set_handle(piece->handle.bits());
+    submit->mutable_shared()->set_size(piece_size);
+  }
+  submit->set_seq(state->seq);
+  submit->set_type(std::string(type));
+  submit->set_policy(policy);
+  submit->set_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(options.timeout)));
+  submit->set_priority(options.priority == Priority::kBatch ? pb::PRIORITY_BATCH : pb::PRIORITY_INTERACTIVE);
+  Context context = options.context;
+  if (before_start) before_start(type, context);
+  for (const auto& [k, v] : context) (*submit->mutable_context())[k] = v;
+  if (options.retry.max_attempts > 1) {
+    submit->mutable_retry()->set_max_attempts(options.retry.max_attempts);
+    submit->mutable_retry()->set_backoff_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(options.retry.backoff)));
+    submit->mutable_retry()->set_retry_handler_errors(options.retry.retry_handler_errors);
+  }
+  {
+    absl::MutexLock lock(&mu);
+    pending[state->seq] = state;
+  }
+  bool sent;
+  {
+    absl::MutexLock lock(&write_mu);
+    sent = stream->Write(msg);
+  }
+  if (!sent) {
+    absl::MutexLock lock(&mu);
+    pending.erase(state->seq);
+    FreeQuietly(state->request);
+    return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));
+  }
+  return state;
+}
+
+absl::StatusOr<JobFuture> JobClient::StartWith(std::string_view type, size_t size, const SlabWriter& write,
+                                               const StartOptions& options) {
+  const pb::Policy policy =
+      options.policy == Policy::kManualRespond ? pb::POLICY_MANUAL_RESPOND : pb::POLICY_SIMPLE;
+  auto state = shared_->Submit(type, size, write, options, policy, nullptr, 0);
+  if (!state.ok()) return state.status();
+  return JobFuture(shared_, std::move(*state));
+}
+
+namespace {
+
+JobClient::SlabWriter CopyOf(std::string_view bytes) {
+  return [bytes](std::span<std::byte> slab) -> absl::StatusOr<size_t> {
+    if (!bytes.empty()) std::memcpy(slab.data(), bytes.data(), bytes.size());
+    return bytes.size();
+  };
+}
+
+}  // namespace
+
+absl::Status JobClient::StartNoReply(std::string_view type, std::string_view request, const StartOptions& options) {
+  auto state = shared_->Submit(type, request.size(), CopyOf(request), options, pb::POLICY_NO_REPLY, nullptr, 0);
+  if (!state.ok()) return state.status();
+  // The agent acknowledges a NoReply job as soon as it is queued; that is all there is to wait for.
+  JobFuture ack(shared_, std::move(*state));
+  absl::StatusOr<Response> r = ack.Wait(absl::Seconds(10));
+  return r.status();
+}
+
+std::vector<absl::StatusOr<JobFuture>> JobClient::StartMulti(std::string_view type, std::string_view shared,
+                                                             std::span<const std::string_view> requests,
+                                                             const StartOptions& options) {
+  std::vector<absl::StatusOr<JobFuture>> out;
+  std::shared_ptr<SharedPiece> piece;
+  if (!shared.empty()) {
+    auto slab = shared_->arena->AllocateWait(shared.size(), shared_->session_id, options.slab_wait);
+    if (!slab.ok()) {
+      for (size_t i = 0; i < requests.size(); ++i) out.push_back(WithOutcome(slab.status(), JobOutcome::kRejected));
+      return out;
+    }
+    std::memcpy(slab->data.data(), shared.data(), shared.size());
+    piece = std::make_shared<SharedPiece>();
+    piece->arena = shared_->arena;
+    piece->owner = shared_->session_id;
+    piece->handle = slab->handle;
+  }
+  const pb::Policy policy =
+      options.policy == Policy::kManualRespond ? pb::POLICY_MANUAL_RESPOND : pb::POLICY_SIMPLE;
+  for (std::string_view request : requests) {
+    auto state = shared_->Submit(type, request.size(), CopyOf(request), options, policy, piece, shared.size());
+    if (!state.ok()) {
+      out.push_back(state.status());
+    } else {
+      out.push_back(JobFuture(shared_, std::move(*state)));
+    }
+  }
+  return out;
+}
+
+absl::Status JobClient::Cancel(const JobFuture& future) {
+  if (!future.valid() || future.shared_ != shared_) {
+    return absl::InvalidArgumentError("Cancel takes a future of this client");
+  }
+  pb::ClientMessage msg;
+  msg.mutable_cancel()->set_seq(future.state_->seq);
+  absl::MutexLock lock(&shared_->write_mu);
+  if (!shared_->stream->Write(msg)) return Unavailable("connection to jobd is lost");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobStatusInfo> JobClient::Status(uint64_t job_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  pb::JobStatusRequest request;
+  request.set_job_id(job_id);
+  pb::JobStatusReply reply;
+  grpc::Status st = shared_->stub->JobStatus(&ctx, request, &reply);
+  if (!st.ok()) return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+  return JobStatusInfo{reply.job_id(), reply.type(), reply.state(), reply.outcome(), reply.attempt()};
+}
+
+void JobClient::SetBeforeStart(BeforeStartHook hook) { shared_->before_start = std::move(hook); }
+
+}  // namespace jobd::client

@@ -1,0 +1,177 @@
+// The submit SDK: what a service links to hand jobs to the agent.
+//
+//   auto client = jobd::client::JobClient::Connect();          // JOBD_SOCKET or the default
+//   if (!client.ok()) { /* no agent: run locally (see LocalFallback) */ }
+//   auto future = (*client)->Start("resize", bytes, {.timeout = absl::Seconds(2)});
+//   if (!future.ok()) { /* could not start: future.status() says why */ }
+//   absl::StatusOr<Response> r = future->Wait();                // a view into the arena
+//
+// One JobClient is one session with the agent. It is thread-safe: many threads may start and
+// wait at once. The request is written once, straight into a slab; the response is read in
+// place. Responses must not outlive their JobClient.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "client/job_error.h"
+#include "client/response.h"
+
+namespace jobd::client {
+
+using Context = std::map<std::string, std::string>;
+
+enum class Priority { kInteractive = 0, kBatch = 1 };
+
+// KPHP's policies for jobs with a future. NoReply jobs have no future: see StartNoReply.
+enum class Policy {
+  kSimple,         // the future resolves when the handler returns
+  kManualRespond,  // the future resolves at the handler's RespondEarly(); the handler keeps working
+};
+
+struct RetryOptions {
+  uint32_t max_attempts = 1;  // 1: no retry; worker deaths and timeouts are retried
+  absl::Duration backoff = absl::Milliseconds(10);
+  bool retry_handler_errors = false;
+};
+
+struct StartOptions {
+  absl::Duration timeout = absl::ZeroDuration();  // queue wait + run; zero: the agent default
+  Policy policy = Policy::kSimple;
+  Priority priority = Priority::kInteractive;
+  Context context;  // restored in the worker before the handler runs
+  RetryOptions retry;
+  absl::Duration slab_wait = absl::ZeroDuration();  // wait up to this for a free slab
+};
+
+struct ClientOptions {
+  std::string socket_path;  // empty: DefaultSocketPath()
+  std::string client_name;  // shown in logs
+  absl::Duration connect_timeout = absl::Seconds(2);
+};
+
+class JobClient;
+class Launcher;
+
+// The pending result of one job. Move-only; Wait() hands out the response once.
+class JobFuture {
+ public:
+  JobFuture() = default;
+  JobFuture(JobFuture&&) noexcept = default;
+  JobFuture& operator=(JobFuture&&) noexcept = default;
+  ~JobFuture();
+
+  // The job's id in the agent (for status queries and logs).
+  uint64_t id() const;
+  bool valid() const { return state_ != nullptr; }
+  // True once the job ended (or was answered, for ManualRespond).
+  bool Ready() const;
+
+  // Blocks until the job ends or `timeout` passes (then DEADLINE_EXCEEDED with outcome
+  // kDeadlineExceeded; the job goes on and a later Wait may still succeed).
+  absl::StatusOr<Response> Wait(absl::Duration timeout = absl::InfiniteDuration());
+
+  struct State;
+  struct Shared;
+
+ private:
+  friend class JobClient;
+  friend class Launcher;
+  friend std::vector<absl::StatusOr<Response>> WaitMulti(std::span<JobFuture> futures,
+                                                         absl::Duration timeout);
+  friend absl::StatusOr<size_t> WaitAny(std::span<JobFuture> futures, absl::Duration timeout);
+  JobFuture(std::shared_ptr<Shared> shared, std::shared_ptr<State> state)
+      : shared_(std::move(shared)), state_(std::move(state)) {}
+
+  static JobFuture Local(absl::StatusOr<std::string> result);
+
+  std::shared_ptr<Shared> shared_;  // null for a job run by the local fallback
+  std::shared_ptr<State> state_;
+};
+
+struct JobStatusInfo {
+  uint64_t id = 0;
+  std::string type;
+  std::string state;    // queued, running, done, failed
+  std::string outcome;  // for done and failed: ok, deadline_exceeded, worker_died, ...
+  uint32_t attempt = 0;
+};
+
+// Waits for all; results in the same order.
+std::vector<absl::StatusOr<Response>> WaitMulti(std::span<JobFuture> futures,
+                                                absl::Duration timeout = absl::InfiniteDuration());
+// Waits until one is ready; returns its index (its Wait() then returns at once).
+absl::StatusOr<size_t> WaitAny(std::span<JobFuture> futures,
+                               absl::Duration timeout = absl::InfiniteDuration());
+
+class JobClient {
+ public:
+  // Connects to the agent. UNAVAILABLE (with the socket path) when no agent answers.
+  static absl::StatusOr<std::unique_ptr<JobClient>> Connect(ClientOptions options = {});
+
+  ~JobClient();
+  JobClient(const JobClient&) = delete;
+  JobClient& operator=(const JobClient&) = delete;
+
+  // False once the connection to the agent is lost.
+  bool enabled() const;
+  // The number of worker processes the agent runs.
+  uint32_t workers() const;
+  // The largest payload a slab can hold.
+  uint64_t max_payload() const;
+  uint32_t session_id() const;
+
+  // Copies `request` once, into a slab, and submits it. Errors here mean "could not start":
+  // INVALID_ARGUMENT (too large, bad options), RESOURCE_EXHAUSTED (arena full), UNAVAILABLE
+  // (agent gone). Rejections by the agent (unknown type, full queue) arrive through Wait.
+  absl::StatusOr<JobFuture> Start(std::string_view type, std::span<const std::byte> request,
+                                  const StartOptions& options = {});
+  absl::StatusOr<JobFuture> Start(std::string_view type, std::string_view request,
+                                  const StartOptions& options = {});
+
+  // Zero-copy start: allocates a slab of `size` bytes and lets `write` fill it in place
+  // (`write` returns the number of bytes it wrote, at most `size`, or an error).
+  using SlabWriter = std::function<absl::StatusOr<size_t>(std::span<std::byte>)>;
+  absl::StatusOr<JobFuture> StartWith(std::string_view type, size_t size, const SlabWriter& write,
+                                      const StartOptions& options = {});
+
+  // Fire and forget: OK once the agent has accepted the job (one round trip), else why not.
+  // The job runs on after this client goes away; there is nothing to wait for.
+  absl::Status StartNoReply(std::string_view type, std::string_view request, const StartOptions& options = {});
+
+  // KPHP's start-multi: `shared` is written once, into one slab, and every job of the batch
+  // reads it (JobContext::shared()); it is freed when the last of them ends. One result per
+  // request, in order.
+  std::vector<absl::StatusOr<JobFuture>> StartMulti(std::string_view type, std::string_view shared,
+                                                    std::span<const std::string_view> requests,
+                                                    const StartOptions& options = {});
+
+  // Cancels a queued job (it never starts) or a running one (its worker is told, and killed
+  // after the agent's grace period if it goes on). The future resolves with CANCELLED.
+  absl::Status Cancel(const JobFuture& future);
+
+  // Queued, running, done or failed (the agent remembers the last 10,000 ended jobs).
+  absl::StatusOr<JobStatusInfo> Status(uint64_t job_id);
+
+  // Runs before every start: save what the worker should restore (KPHP's saved globals).
+  // Set it before starting jobs; it is not synchronised with Start.
+  using BeforeStartHook = std::function<void(std::string_view type, Context& context)>;
+  void SetBeforeStart(BeforeStartHook hook);
+
+ private:
+  struct Impl;
+  explicit JobClient(std::shared_ptr<JobFuture::Shared> shared);
+  std::shared_ptr<JobFuture::Shared> shared_;
+};
+
+}  // namespace jobd::client

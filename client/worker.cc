@@ -1,0 +1,254 @@
+#include "client/worker.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/socket_path.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/jobd.grpc.pb.h"
+#include "shm/status_macros.h"
+
+namespace jobd::client {
+
+namespace pb = ::jobd::v1;
+
+absl::Status JobContext::Respond(std::span<const std::byte> bytes) {
+  JOBD_ASSIGN_OR_RETURN(std::span<std::byte> buffer, ResponseBuffer(bytes.size()));
+  if (!bytes.empty()) std::memcpy(buffer.data(), bytes.data(), bytes.size());
+  return CommitResponse(bytes.size());
+}
+
+absl::Status JobContext::Respond(std::string_view bytes) {
+  return Respond(std::as_bytes(std::span(bytes.data(), bytes.size())));
+}
+
+absl::StatusOr<std::span<std::byte>> JobContext::ResponseBuffer(uint64_t capacity) {
+  if (committed_ || responded_early_) return absl::FailedPreconditionError("the response was already sent");
+  if (arena_ == nullptr) {  // local fallback: ordinary memory
+    local_response_.resize(capacity);
+    response_buffer_ = std::as_writable_bytes(std::span(local_response_.data(), local_response_.size()));
+    return response_buffer_;
+  }
+  if (!response_.is_null()) {
+    if (response_buffer_.size() >= capacity) return response_buffer_.first(capacity);
+    (void)arena_->Free(response_, owner_);
+    response_ = shm::Handle();
+  }
+  JOBD_ASSIGN_OR_RETURN(shm::Allocation slab, arena_->Allocate(capacity, owner_));
+  response_ = slab.handle;
+  response_buffer_ = slab.data;
+  return response_buffer_.first(capacity);
+}
+
+absl::Status JobContext::CommitResponse(uint64_t size) {
+  if (committed_ || responded_early_) return absl::FailedPreconditionError("the response was already sent");
+  if (size > response_buffer_.size()) {
+    return absl::OutOfRangeError(absl::StrCat("response of ", size, " bytes exceeds its buffer of ",
+                                              response_buffer_.size(), " bytes"));
+  }
+  response_size_ = size;
+  committed_ = true;
+  if (arena_ == nullptr) local_response_.resize(size);
+  return absl::OkStatus();
+}
+
+absl::Status JobContext::RespondEarly(std::span<const std::byte> bytes) {
+  JOBD_RETURN_IF_ERROR(Respond(bytes));
+  if (!send_early_) return absl::OkStatus();  // local fallback: the response is returned at the end
+  const shm::Handle h = response_;
+  response_ = shm::Handle();  // the agent owns it now
+  responded_early_ = true;
+  return send_early_(h, response_size_);
+}
+
+absl::Status JobContext::RespondEarly(std::string_view bytes) {
+  return RespondEarly(std::as_bytes(std::span(bytes.data(), bytes.size())));
+}
+
+Worker::Worker() = default;
+Worker::~Worker() = default;
+
+void Worker::Handle(std::string type, Handler handler) { handlers_[std::move(type)] = std::move(handler); }
+
+namespace {
+
+absl::Status RunHandler(const Handler& handler, JobContext& ctx) {
+  try {
+    return handler(ctx);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("handler threw: ", e.what()));
+  } catch (...) {
+    return absl::InternalError("handler threw a non-standard exception");
+  }
+}
+
+// What the reader thread hands to the handler thread.
+struct Inbox {
+  absl::Mutex mu;
+  std::deque<pb::Assignment> jobs ABSL_GUARDED_BY(mu);
+  bool closed ABSL_GUARDED_BY(mu) = false;
+  uint64_t running ABSL_GUARDED_BY(mu) = 0;
+  std::atomic<bool> cancelled{false};
+};
+
+}  // namespace
+
+absl::StatusOr<std::string> Worker::RunLocally(std::string_view type, std::string_view request,
+                                               const std::map<std::string, std::string>& context) {
+  auto it = handlers_.find(std::string(type));
+  if (it == handlers_.end()) {
+    return absl::NotFoundError(absl::StrCat("no local handler for job type '", std::string(type), "'"));
+  }
+  JobContext ctx;
+  ctx.type_ = std::string(type);
+  ctx.request_ = std::as_bytes(std::span(request.data(), request.size()));
+  ctx.deadline_ = absl::InfiniteFuture();
+  ctx.context_ = context;
+  ctx.env_ = &env_;
+  if (before_handle_) before_handle_(ctx);
+  absl::Status status = RunHandler(it->second, ctx);
+  if (after_handle_) after_handle_(ctx);
+  JOBD_RETURN_IF_ERROR(status);
+  if (!ctx.committed_) return std::string();
+  return std::move(ctx.local_response_);
+}
+
+absl::Status Worker::Run(WorkerOptions options) {
+  const std::string socket = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
+  std::string token = options.token;
+  if (token.empty()) {
+    const char* t = std::getenv("JOBD_WORKER_TOKEN");
+    if (t == nullptr) {
+      return absl::FailedPreconditionError("JOBD_WORKER_TOKEN is not set: workers are started by jobd");
+    }
+    token = t;
+  }
+  auto channel = grpc::CreateChannel(GrpcAddress(socket), grpc::InsecureChannelCredentials());
+  auto stub = pb::Jobd::NewStub(channel);
+  grpc::ClientContext context;
+  auto stream = stub->Work(&context);
+
+  pb::WorkerMessage hello;
+  hello.mutable_hello()->set_token(token);
+  hello.mutable_hello()->set_pid(getpid());
+  for (const auto& [type, handler] : handlers_) hello.mutable_hello()->add_types(type);
+  pb::AgentToWorker in;
+  if (!stream->Write(hello) || !stream->Read(&in) || !in.has_welcome()) {
+    grpc::Status st = stream->Finish();
+    return absl::UnavailableError(absl::StrCat("jobd at ", socket, " refused the worker: ", st.error_message()));
+  }
+  const shm::OwnerId owner = in.welcome().owner_id();
+  JOBD_ASSIGN_OR_RETURN(std::unique_ptr<shm::Arena> arena, shm::Arena::Attach(in.welcome().arena_path()));
+
+  // The reader thread takes assignments and cancels as they come, so a cancel reaches a
+  // handler that is still running.
+  Inbox inbox;
+  std::thread reader([&] {
+    pb::AgentToWorker msg;
+    while (stream->Read(&msg)) {
+      absl::MutexLock lock(&inbox.mu);
+      if (msg.has_assignment()) {
+        inbox.jobs.push_back(std::move(*msg.mutable_assignment()));
+      } else if (msg.has_cancel() && msg.cancel().job_id() == inbox.running) {
+        inbox.cancelled.store(true);
+      }
+    }
+    absl::MutexLock lock(&inbox.mu);
+    inbox.closed = true;
+  });
+
+  absl::Mutex write_mu;
+  auto write = [&](const pb::WorkerMessage& m) {
+    absl::MutexLock lock(&write_mu);
+    return stream->Write(m);
+  };
+  bool stream_ok = true;
+  while (stream_ok) {
+    pb::Assignment a;
+    {
+      absl::MutexLock lock(&inbox.mu);
+      inbox.mu.Await(absl::Condition(
+          +[](Inbox* box) ABSL_NO_THREAD_SAFETY_ANALYSIS { return box->closed || !box->jobs.empty(); }, &inbox));
+      if (inbox.jobs.empty()) break;
+      a = std::move(inbox.jobs.front());
+      inbox.jobs.pop_front();
+      inbox.running = a.job_id();
+      inbox.cancelled.store(false);
+    }
+    env_.Expire();
+    pb::WorkerMessage out;
+    pb::JobResult* result = out.mutable_result();
+    result->set_job_id(a.job_id());
+
+    JobContext ctx;
+    ctx.arena_ = arena.get();
+    ctx.owner_ = owner;
+    ctx.job_id_ = a.job_id();
+    ctx.type_ = a.type();
+    ctx.attempt_ = a.attempt();
+    ctx.deadline_ = absl::FromUnixMicros(a.deadline_unix_us());
+    ctx.context_.insert(a.context().begin(), a.context().end());
+    ctx.cancelled_ = &inbox.cancelled;
+    ctx.env_ = &env_;
+    ctx.send_early_ = [&, id = a.job_id()](shm::Handle h, uint64_t size) -> absl::Status {
+      pb::WorkerMessage early;
+      early.mutable_result()->set_job_id(id);
+      early.mutable_result()->set_early(true);
+      early.mutable_result()->mutable_response()->set_handle(h.bits());
+      early.mutable_result()->mutable_response()->set_size(size);
+      if (!write(early)) return absl::UnavailableError("connection to jobd lost");
+      return absl::OkStatus();
+    };
+
+    absl::Status status;
+    if (a.request().handle() != 0) {
+      auto view = arena->Resolve(shm::Handle::FromBits(a.request().handle()), a.request().size());
+      if (view.ok()) ctx.request_ = *view; else status = view.status();
+    }
+    if (status.ok() && a.shared().handle() != 0) {
+      auto view = arena->Resolve(shm::Handle::FromBits(a.shared().handle()), a.shared().size());
+      if (view.ok()) ctx.shared_ = *view; else status = view.status();
+    }
+    if (status.ok()) {
+      auto it = handlers_.find(a.type());
+      if (it == handlers_.end()) {
+        status = absl::NotFoundError(absl::StrCat("this worker has no handler for job type '", a.type(), "'"));
+      } else {
+        if (before_handle_) before_handle_(ctx);
+        status = RunHandler(it->second, ctx);
+        if (after_handle_) after_handle_(ctx);
+      }
+    }
+    if (status.ok() && ctx.committed_ && !ctx.response_.is_null()) {
+      result->mutable_response()->set_handle(ctx.response_.bits());
+      result->mutable_response()->set_size(ctx.response_size_);
+    } else {
+      if (!ctx.response_.is_null()) (void)arena->Free(ctx.response_, owner);
+      if (!status.ok()) {
+        result->set_code(static_cast<int>(status.code()));
+        result->set_message(std::string(status.message()));
+      }
+    }
+    {
+      absl::MutexLock lock(&inbox.mu);
+      inbox.running = 0;
+    }
+    stream_ok = write(out);
+  }
+  context.TryCancel();
+  reader.join();
+  grpc::Status st = stream->Finish();
+  if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
+    return absl::UnavailableError(absl::StrCat("connection to jobd lost: ", st.error_message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace jobd::client

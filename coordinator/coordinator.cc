@@ -1,0 +1,692 @@
+#include "coordinator/coordinator.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "coordinator/internal/records.h"
+
+namespace jobd::coordinator {
+
+using internal::Phase;
+
+const char* WorkerStateName(WorkerState state) {
+  switch (state) {
+    case WorkerState::kIdle: return "idle";
+    case WorkerState::kBusy: return "busy";
+    case WorkerState::kDraining: return "draining";
+  }
+  return "unknown";
+}
+
+struct Coordinator::Impl {
+  Impl(CoordinatorOptions o, const Clock& c, SlabLedger& l) : options(std::move(o)), clock(c), ledger(l) {}
+
+  CoordinatorOptions options;
+  const Clock& clock;
+  SlabLedger& ledger;
+
+  absl::flat_hash_map<JobId, internal::Job> jobs;
+  absl::flat_hash_map<WorkerId, internal::Worker> workers;
+  std::vector<WorkerId> idle;  // most recently idle last: it is the one most likely awake
+  absl::flat_hash_map<SessionId, internal::Session> sessions;
+  absl::flat_hash_map<uint64_t, internal::SharedPiece> shared;  // by handle bits
+  std::set<std::string> known_types;
+
+  struct QueueEntry {
+    JobId id;
+    uint64_t seq;
+  };
+  std::deque<QueueEntry> queues[kPriorityLevels];
+  uint64_t next_seq = 1;
+  size_t queued = 0;
+  std::map<std::string, size_t> queued_by_type;
+
+  std::set<std::pair<absl::Time, JobId>> job_timers;
+  std::set<std::pair<absl::Time, WorkerId>> kill_timers;
+
+  std::deque<JobId> finished_order;
+  absl::flat_hash_map<JobId, JobStatus> finished;
+  TypeStatsTable stats;
+  size_t unfinished = 0;  // jobs whose final completion is not out yet
+
+  // ---- helpers
+  bool Waiting(const internal::Job& j) const {
+    return j.req.policy != Policy::kNoReply && !j.session_gone;
+  }
+  bool IsQueued(const QueueEntry& e) const {
+    auto it = jobs.find(e.id);
+    return it != jobs.end() && it->second.phase == Phase::kQueued && it->second.enqueue_seq == e.seq;
+  }
+
+  void SetTimer(internal::Job& j, absl::Time at) {
+    ClearTimer(j);
+    j.timer = at;
+    job_timers.insert({at, j.req.id});
+  }
+  void ClearTimer(internal::Job& j) {
+    if (j.timer != absl::InfiniteFuture()) job_timers.erase({j.timer, j.req.id});
+    j.timer = absl::InfiniteFuture();
+  }
+  void SetKill(internal::Worker& w, absl::Time at, KillReason reason) {
+    if (w.kill_at != absl::InfiniteFuture()) kill_timers.erase({w.kill_at, w.id});
+    w.kill_at = at;
+    w.kill_reason = reason;
+    kill_timers.insert({at, w.id});
+  }
+  void ClearKill(internal::Worker& w) {
+    if (w.kill_at != absl::InfiniteFuture()) kill_timers.erase({w.kill_at, w.id});
+    w.kill_at = absl::InfiniteFuture();
+  }
+
+  void Enqueue(internal::Job& j, absl::Time now) {
+    j.phase = Phase::kQueued;
+    j.enqueue_seq = next_seq++;
+    j.enqueued_at = now;
+    j.deadline = now + j.req.timeout;
+    queues[static_cast<int>(j.req.priority)].push_back({j.req.id, j.enqueue_seq});
+    ++queued;
+    ++queued_by_type[j.req.type];
+    if (auto s = sessions.find(j.req.session); s != sessions.end()) ++s->second.queued;
+    SetTimer(j, j.deadline);
+  }
+  // Bookkeeping for a job leaving the queue; its entry is dropped lazily.
+  void Unqueue(internal::Job& j) {
+    --queued;
+    if (--queued_by_type[j.req.type] == 0) queued_by_type.erase(j.req.type);
+    if (auto s = sessions.find(j.req.session); s != sessions.end() && s->second.queued > 0) --s->second.queued;
+  }
+
+  void MarkIdle(internal::Worker& w) {
+    w.busy = false;
+    w.job = 0;
+    w.attempt = 0;
+    ClearKill(w);
+    if (!w.draining) idle.push_back(w.id);
+  }
+  void RemoveIdle(WorkerId id) { idle.erase(std::remove(idle.begin(), idle.end(), id), idle.end()); }
+
+  // The one completion a job gets (ManualRespond's early answer is it, when there is one).
+  void EmitFinal(internal::Job& j, Outcome outcome, absl::Status status, SlabRef response, bool deliver,
+                 absl::Time now, Effects& fx) {
+    j.final_emitted = true;
+    j.final_outcome = outcome;
+    --unfinished;
+    Completion c;
+    c.session = j.req.session;
+    c.id = j.req.id;
+    c.type = j.req.type;
+    c.outcome = outcome;
+    c.status = std::move(status);
+    c.response = response;
+    c.deliver = deliver;
+    const bool ran = j.dispatched_at >= j.enqueued_at;
+    c.queue_wait = (ran ? j.dispatched_at : now) - j.enqueued_at;
+    c.run_time = ran ? now - j.dispatched_at : absl::ZeroDuration();
+    c.attempts = j.attempt;
+    TypeStats& ts = stats[j.req.type];
+    ++ts.outcomes[outcome];
+    if (ran) ts.run_time.Record(c.run_time);
+    fx.completions.push_back(std::move(c));
+  }
+
+  // Frees what the job holds once nothing can read it any more, and forgets the job.
+  void MaybeRelease(JobId id) {
+    auto it = jobs.find(id);
+    if (it == jobs.end()) return;
+    internal::Job& j = it->second;
+    if (!j.final_emitted || j.running_on != 0 || j.lingering > 0 || j.phase == Phase::kQueued ||
+        j.phase == Phase::kBackoff) {
+      return;
+    }
+    ClearTimer(j);
+    if (j.req.request.present()) (void)ledger.Free(j.req.request.handle, shm::kAgentOwner);
+    if (j.req.shared.present()) {
+      auto s = shared.find(j.req.shared.handle.bits());
+      if (s != shared.end() && --s->second.refs == 0) {
+        (void)ledger.Free(j.req.shared.handle, shm::kAgentOwner);
+        shared.erase(s);
+      }
+    }
+    if (auto s = sessions.find(j.req.session); s != sessions.end()) s->second.jobs.erase(id);
+    JobStatus st;
+    st.id = id;
+    st.type = j.req.type;
+    st.state = j.final_outcome == Outcome::kOk ? JobState::kDone : JobState::kFailed;
+    st.outcome = j.final_outcome;
+    st.attempt = j.attempt;
+    Remember(st);
+    jobs.erase(it);
+  }
+
+  void Remember(const JobStatus& st) {
+    if (options.finished_jobs_remembered == 0) return;
+    if (finished.insert({st.id, st}).second) finished_order.push_back(st.id);
+    while (finished_order.size() > options.finished_jobs_remembered) {
+      finished.erase(finished_order.front());
+      finished_order.pop_front();
+    }
+  }
+
+  // The current attempt ended without an answer: retry while attempts remain, else fail.
+  void RetryOrFail(internal::Job& j, Outcome outcome, absl::Status status, bool retryable, absl::Time now,
+                   Effects& fx) {
+    if (!j.final_emitted && retryable && j.attempt < j.req.retry.max_attempts) {
+      ++j.attempt;
+      absl::Duration backoff = j.req.retry.backoff;
+      for (uint32_t i = 2; i < j.attempt; ++i) backoff *= 2;
+      if (backoff <= absl::ZeroDuration()) {
+        Enqueue(j, now);
+      } else {
+        j.phase = Phase::kBackoff;
+        SetTimer(j, now + backoff);
+      }
+      return;
+    }
+    j.phase = Phase::kDetached;
+    ClearTimer(j);
+    if (!j.final_emitted) EmitFinal(j, outcome, std::move(status), {}, Waiting(j), now, fx);
+    MaybeRelease(j.req.id);
+  }
+
+  // Leaves the worker running an attempt nobody waits for; it is killed after the grace period.
+  void Detach(internal::Job& j, KillReason reason, absl::Time now, Effects& fx) {
+    auto w = workers.find(j.running_on);
+    j.running_on = 0;
+    if (w == workers.end()) return;
+    ++j.lingering;
+    SetKill(w->second, now + options.grace, reason);
+    if (reason == KillReason::kCancelled) fx.cancels.push_back({w->first, j.req.id});
+  }
+
+  void Dispatch(internal::Job& j, internal::Worker& w, absl::Time now, Effects& fx) {
+    Unqueue(j);
+    RemoveIdle(w.id);
+    j.phase = Phase::kRunning;
+    j.running_on = w.id;
+    j.dispatched_at = now;
+    w.busy = true;
+    w.job = j.req.id;
+    w.attempt = j.attempt;
+    stats[j.req.type].queue_wait.Record(now - j.enqueued_at);
+    SetTimer(j, j.deadline);
+    coordinator::Dispatch d;
+    d.worker = w.id;
+    d.id = j.req.id;
+    d.type = j.req.type;
+    d.request = j.req.request;
+    d.shared = j.req.shared;
+    d.deadline = j.deadline;
+    d.context = j.req.context;
+    d.attempt = j.attempt;
+    fx.dispatches.push_back(std::move(d));
+  }
+
+  WorkerId IdleWorkerFor(const std::string& type) const {
+    for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
+      auto w = workers.find(*it);
+      if (w != workers.end() && w->second.types.contains(type)) return *it;
+    }
+    return 0;
+  }
+
+  void TryDispatch(absl::Time now, Effects& fx) {
+    while (!idle.empty() && queued > 0) {
+      bool progressed = false;
+      for (auto& q : queues) {
+        while (!q.empty() && !IsQueued(q.front())) q.pop_front();
+        for (auto it = q.begin(); it != q.end(); ++it) {
+          if (!IsQueued(*it)) continue;
+          internal::Job& j = jobs.at(it->id);
+          const WorkerId w = IdleWorkerFor(j.req.type);
+          if (w == 0) continue;
+          q.erase(it);
+          Dispatch(j, workers.at(w), now, fx);
+          progressed = true;
+          break;
+        }
+        if (progressed) break;
+      }
+      if (!progressed) break;
+    }
+  }
+
+  // A worker's current attempt ended (result or death): common bookkeeping. Returns the job if
+  // the attempt was still the job's current one; nullptr if it had been abandoned.
+  internal::Job* EndAttempt(internal::Worker& w) {
+    auto it = jobs.find(w.job);
+    if (it == jobs.end()) return nullptr;
+    internal::Job& j = it->second;
+    if (j.running_on == w.id && j.attempt == w.attempt) {
+      j.running_on = 0;
+      return &j;
+    }
+    if (j.lingering > 0) --j.lingering;
+    MaybeRelease(j.req.id);
+    return nullptr;
+  }
+
+  void AfterJob(internal::Worker& w, Effects& fx) {
+    ++w.jobs_done;
+    if (options.worker_max_jobs > 0 && w.jobs_done >= options.worker_max_jobs && !w.draining) {
+      w.draining = true;
+      fx.kills.push_back({w.id, KillReason::kRecycle, 0});
+    }
+    MarkIdle(w);
+  }
+};
+
+Coordinator::Coordinator(CoordinatorOptions options, const Clock& clock, SlabLedger& ledger)
+    : impl_(std::make_unique<Impl>(std::move(options), clock, ledger)) {}
+Coordinator::~Coordinator() = default;
+
+void Coordinator::OpenSession(SessionId session) { impl_->sessions.try_emplace(session); }
+
+Effects Coordinator::CloseSession(SessionId session) {
+  Impl& m = *impl_;
+  Effects fx;
+  auto s = m.sessions.find(session);
+  if (s == m.sessions.end()) return fx;
+  const absl::Time now = m.clock.Now();
+  std::vector<JobId> ids(s->second.jobs.begin(), s->second.jobs.end());
+  m.sessions.erase(s);
+  for (JobId id : ids) {
+    auto it = m.jobs.find(id);
+    if (it == m.jobs.end()) continue;
+    internal::Job& j = it->second;
+    j.session_gone = true;
+    if (j.req.policy == Policy::kNoReply) continue;  // runs on after its caller
+    const absl::Status cancelled = absl::CancelledError(absl::StrCat("job ", id, ": its session ended"));
+    switch (j.phase) {
+      case Phase::kQueued:
+        m.Unqueue(j);
+        [[fallthrough]];
+      case Phase::kBackoff:
+        j.phase = Phase::kDetached;
+        if (!j.final_emitted) m.EmitFinal(j, Outcome::kCancelled, cancelled, {}, false, now, fx);
+        m.MaybeRelease(id);
+        break;
+      case Phase::kRunning:
+        m.Detach(j, KillReason::kCancelled, now, fx);
+        j.phase = Phase::kDetached;
+        m.ClearTimer(j);
+        if (!j.final_emitted) m.EmitFinal(j, Outcome::kCancelled, cancelled, {}, false, now, fx);
+        m.MaybeRelease(id);
+        break;
+      case Phase::kDetached:
+        break;
+    }
+  }
+  return fx;
+}
+
+absl::StatusOr<Effects> Coordinator::Submit(JobRequest r) {
+  Impl& m = *impl_;
+  const CoordinatorOptions& o = m.options;
+  auto session = m.sessions.find(r.session);
+  if (session == m.sessions.end()) {
+    return absl::FailedPreconditionError(absl::StrCat("session ", r.session, " is not open"));
+  }
+  if (r.type.empty()) return absl::InvalidArgumentError("job type is empty");
+  if (r.type.size() > o.max_type_length) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("job type of ", r.type.size(), " bytes is longer than the ", o.max_type_length, " allowed"));
+  }
+  for (unsigned char ch : r.type) {
+    if (!std::isgraph(ch)) {
+      return absl::InvalidArgumentError("job type must be printable ASCII without spaces");
+    }
+  }
+  if (r.timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("timeout ", absl::FormatDuration(r.timeout), " is negative"));
+  }
+  if (r.timeout == absl::ZeroDuration()) r.timeout = o.default_timeout;
+  if (r.timeout > o.max_timeout) {
+    return absl::InvalidArgumentError(absl::StrCat("timeout ", absl::FormatDuration(r.timeout),
+                                                   " exceeds the maximum of ", absl::FormatDuration(o.max_timeout)));
+  }
+  size_t context_bytes = 0;
+  for (const auto& [k, v] : r.context) context_bytes += k.size() + v.size();
+  if (context_bytes > o.max_context_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("context of ", context_bytes, " bytes exceeds the ",
+                                                   o.max_context_bytes, " allowed"));
+  }
+  if (r.retry.max_attempts < 1 || r.retry.max_attempts > o.max_attempts_limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_attempts ", r.retry.max_attempts, " is out of range 1..", o.max_attempts_limit));
+  }
+  if (r.retry.backoff < absl::ZeroDuration()) return absl::InvalidArgumentError("retry backoff is negative");
+  if (r.policy == Policy::kNoReply && r.shared.present()) {
+    return absl::InvalidArgumentError("NoReply jobs cannot share a piece: it could outlive its owner");
+  }
+  if (m.jobs.contains(r.id)) return absl::AlreadyExistsError(absl::StrCat("job id ", r.id, " is already live"));
+  if (!m.known_types.empty() && !m.known_types.contains(r.type)) {
+    return absl::NotFoundError(absl::StrCat("no worker handles job type '", r.type, "' (known: ",
+                                            absl::StrJoin(m.known_types, ", "), ")"));
+  }
+  if (m.queued >= o.max_queue) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("queue full: ", m.queued, " jobs queued (max_queue=", o.max_queue, ")"));
+  }
+  if (o.max_queued_per_session > 0 && session->second.queued >= o.max_queued_per_session) {
+    return absl::ResourceExhaustedError(absl::StrCat("session quota: ", session->second.queued,
+                                                     " jobs queued (max_queued_per_session=",
+                                                     o.max_queued_per_session, ")"));
+  }
+  if (r.request.present()) {
+    if (absl::Status s = m.ledger.Check(r.request.handle, r.request.size, r.session); !s.ok()) return s;
+  } else if (r.request.size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("request of ", r.request.size, " bytes has no slab"));
+  }
+  bool new_piece = false;
+  if (r.shared.present()) {
+    auto piece = m.shared.find(r.shared.handle.bits());
+    if (piece != m.shared.end()) {
+      if (piece->second.session != r.session) {
+        return absl::PermissionDeniedError("the shared piece belongs to another session");
+      }
+      if (r.shared.size > piece->second.size) {
+        return absl::OutOfRangeError(absl::StrCat("shared size ", r.shared.size, " exceeds the piece's ",
+                                                  piece->second.size, " bytes"));
+      }
+    } else {
+      if (absl::Status s = m.ledger.Check(r.shared.handle, r.shared.size, r.session); !s.ok()) return s;
+      new_piece = true;
+    }
+  } else if (r.shared.size != 0) {
+    return absl::InvalidArgumentError("shared size without a shared slab");
+  }
+  if (r.request.present()) {
+    if (absl::Status s = m.ledger.Transfer(r.request.handle, r.session, shm::kAgentOwner); !s.ok()) return s;
+  }
+  if (new_piece) {
+    if (absl::Status s = m.ledger.Transfer(r.shared.handle, r.session, shm::kAgentOwner); !s.ok()) {
+      if (r.request.present()) (void)m.ledger.Transfer(r.request.handle, shm::kAgentOwner, r.session);
+      return s;
+    }
+    m.shared[r.shared.handle.bits()] = {r.session, r.shared.size, 0};
+  }
+  if (r.shared.present()) ++m.shared[r.shared.handle.bits()].refs;
+
+  const absl::Time now = m.clock.Now();
+  const JobId id = r.id;
+  internal::Job& j = m.jobs[id];
+  j.req = std::move(r);
+  j.submitted_at = now;
+  ++m.unfinished;
+  ++m.stats[j.req.type].submitted;
+  session->second.jobs.insert(id);
+  m.Enqueue(j, now);
+  Effects fx;
+  m.TryDispatch(now, fx);
+  return fx;
+}
+
+absl::StatusOr<Effects> Coordinator::Cancel(SessionId session, JobId id) {
+  Impl& m = *impl_;
+  auto it = m.jobs.find(id);
+  if (it == m.jobs.end() || it->second.req.session != session || it->second.final_emitted) {
+    return absl::NotFoundError(absl::StrCat("no live job ", id, " in this session"));
+  }
+  internal::Job& j = it->second;
+  const absl::Time now = m.clock.Now();
+  const absl::Status cancelled = absl::CancelledError(absl::StrCat("job ", id, " cancelled by the caller"));
+  Effects fx;
+  if (j.phase == Phase::kQueued) m.Unqueue(j);
+  if (j.phase == Phase::kRunning) m.Detach(j, KillReason::kCancelled, now, fx);
+  j.phase = Phase::kDetached;
+  m.ClearTimer(j);
+  m.EmitFinal(j, Outcome::kCancelled, cancelled, {}, m.Waiting(j), now, fx);
+  m.MaybeRelease(id);
+  return fx;
+}
+
+absl::StatusOr<JobStatus> Coordinator::Status(JobId id) const {
+  const Impl& m = *impl_;
+  if (auto it = m.jobs.find(id); it != m.jobs.end()) {
+    const internal::Job& j = it->second;
+    JobStatus st;
+    st.id = id;
+    st.type = j.req.type;
+    st.attempt = j.attempt;
+    if (j.final_emitted) {
+      st.state = j.final_outcome == Outcome::kOk ? JobState::kDone : JobState::kFailed;
+      st.outcome = j.final_outcome;
+    } else {
+      st.state = j.phase == Phase::kRunning ? JobState::kRunning : JobState::kQueued;
+    }
+    return st;
+  }
+  if (auto it = m.finished.find(id); it != m.finished.end()) return it->second;
+  return absl::NotFoundError(absl::StrCat("no job ", id, " (unknown, or ended too long ago to remember)"));
+}
+
+absl::StatusOr<Effects> Coordinator::AddWorker(WorkerId worker, std::vector<std::string> types) {
+  Impl& m = *impl_;
+  if (worker == 0 || m.workers.contains(worker)) {
+    return absl::AlreadyExistsError(absl::StrCat("worker ", worker, " is already registered"));
+  }
+  if (types.empty()) return absl::InvalidArgumentError("a worker must handle at least one job type");
+  internal::Worker& w = m.workers[worker];
+  w.id = worker;
+  for (std::string& t : types) {
+    m.known_types.insert(t);
+    w.types.insert(std::move(t));
+  }
+  m.idle.push_back(worker);
+  Effects fx;
+  m.TryDispatch(m.clock.Now(), fx);
+  return fx;
+}
+
+Effects Coordinator::WorkerGone(WorkerId worker) {
+  Impl& m = *impl_;
+  Effects fx;
+  auto it = m.workers.find(worker);
+  if (it == m.workers.end()) return fx;
+  internal::Worker w = std::move(it->second);
+  m.ClearKill(w);
+  m.workers.erase(it);
+  m.RemoveIdle(worker);
+  const absl::Time now = m.clock.Now();
+  if (w.busy) {
+    if (internal::Job* j = m.EndAttempt(w)) {
+      m.RetryOrFail(*j, Outcome::kWorkerDied,
+                    absl::AbortedError(absl::StrCat("worker died while running job ", j->req.id, " (type ",
+                                                    j->req.type, ", attempt ", j->attempt, ")")),
+                    /*retryable=*/true, now, fx);
+    }
+  }
+  m.TryDispatch(now, fx);
+  return fx;
+}
+
+absl::StatusOr<Effects> Coordinator::JobFinished(WorkerId worker, JobId id, absl::StatusOr<SlabRef> response) {
+  Impl& m = *impl_;
+  auto wit = m.workers.find(worker);
+  if (wit == m.workers.end() || !wit->second.busy || wit->second.job != id) {
+    return absl::FailedPreconditionError(absl::StrCat("worker ", worker, " is not running job ", id));
+  }
+  internal::Worker& w = wit->second;
+  const bool has_slab = response.ok() && response->present();
+  if (has_slab) {
+    if (absl::Status s = m.ledger.Check(response->handle, response->size, worker); !s.ok()) return s;
+  } else if (response.ok() && response->size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("response of ", response->size, " bytes has no slab"));
+  }
+  const absl::Time now = m.clock.Now();
+  Effects fx;
+  internal::Job* j = m.EndAttempt(w);
+  if (j == nullptr || j->final_emitted) {
+    // Abandoned (deadline, cancel, session gone) or already answered early: nobody takes this.
+    if (has_slab) (void)m.ledger.Free(response->handle, worker);
+    if (j != nullptr) {
+      j->phase = Phase::kDetached;
+      m.MaybeRelease(id);
+    }
+  } else if (!response.ok()) {
+    const bool retry = j->req.retry.retry_handler_errors;
+    m.RetryOrFail(*j, Outcome::kHandlerError,
+                  absl::Status(response.status().code(), absl::StrCat("handler error: ", response.status().message())),
+                  retry, now, fx);
+  } else {
+    SlabRef delivered;
+    const bool deliver = m.Waiting(*j);
+    if (has_slab) {
+      if (deliver && m.ledger.Transfer(response->handle, worker, j->req.session).ok()) {
+        delivered = *response;
+      } else {
+        (void)m.ledger.Free(response->handle, worker);
+      }
+    }
+    j->phase = Phase::kDetached;
+    m.ClearTimer(*j);
+    m.EmitFinal(*j, Outcome::kOk, absl::OkStatus(), delivered, deliver, now, fx);
+    m.MaybeRelease(id);
+  }
+  m.AfterJob(w, fx);
+  m.TryDispatch(now, fx);
+  return fx;
+}
+
+absl::StatusOr<Effects> Coordinator::EarlyResponse(WorkerId worker, JobId id, SlabRef response) {
+  Impl& m = *impl_;
+  auto wit = m.workers.find(worker);
+  if (wit == m.workers.end() || !wit->second.busy || wit->second.job != id) {
+    return absl::FailedPreconditionError(absl::StrCat("worker ", worker, " is not running job ", id));
+  }
+  auto jit = m.jobs.find(id);
+  if (jit == m.jobs.end() || jit->second.running_on != worker) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", id, " no longer waits for an answer"));
+  }
+  internal::Job& j = jit->second;
+  if (j.req.policy != Policy::kManualRespond) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", id, " is not ManualRespond: it answers when it returns"));
+  }
+  if (j.final_emitted) return absl::FailedPreconditionError(absl::StrCat("second response for job ", id));
+  if (response.present()) {
+    if (absl::Status s = m.ledger.Check(response.handle, response.size, worker); !s.ok()) return s;
+  } else if (response.size != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("response of ", response.size, " bytes has no slab"));
+  }
+  const absl::Time now = m.clock.Now();
+  Effects fx;
+  SlabRef delivered;
+  const bool deliver = m.Waiting(j);
+  if (response.present()) {
+    if (deliver && m.ledger.Transfer(response.handle, worker, j.req.session).ok()) {
+      delivered = response;
+    } else {
+      (void)m.ledger.Free(response.handle, worker);
+    }
+  }
+  m.EmitFinal(j, Outcome::kOk, absl::OkStatus(), delivered, deliver, now, fx);
+  return fx;
+}
+
+Effects Coordinator::Tick() {
+  Impl& m = *impl_;
+  const absl::Time now = m.clock.Now();
+  Effects fx;
+  while (!m.job_timers.empty() && m.job_timers.begin()->first <= now) {
+    const JobId id = m.job_timers.begin()->second;
+    internal::Job& j = m.jobs.at(id);
+    m.ClearTimer(j);
+    switch (j.phase) {
+      case Phase::kBackoff:
+        m.Enqueue(j, now);
+        break;
+      case Phase::kQueued:
+        m.Unqueue(j);
+        j.phase = Phase::kDetached;
+        if (!j.final_emitted) {
+          m.EmitFinal(j, Outcome::kDeadlineExceeded,
+                      absl::DeadlineExceededError(absl::StrCat(
+                          "job ", id, " (type ", j.req.type, ") waited ", absl::FormatDuration(now - j.enqueued_at),
+                          " in the queue past its timeout of ", absl::FormatDuration(j.req.timeout),
+                          "; it never started")),
+                      {}, m.Waiting(j), now, fx);
+        }
+        m.MaybeRelease(id);
+        break;
+      case Phase::kRunning: {
+        const WorkerId w = j.running_on;
+        m.Detach(j, KillReason::kDeadline, now, fx);
+        j.phase = Phase::kDetached;
+        m.RetryOrFail(j, Outcome::kDeadlineExceeded,
+                      absl::DeadlineExceededError(absl::StrCat("job ", id, " (type ", j.req.type,
+                                                               ") was still running on worker ", w,
+                                                               " when its timeout of ",
+                                                               absl::FormatDuration(j.req.timeout), " passed")),
+                      /*retryable=*/true, now, fx);
+        break;
+      }
+      case Phase::kDetached:
+        break;
+    }
+  }
+  while (!m.kill_timers.empty() && m.kill_timers.begin()->first <= now) {
+    const WorkerId id = m.kill_timers.begin()->second;
+    m.kill_timers.erase(m.kill_timers.begin());
+    auto w = m.workers.find(id);
+    if (w == m.workers.end()) continue;
+    w->second.kill_at = absl::InfiniteFuture();
+    w->second.draining = true;
+    m.RemoveIdle(id);
+    fx.kills.push_back({id, w->second.kill_reason, w->second.job});
+  }
+  m.TryDispatch(now, fx);
+  return fx;
+}
+
+std::optional<absl::Time> Coordinator::NextWakeup() const {
+  const Impl& m = *impl_;
+  std::optional<absl::Time> next;
+  if (!m.job_timers.empty()) next = m.job_timers.begin()->first;
+  if (!m.kill_timers.empty() && (!next || m.kill_timers.begin()->first < *next)) next = m.kill_timers.begin()->first;
+  return next;
+}
+
+size_t Coordinator::QueueDepth() const { return impl_->queued; }
+
+std::map<std::string, size_t> Coordinator::QueueDepthByType() const { return impl_->queued_by_type; }
+
+std::optional<absl::Duration> Coordinator::OldestQueuedAge() const {
+  const Impl& m = *impl_;
+  std::optional<absl::Time> oldest;
+  for (const auto& q : m.queues) {
+    for (const auto& e : q) {
+      if (!m.IsQueued(e)) continue;
+      const absl::Time t = m.jobs.at(e.id).enqueued_at;
+      if (!oldest || t < *oldest) oldest = t;
+      break;  // FIFO: the first live entry is the oldest of its queue
+    }
+  }
+  if (!oldest) return std::nullopt;
+  return m.clock.Now() - *oldest;
+}
+
+std::vector<WorkerInfo> Coordinator::Workers() const {
+  std::vector<WorkerInfo> out;
+  for (const auto& [id, w] : impl_->workers) {
+    WorkerInfo info;
+    info.id = id;
+    info.state = w.draining ? WorkerState::kDraining : w.busy ? WorkerState::kBusy : WorkerState::kIdle;
+    info.job = w.busy ? w.job : 0;
+    info.jobs_done = w.jobs_done;
+    out.push_back(info);
+  }
+  std::sort(out.begin(), out.end(), [](const WorkerInfo& a, const WorkerInfo& b) { return a.id < b.id; });
+  return out;
+}
+
+size_t Coordinator::SessionCount() const { return impl_->sessions.size(); }
+const TypeStatsTable& Coordinator::Stats() const { return impl_->stats; }
+std::vector<std::string> Coordinator::KnownTypes() const {
+  return {impl_->known_types.begin(), impl_->known_types.end()};
+}
+size_t Coordinator::LiveJobs() const { return impl_->unfinished; }
+
+}  // namespace jobd::coordinator

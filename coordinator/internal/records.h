@@ -1,0 +1,60 @@
+// The coordinator's bookkeeping records. Internal: only coordinator.cc uses them.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/time/time.h"
+#include "coordinator/effects.h"
+#include "coordinator/job.h"
+
+namespace jobd::coordinator::internal {
+
+enum class Phase { kQueued, kBackoff, kRunning, kDetached };
+
+// One job, across its attempts. It lives until its final completion is out and no worker still
+// runs an attempt of it: until then its request (and shared piece) may still be read, so the
+// slabs stay held.
+struct Job {
+  JobRequest req;
+  Phase phase = Phase::kQueued;
+  uint32_t attempt = 1;
+  uint64_t enqueue_seq = 0;          // matches the queue entry that is current
+  absl::Time submitted_at;
+  absl::Time enqueued_at;            // this attempt's
+  absl::Time dispatched_at = absl::InfinitePast();
+  absl::Time deadline;               // this attempt's: enqueued_at + timeout
+  absl::Time timer = absl::InfiniteFuture();  // the key in the job timer set, if any
+  WorkerId running_on = 0;           // the worker of the current attempt
+  uint32_t lingering = 0;            // workers still running abandoned attempts
+  bool final_emitted = false;        // the one completion counted for this job is out
+  Outcome final_outcome = Outcome::kOk;
+  bool session_gone = false;
+};
+
+struct Worker {
+  WorkerId id = 0;
+  absl::flat_hash_set<std::string> types;
+  bool busy = false;
+  bool draining = false;  // to be stopped: never dispatched to again
+  JobId job = 0;          // while busy
+  uint32_t attempt = 0;   // of `job`
+  uint64_t jobs_done = 0;
+  absl::Time kill_at = absl::InfiniteFuture();
+  KillReason kill_reason = KillReason::kDeadline;
+};
+
+struct Session {
+  size_t queued = 0;
+  absl::flat_hash_set<JobId> jobs;  // live jobs, all policies
+};
+
+struct SharedPiece {
+  SessionId session = 0;
+  uint64_t size = 0;
+  uint32_t refs = 0;  // live jobs that reference it
+};
+
+}  // namespace jobd::coordinator::internal

@@ -1,0 +1,21 @@
+// The coordinator's view of slab ownership: a tiny interface over the arena, so the
+// coordinator stays pure and its tests can use a map (tests/fakes/fake_slab_ledger.h).
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "shm/handle.h"
+
+namespace jobd::coordinator {
+
+class SlabLedger {
+ public:
+  virtual ~SlabLedger() = default;
+  // Same contracts and error codes as shm::Arena::Transfer / Free / Resolve.
+  virtual absl::Status Transfer(shm::Handle handle, shm::OwnerId from, shm::OwnerId to) = 0;
+  virtual absl::Status Free(shm::Handle handle, shm::OwnerId owner) = 0;
+  virtual absl::Status Check(shm::Handle handle, uint64_t size, shm::OwnerId owner) const = 0;
+};
+
+}  // namespace jobd::coordinator

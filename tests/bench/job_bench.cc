@@ -1,0 +1,143 @@
+// Job round trips through a real jobd with 2 jobd-testworker processes, against baselines run
+// in the same process: a raw socketpair ping-pong between two processes (the floor for any
+// cross-process hand-off) and memcpy (the floor for moving a payload).
+//   job_bench [--jobs=N] [--seconds=S]
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "tests/integration/agent_process.h"
+
+ABSL_FLAG(int, jobs, 5000, "round trips for latency");
+ABSL_FLAG(double, seconds, 3, "seconds for the throughput run");
+
+namespace {
+
+using jobd::testing::AgentProcess;
+
+struct Latency {
+  double p50_us, p99_us, mean_us;
+};
+
+Latency Summarise(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  double sum = 0;
+  for (double u : us) sum += u;
+  return {us[us.size() / 2], us[std::min(us.size() - 1, us.size() * 99 / 100)], sum / us.size()};
+}
+
+Latency SocketPairPingPong(int n) {
+  int sv[2];
+  socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+  const pid_t child = fork();
+  char buf[64];
+  if (child == 0) {
+    close(sv[0]);
+    while (read(sv[1], buf, sizeof buf) == sizeof buf) {
+      if (write(sv[1], buf, sizeof buf) != sizeof buf) break;
+    }
+    _exit(0);
+  }
+  close(sv[1]);
+  std::vector<double> us;
+  std::memset(buf, 7, sizeof buf);
+  for (int i = 0; i < n; ++i) {
+    const absl::Time t = absl::Now();
+    if (write(sv[0], buf, sizeof buf) != sizeof buf || read(sv[0], buf, sizeof buf) != sizeof buf) break;
+    us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+  }
+  close(sv[0]);
+  waitpid(child, nullptr, 0);
+  return Summarise(us);
+}
+
+double MemcpyMillis(size_t size) {
+  std::vector<char> a(size, 1), b(size, 0);
+  std::memcpy(b.data(), a.data(), size);  // fault the pages in first
+  double best = 1e9;
+  for (int i = 0; i < 10; ++i) {
+    const absl::Time t = absl::Now();
+    std::memcpy(b.data(), a.data(), size);
+    best = std::min(best, absl::ToDoubleMilliseconds(absl::Now() - t));
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const int n = absl::GetFlag(FLAGS_jobs);
+  auto agent = AgentProcess::Start({.workers = 2});
+  if (!agent.ok()) {
+    std::fprintf(stderr, "%s\n", agent.status().ToString().c_str());
+    return 1;
+  }
+  auto client = (*agent)->Connect();
+  if (!client.ok()) return 1;
+  jobd::client::JobClient& c = **client;
+
+  // Noop round trip: 64-byte echo, one in flight.
+  const std::string payload(64, 'p');
+  for (int i = 0; i < 200; ++i) (void)c.Start("echo", payload)->Wait();
+  std::vector<double> us;
+  for (int i = 0; i < n; ++i) {
+    const absl::Time t = absl::Now();
+    auto r = c.Start("echo", payload)->Wait();
+    if (!r.ok() || r->size() != 64) return std::fprintf(stderr, "echo failed\n"), 1;
+    us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+  }
+  const Latency job = Summarise(us);
+  const Latency floor = SocketPairPingPong(n);
+
+  // Throughput with 8 in flight.
+  const absl::Duration run = absl::Seconds(absl::GetFlag(FLAGS_seconds));
+  std::deque<jobd::client::JobFuture> window;
+  uint64_t done = 0;
+  const absl::Time start = absl::Now();
+  while (absl::Now() - start < run) {
+    while (window.size() < 8) window.push_back(std::move(*c.Start("echo", payload)));
+    if (!window.front().Wait().ok()) return std::fprintf(stderr, "echo failed\n"), 1;
+    window.pop_front();
+    ++done;
+  }
+  while (!window.empty()) { (void)window.front().Wait(); window.pop_front(); ++done; }
+  const double jobs_per_s = done / absl::ToDoubleSeconds(absl::Now() - start);
+
+  // Large payloads: the worker answers with the length, so only the request crosses.
+  std::printf("| case | jobd | baseline | ratio |\n|---|---:|---:|---:|\n");
+  std::printf("| noop RTT p50 (us) | %.1f | %.1f (socketpair ping-pong) | %.1fx |\n", job.p50_us, floor.p50_us,
+              job.p50_us / floor.p50_us);
+  std::printf("| noop RTT p99 (us) | %.1f | %.1f | %.1fx |\n", job.p99_us, floor.p99_us, job.p99_us / floor.p99_us);
+  std::printf("| jobs/s, 8 in flight | %.0f | %.0f (1e6/ping-pong p50) | %.2fx |\n", jobs_per_s,
+              1e6 / floor.p50_us, jobs_per_s / (1e6 / floor.p50_us));
+  for (size_t mib : {1, 16}) {
+    const size_t size = mib << 20;
+    std::string big(size, 'b');
+    (void)c.Start("size", big)->Wait();
+    double best = 1e9;
+    for (int i = 0; i < 10; ++i) {
+      const absl::Time t = absl::Now();
+      auto r = c.Start("size", big)->Wait();
+      if (!r.ok() || r->view() != std::to_string(size)) return std::fprintf(stderr, "size failed\n"), 1;
+      best = std::min(best, absl::ToDoubleMilliseconds(absl::Now() - t));
+    }
+    const double copy = MemcpyMillis(size);
+    std::printf("| %zu MiB RTT (ms, best of 10) | %.3f | %.3f (memcpy + noop p50) | %.2fx |\n", mib, best,
+                copy + job.p50_us / 1000, best / (copy + job.p50_us / 1000));
+  }
+  (void)(*agent)->Terminate();
+  return 0;
+}

@@ -1,0 +1,178 @@
+#include "tests/integration/agent_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "client/socket_path.h"
+#include "grpcpp/grpcpp.h"
+
+namespace jobd::testing {
+
+std::string BinDir() { return JOBD_BIN_DIR; }
+
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, int out_fd,
+            int err_fd) {
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test leaves no agent behind
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+    if (out_fd >= 0) dup2(out_fd, 1);
+    if (err_fd >= 0) dup2(err_fd, 2);
+    execv(cargv[0], cargv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(AgentFlags flags) {
+  std::unique_ptr<AgentProcess> agent(new AgentProcess());
+  char dir[] = "/tmp/jobd-test.XXXXXX";
+  if (mkdtemp(dir) == nullptr) return absl::InternalError("mkdtemp failed");
+  chmod(dir, 0750);
+  agent->run_dir_ = dir;
+  agent->workers_ = static_cast<uint32_t>(flags.workers);
+  std::vector<std::string> argv = {
+      BinDir() + "/jobd", absl::StrCat("--run_dir=", dir), absl::StrCat("--workers=", flags.workers),
+      "--worker_cmd=" + (flags.worker_cmd.empty() ? BinDir() + "/jobd-testworker" : flags.worker_cmd),
+      "--metrics_address="};
+  argv.insert(argv.end(), flags.extra.begin(), flags.extra.end());
+  const int log = open((agent->run_dir_ + "/jobd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  agent->pid_ = Spawn(argv, {}, log, log);
+  close(log);
+  // Connecting before the socket exists would put the channel into gRPC's reconnect backoff
+  // (seconds); wait for the file first.
+  for (int i = 0; i < 2000 && access(agent->socket_path().c_str(), F_OK) != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  auto channel = grpc::CreateCustomChannel(client::GrpcAddress(agent->socket_path()),
+                                           grpc::InsecureChannelCredentials(), args);
+  agent->stub_ = v1::Jobd::NewStub(channel);
+  if (!agent->WaitForReadyWorkers(agent->workers_)) {
+    return absl::DeadlineExceededError(absl::StrCat("jobd did not become ready; log:\n", agent->Log()));
+  }
+  return agent;
+}
+
+AgentProcess::~AgentProcess() {
+  Kill();
+  std::error_code ec;
+  std::filesystem::remove_all(run_dir_, ec);
+}
+
+std::string AgentProcess::Log() const {
+  std::ifstream in(run_dir_ + "/jobd.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::StatusOr<v1::StatsReply> AgentProcess::Stats() const {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  v1::StatsReply reply;
+  grpc::Status st = stub_->Stats(&ctx, v1::StatsRequest(), &reply);
+  if (!st.ok()) return absl::UnavailableError(st.error_message());
+  return reply;
+}
+
+absl::StatusOr<v1::HealthReply> AgentProcess::Health() const {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  v1::HealthReply reply;
+  grpc::Status st = stub_->Health(&ctx, v1::HealthRequest(), &reply);
+  if (!st.ok()) return absl::UnavailableError(st.error_message());
+  return reply;
+}
+
+uint32_t AgentProcess::WaitForSlabsInUse(uint32_t expected, absl::Duration timeout) const {
+  const absl::Time until = absl::Now() + timeout;
+  uint32_t in_use = UINT32_MAX;
+  while (true) {
+    if (auto stats = Stats(); stats.ok()) {
+      in_use = 0;
+      for (const auto& c : stats->slabs()) in_use += c.in_use();
+      if (in_use == expected) return in_use;
+    }
+    if (absl::Now() > until) return in_use;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+bool AgentProcess::WaitForReadyWorkers(uint32_t n, absl::Duration timeout) const {
+  const absl::Time until = absl::Now() + timeout;
+  while (absl::Now() < until) {
+    if (auto h = Health(); h.ok() && h->workers_ready() >= n) return true;
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) return false;  // jobd exited
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return false;
+}
+
+absl::StatusOr<std::unique_ptr<client::JobClient>> AgentProcess::Connect() const {
+  return client::JobClient::Connect({.socket_path = socket_path(), .client_name = "test"});
+}
+
+absl::StatusOr<int> AgentProcess::Terminate(absl::Duration timeout) {
+  if (pid_ <= 0) return absl::FailedPreconditionError("not running");
+  kill(pid_, SIGTERM);
+  const absl::Time until = absl::Now() + timeout;
+  while (absl::Now() < until) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = 0;
+      return status;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return absl::DeadlineExceededError("jobd did not exit after SIGTERM");
+}
+
+void AgentProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status;
+  waitpid(pid_, &status, 0);
+  pid_ = 0;
+}
+
+ProgramResult RunProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  char path[] = "/tmp/jobd-prog-out.XXXXXX";
+  const int fd = mkstemp(path);
+  const pid_t pid = Spawn(argv, env, fd, -1);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ProgramResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.out = ss.str();
+  close(fd);
+  unlink(path);
+  return r;
+}
+
+}  // namespace jobd::testing
