@@ -3,6 +3,8 @@
 //   sleep  sleeps the milliseconds given  fail  returns an error with the payload as message
 //   crash  aborts the process             hang  never returns
 //   context returns the job's context as k=v lines   attempt returns the attempt number
+//   (more for the job-model tests: manual, user, inside, counter, counter-ttl, fail-first,
+//    sleep-quiet, shared-size, spin)
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,12 +14,69 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/socket_path.h"
 #include "client/worker.h"
 
 using jobd::client::JobContext;
 
+namespace {
+// What a real service keeps in globals: restored from the caller's context before each job and
+// reset after it, so nothing leaks into the next job on this worker.
+std::string g_user;
+}  // namespace
+
 int main() {
   jobd::client::Worker worker;
+  worker.SetBeforeHandle([](const JobContext& job) {
+    auto it = job.context().find("user");
+    if (it != job.context().end()) g_user = it->second;
+  });
+  worker.SetAfterHandle([](const JobContext&) { g_user.clear(); });
+  worker.Handle("user", [](JobContext& job) { return job.Respond(g_user); });
+  worker.Handle("inside", [](JobContext& job) {
+    return job.Respond(jobd::client::IsInsideWorker() ? "inside a worker" : "not in a worker");
+  });
+  // ManualRespond: answers at once, then keeps working for the milliseconds given.
+  worker.Handle("manual", [](JobContext& job) -> absl::Status {
+    int ms = 0;
+    (void)absl::SimpleAtoi(std::string(job.request_view()), &ms);
+    if (absl::Status s = job.RespondEarly("early answer"); !s.ok()) return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return absl::OkStatus();
+  });
+  worker.Handle("counter", [](JobContext& job) {
+    int* n = job.env().Get<int>("n");
+    if (n == nullptr) n = job.env().Put("n", std::make_shared<int>(0));
+    return job.Respond(absl::StrCat(++*n));
+  });
+  worker.Handle("counter-ttl", [](JobContext& job) {
+    int* n = job.env().Get<int>("n-ttl");
+    if (n == nullptr) n = job.env().Put("n-ttl", std::make_shared<int>(0), absl::Milliseconds(200));
+    return job.Respond(absl::StrCat(++*n));
+  });
+  worker.Handle("fail-first", [](JobContext& job) -> absl::Status {
+    if (job.attempt() < 2) return absl::UnavailableError("first attempt fails");
+    return job.Respond(absl::StrCat(job.attempt()));
+  });
+  worker.Handle("sleep-quiet", [](JobContext& job) -> absl::Status {
+    int ms = 0;
+    (void)absl::SimpleAtoi(std::string(job.request_view()), &ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return absl::OkStatus();
+  });
+  worker.Handle("shared-size", [](JobContext& job) -> absl::Status {
+    int ms = 0;
+    (void)absl::SimpleAtoi(std::string(job.request_view()), &ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    size_t sum = 0;
+    for (std::byte b : job.shared()) sum += static_cast<unsigned char>(b);
+    return job.Respond(absl::StrCat(job.shared().size(), ":", sum));
+  });
+  // Stops as soon as it is cancelled, as a well-behaved long handler does.
+  worker.Handle("spin", [](JobContext& job) -> absl::Status {
+    while (!job.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return absl::CancelledError("stopped on cancel");
+  });
   worker.Handle("echo", [](JobContext& job) { return job.Respond(job.request()); });
   worker.Handle("size", [](JobContext& job) { return job.Respond(absl::StrCat(job.request().size())); });
   worker.Handle("sleep", [](JobContext& job) -> absl::Status {

@@ -405,7 +405,9 @@ TEST_F(CoordinatorTest, SharedPieceIsHeldOnceAndFreedWithTheLastJobOfTheBatch) {
     JobRequest r = Req(id);
     r.shared = {piece, 1000};
     Effects fx = Submit(std::move(r));
-    if (!fx.dispatches.empty()) EXPECT_EQ(fx.dispatches[0].shared.handle, piece);
+    if (!fx.dispatches.empty()) {
+      EXPECT_EQ(fx.dispatches[0].shared.handle, piece);
+    }
   }
   EXPECT_EQ(ledger_.OwnerOf(piece), shm::kAgentOwner);
   Finish(kW1, 1);

@@ -138,7 +138,9 @@ TEST_F(JobPathTest, DeadlinePassingInTheQueueMeansTheJobNeverStarts) {
   auto stats = agent_->Stats();
   ASSERT_TRUE(stats.ok());
   for (const auto& t : stats->types()) {
-    if (t.type() == "echo") EXPECT_EQ(t.run_time().count(), 0u) << "the echo job must never have run";
+    if (t.type() == "echo") {
+      EXPECT_EQ(t.run_time().count(), 0u) << "the echo job must never have run";
+    }
   }
 }
 

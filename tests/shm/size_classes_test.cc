@@ -56,7 +56,9 @@ TEST(SizeClassesTest, DefaultFollowsKphpBudgetPlusSmallClassesAndKeepsEveryClass
     uint64_t kphp_bytes = 0;
     for (size_t i = 0; i < c.size(); ++i) {
       EXPECT_GE(c[i].count, 1u);
-      if (i > 0) EXPECT_GT(c[i].slab_size, c[i - 1].slab_size);
+      if (i > 0) {
+        EXPECT_GT(c[i].slab_size, c[i - 1].slab_size);
+      }
       if (i >= 2 && c[i].count > 1) kphp_bytes += c[i].slab_size * c[i].count;
     }
     EXPECT_LE(kphp_bytes, uint64_t(workers) * (8ull << 20)) << workers << " workers";
