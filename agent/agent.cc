@@ -234,6 +234,16 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
   if (!pb::Priority_IsValid(s.priority())) {
     return reject(absl::InvalidArgumentError(absl::StrCat("unknown priority ", s.priority(), "; allowed 0..1")));
   }
+  if (config_.max_slabs_per_session > 0) {
+    // Clients allocate without asking (no round trip), so the quota bites where they submit:
+    // a session holding more than its share cannot start more work until it lets go.
+    const uint32_t held = arena_->CountOwnedBy(session.id);
+    if (held > config_.max_slabs_per_session) {
+      return reject(absl::ResourceExhaustedError(absl::StrCat("session holds ", held,
+                                                              " slabs (max_slabs_per_session=",
+                                                              config_.max_slabs_per_session, ")")));
+    }
+  }
   if (s.timeout_ms() > uint64_t{365} * 24 * 3600 * 1000) {
     return reject(absl::InvalidArgumentError(absl::StrCat("timeout_ms ", s.timeout_ms(), " is absurd")));
   }

@@ -22,6 +22,7 @@ struct AgentConfig {
   absl::Duration grace = absl::Seconds(2);
   size_t max_queue = 10000;
   size_t max_queued_per_session = 0;
+  uint32_t max_slabs_per_session = 0;  // 0: no quota
   uint32_t worker_max_jobs = 0;
   std::string metrics_address;  // empty: no metrics endpoint
   gid_t socket_group = static_cast<gid_t>(-1);  // -1: the agent's own group

@@ -26,6 +26,8 @@ ABSL_FLAG(absl::Duration, grace, absl::Seconds(2),
           "also the drain period on SIGTERM");
 ABSL_FLAG(int64_t, max_queue, 10000, "queued jobs, all sessions");
 ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no quota)");
+ABSL_FLAG(int64_t, max_slabs_per_session, 0,
+          "slabs a session may hold when it submits (0: no quota)");
 ABSL_FLAG(int64_t, worker_max_jobs, 0, "recycle a worker after this many jobs (0: never)");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for /metrics and /healthz (empty: off)");
 ABSL_FLAG(std::string, socket_group, "", "group that may use the socket and map the arena (default: none)");
@@ -117,6 +119,11 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--max_queued_per_session=", per_session, ": must be >= 0"));
   }
   c.max_queued_per_session = static_cast<size_t>(per_session);
+  const int64_t slabs = absl::GetFlag(FLAGS_max_slabs_per_session);
+  if (slabs < 0 || slabs > UINT32_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_slabs_per_session=", slabs, ": allowed 0 to 4294967295"));
+  }
+  c.max_slabs_per_session = static_cast<uint32_t>(slabs);
   const int64_t max_jobs = absl::GetFlag(FLAGS_worker_max_jobs);
   if (max_jobs < 0 || max_jobs > UINT32_MAX) {
     return absl::InvalidArgumentError(absl::StrCat("--worker_max_jobs=", max_jobs, ": allowed 0 to 4294967295"));

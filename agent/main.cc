@@ -1,7 +1,10 @@
 // jobd: the per-host job agent. Flags are in flags.cc; the work is in Agent.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -10,9 +13,31 @@
 #include "agent/run_dir.h"
 #include "spdlog/spdlog.h"
 
+namespace {
+
+// Abseil flag names cannot hold dashes; operators type --run-dir as often as --run_dir.
+std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& a = args[i];
+    if (a == "--") break;
+    if (a.rfind("--", 0) != 0) continue;
+    const size_t end = std::min(a.find('='), a.size());
+    for (size_t k = 2; k < end; ++k) {
+      if (a[k] == '-') a[k] = '_';
+    }
+  }
+  return args;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("jobd: a per-host job agent with a preforked worker pool");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args = DashesToUnderscores(argc, argv);
+  std::vector<char*> cargs;
+  for (std::string& a : args) cargs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ jobd: %v");
   if (const char* level = std::getenv("JOBD_LOG_LEVEL")) spdlog::set_level(spdlog::level::from_str(level));
 

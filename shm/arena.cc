@@ -361,6 +361,19 @@ uint32_t Arena::ReclaimOwner(OwnerId owner) {
   return freed;
 }
 
+uint32_t Arena::CountOwnedBy(OwnerId owner) const {
+  uint32_t n = 0;
+  const ArenaHeader* h = HeaderOf(base_);
+  for (size_t c = 0; c < classes_.size(); ++c) {
+    const ClassHeader& ch = h->classes[c];
+    auto* words = reinterpret_cast<uint64_t*>(base_ + ch.states_offset);
+    for (uint32_t i = 0; i < ch.count; ++i) {
+      n += internal::StateOwner(std::atomic_ref<uint64_t>(words[i]).load(std::memory_order_relaxed)) == owner;
+    }
+  }
+  return n;
+}
+
 std::vector<ClassOccupancy> Arena::Occupancy() const {
   std::vector<ClassOccupancy> out;
   const ArenaHeader* h = HeaderOf(base_);

@@ -95,6 +95,9 @@ class Arena {
   // The current owner of a live handle; errors as for Free.
   absl::StatusOr<OwnerId> OwnerOf(Handle handle) const;
 
+  // How many slabs `owner` holds now. O(slabs), lock-free.
+  uint32_t CountOwnedBy(OwnerId owner) const;
+
   // Frees every slab held by `owner`; returns how many. For owners that are gone.
   uint32_t ReclaimOwner(OwnerId owner);
 

@@ -329,6 +329,49 @@ TEST_F(JobModelTest, SessionQuotaStopsOneCallerFromStarvingTheRest) {
   for (auto& f : mine) EXPECT_TRUE(f.Wait().ok());
 }
 
+TEST_F(JobModelTest, SessionHoldingTooManySlabsCannotStartMore) {
+  StartAgent({.workers = 1, .extra = {"--max_slabs_per_session=2"}});
+  std::vector<client::Response> kept;  // responses still held keep their slabs
+  for (int i = 0; i < 2; ++i) {
+    auto r = client_->Start("echo", "keep")->Wait();
+    ASSERT_TRUE(r.ok()) << r.status();
+    kept.push_back(std::move(*r));
+  }
+  auto over = client_->Start("echo", "third")->Wait();
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(over.status().message()), HasSubstr("max_slabs_per_session=2"));
+  kept.clear();
+  auto after = client_->Start("echo", "fine")->Wait();
+  ASSERT_TRUE(after.ok()) << "once the session lets go it may start again: " << after.status();
+}
+
+TEST_F(JobModelTest, WaitAnyAndWaitMultiReturnResultsOfTheirOwnJobs) {
+  StartAgent({.workers = 2});
+  std::vector<client::JobFuture> futures;
+  futures.push_back(std::move(*client_->Start("sleep", "400")));
+  futures.push_back(std::move(*client_->Start("echo", "fast")));
+  auto first = client::WaitAny(futures, absl::Seconds(20));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 1u) << "the echo job ends first";
+  auto all = client::WaitMulti(futures, absl::Seconds(20));
+  ASSERT_EQ(all.size(), 2u);
+  ASSERT_TRUE(all[0].ok() && all[1].ok());
+  EXPECT_EQ(all[0]->view(), "slept 400ms");
+  EXPECT_EQ(all[1]->view(), "fast");
+}
+
+TEST_F(JobModelTest, WorkerIsRecycledAfterItsMaximumNumberOfJobs) {
+  StartAgent({.workers = 1, .extra = {"--worker_max_jobs=3"}});
+  for (int i = 0; i < 7; ++i) {
+    auto r = Run("counter", "");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, std::to_string(i % 3 + 1)) << "a fresh process starts with a fresh environment";
+  }
+  EXPECT_TRUE(Eventually([&] { return Worker0().restarts() == 2; }));
+  EXPECT_THAT(agent_->Log(), HasSubstr("[recycled]"));
+}
+
 TEST_F(JobModelTest, InteractiveJobsPassBatchJobsInTheQueue) {
   StartAgent({.workers = 1});
   auto busy = client_->Start("sleep-quiet", "300");
