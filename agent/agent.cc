@@ -174,11 +174,13 @@ void Agent::Shutdown(absl::Duration grace) {
     }
     supervisor_->StopAll(SIGKILL);
   }
+  spdlog::info("workers stopped");
   if (housekeeping_.joinable()) {
     stop_housekeeping_.Notify();
     housekeeping_.join();
   }
   http_.reset();
+  spdlog::info("metrics endpoint closed");
   if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
   if (server_ != nullptr) unlink(config_.socket_path().c_str());
   if (arena_ != nullptr) (void)arena_->Unlink();

@@ -11,6 +11,7 @@
 #include "agent/agent.h"
 #include "agent/agent_config.h"
 #include "agent/run_dir.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   std::vector<char*> cargs;
   for (std::string& a : args) cargs.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
+  spdlog::set_default_logger(spdlog::stderr_color_mt("jobd"));  // stdout is for programs, logs go to stderr
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ jobd: %v");
   if (const char* level = std::getenv("JOBD_LOG_LEVEL")) spdlog::set_level(spdlog::level::from_str(level));
 
