@@ -93,6 +93,8 @@ absl::Status Agent::Init() {
   // A stale socket from a killed agent would make bind fail: it is ours to replace.
   unlink(config_.socket_path().c_str());
   service_ = std::make_unique<JobdService>(*this);
+  // The standard grpc.health.v1 service, for probes and tools that speak it.
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix://" + config_.socket_path(), grpc::InsecureServerCredentials());
   builder.RegisterService(service_.get());
@@ -119,7 +121,8 @@ absl::Status Agent::Init() {
         });
     if (!http.ok()) return http.status();
     http_ = std::move(*http);
-    spdlog::info("metrics on http://{}/metrics (health: /healthz)", config_.metrics_address);
+    const std::string host = config_.metrics_address.substr(0, config_.metrics_address.rfind(':'));
+    spdlog::info("metrics on http://{}:{}/metrics (health: /healthz)", host, http_->port());
   }
 
   SupervisorOptions sopts;
@@ -145,7 +148,11 @@ absl::Status Agent::Init() {
 Agent::~Agent() { Shutdown(absl::ZeroDuration()); }
 
 void Agent::Drain() {
-  if (!draining_.exchange(true)) spdlog::info("draining: new jobs are refused");
+  if (draining_.exchange(true)) return;
+  spdlog::info("draining: new jobs are refused");
+  if (server_ != nullptr && server_->GetHealthCheckService() != nullptr) {
+    server_->GetHealthCheckService()->SetServingStatus(false);
+  }
 }
 
 void Agent::Shutdown(absl::Duration grace) {
@@ -153,7 +160,7 @@ void Agent::Shutdown(absl::Duration grace) {
   Drain();
   if (coordinator_ != nullptr) {
     const absl::Time until = clock_.Now() + grace;
-    while (clock_.Now() < until) {
+    while (clock_.Now() < until && !hurry_.load()) {
       size_t live;
       {
         absl::MutexLock lock(&coord_mu_);

@@ -60,6 +60,8 @@ class Agent {
   void Shutdown(absl::Duration grace);
   // Refuse new jobs from now on (UNAVAILABLE "draining"); jobs in flight go on.
   void Drain();
+  // Cuts a Shutdown's wait for jobs short (a second SIGTERM): the workers go at once.
+  void Hurry() { hurry_.store(true); }
 
   const AgentConfig& config() const { return config_; }
 
@@ -111,6 +113,7 @@ class Agent {
   std::atomic<shm::OwnerId> next_owner_{2};
   std::atomic<bool> draining_{false};
   std::atomic<bool> shut_down_{false};
+  std::atomic<bool> hurry_{false};
   absl::Time started_at_;
   absl::Notification stop_housekeeping_;
   std::thread housekeeping_;

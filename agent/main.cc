@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/parse.h"
@@ -74,8 +75,16 @@ int main(int argc, char** argv) {
   sigdelset(&signals, SIGCHLD);  // reaped by the agent's housekeeping; only blocked, never awaited
   int sig = 0;
   sigwait(&signals, &sig);
-  spdlog::info("{}: draining for up to {}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+  spdlog::info("{}: draining for up to {} (send it again to stop at once)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                absl::FormatDuration(config->grace));
+  jobd::agent::Agent* raw = agent->get();
+  std::thread second([raw, signals]() mutable {
+    int again = 0;
+    sigwait(&signals, &again);
+    spdlog::warn("second signal: stopping the workers now");
+    raw->Hurry();
+  });
+  second.detach();  // the process exits when Shutdown returns, whether or not it fired
   (*agent)->Shutdown(config->grace);
   return 0;
 }

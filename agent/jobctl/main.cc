@@ -1,5 +1,5 @@
 // jobctl: the operator's view of a jobd agent, over its admin RPCs.
-//   jobctl health | stats | slabs | workers | status JOB_ID | drain
+//   jobctl health | stats | slabs | workers | top | status JOB_ID | drain
 //   jobctl submit TYPE [--data=TEXT | --file=PATH | (stdin)] [--timeout=5s]
 // Every view takes --json for scripts. Exit status: 0 ok, 1 the agent said no, 2 bad usage.
 #include <fstream>
@@ -23,6 +23,8 @@ ABSL_FLAG(bool, json, false, "print JSON instead of a table");
 ABSL_FLAG(std::string, data, "", "submit: the payload");
 ABSL_FLAG(std::string, file, "", "submit: read the payload from this file");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "submit: job timeout; admin calls: RPC deadline");
+ABSL_FLAG(int, iterations, 0, "top: refresh this many times, then exit (0: until interrupted)");
+ABSL_FLAG(absl::Duration, interval, absl::Seconds(1), "top: time between refreshes");
 
 namespace {
 
@@ -76,7 +78,7 @@ int Submit(const std::string& socket, const std::string& type) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "jobctl health|stats|slabs|workers|status JOB_ID|drain|submit TYPE [--data=..|--file=..] [--json]");
+      "jobctl health|stats|slabs|workers|top|status JOB_ID|drain|submit TYPE [--data=..|--file=..] [--json]");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
     std::cerr << absl::ProgramUsageMessage() << "\n";
@@ -115,6 +117,22 @@ int main(int argc, char** argv) {
       std::cout << jobd::jobctl::FormatSlabs(reply);
     } else {
       std::cout << jobd::jobctl::FormatWorkers(reply);
+    }
+    return 0;
+  }
+  if (cmd == "top") {
+    const int iterations = absl::GetFlag(FLAGS_iterations);
+    for (int i = 0; iterations == 0 || i < iterations; ++i) {
+      grpc::ClientContext top_ctx;
+      top_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+      pb::StatsReply reply;
+      st = stub->Stats(&top_ctx, pb::StatsRequest(), &reply);
+      if (!st.ok()) return Fail("no agent at " + socket + ": " + st.error_message());
+      // Like top: home the cursor and clear, then one screen.
+      std::cout << "\033[H\033[2J" << "jobd " << socket << "   " << absl::FormatTime("%H:%M:%S", absl::Now(), absl::LocalTimeZone())
+                << "\n\n" << jobd::jobctl::FormatStats(reply) << "\n" << jobd::jobctl::FormatWorkers(reply) << "\n"
+                << jobd::jobctl::FormatSlabs(reply) << std::flush;
+      if (iterations == 0 || i + 1 < iterations) absl::SleepFor(absl::GetFlag(FLAGS_interval));
     }
     return 0;
   }
