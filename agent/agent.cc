@@ -237,6 +237,10 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
     return reject(absl::UnavailableError("jobd is draining (shutting down): submit to another agent or retry later"));
   }
   if (s.seq() == 0) return reject(absl::InvalidArgumentError("seq must not be 0"));
+  if (auto looping = supervisor_->CrashLooping()) {
+    return reject(absl::UnavailableError(absl::StrCat(
+        "no worker is running: the worker command keeps failing (", *looping, "); jobd retries with backoff")));
+  }
   if (!pb::Policy_IsValid(s.policy())) {
     return reject(absl::InvalidArgumentError(absl::StrCat("unknown policy ", s.policy(), "; allowed 0..2")));
   }
@@ -386,7 +390,7 @@ void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
   Apply(std::move(effects));
   // A worker without its stream is useless: make sure the process goes too. Its slabs are
   // reclaimed when it is reaped, once it can no longer touch them.
-  if (!shut_down_.load()) (void)supervisor_->Stop(worker->slot, ExitReason::kCrash, SIGKILL);
+  if (!shut_down_.load()) (void)supervisor_->StopOwner(worker->id, ExitReason::kCrash, SIGKILL);
 }
 
 // ---------------------------------------------------------------- effects
@@ -471,7 +475,7 @@ void Agent::Apply(coordinator::Effects effects) {
     }
     spdlog::warn("worker {}: stopping ({}{})", *slot, coordinator::KillReasonName(kill.reason),
                  kill.job != 0 ? absl::StrCat(", job ", kill.job) : "");
-    (void)supervisor_->Stop(*slot, reason, signal);
+    (void)supervisor_->StopOwner(kill.worker, reason, signal);
   }
 }
 

@@ -85,6 +85,7 @@ absl::StatusOr<uint32_t> Supervisor::Connect(const std::string& token, pid_t pid
     }
     slot.info.state = SlotState::kReady;
     slot.info.owner = owner;
+    slot.failed_starts = 0;
     return slot.info.index;
   }
   return absl::PermissionDeniedError("unknown worker token: workers are started by this jobd");
@@ -112,14 +113,18 @@ std::optional<WorkerExit> Supervisor::OnExit(pid_t pid, int wait_status) {
     slot.info.owner = shm::kNoOwner;
     ++slot.info.restarts;
     ++restarts_[exit.reason];
-    // Only a worker that dies young on its own backs off; one we stopped, or one that lived
-    // long enough, comes back at once.
+    // Only a worker that dies on its own before it ever served (a binary that crashes at
+    // start) backs off; one we stopped, one that had connected, or one that lived long enough
+    // comes back at once, so killed workers are replaced without delay.
     const bool asked = slot.stop_reason.has_value();
-    if (!asked && exit.lived < options_.stable_after) {
+    const bool served = slot.info.state == SlotState::kReady;
+    if (!asked && !served && exit.lived < options_.stable_after) {
       slot.backoff = std::min(std::max(slot.backoff * 2, options_.min_backoff), options_.max_backoff);
     } else {
       slot.backoff = absl::ZeroDuration();
     }
+    slot.failed_starts = (!asked && !served) ? slot.failed_starts + 1 : 0;
+    slot.last_exit = exit.description;
     exit.restart_in = slot.backoff;
     slot.restart_at = clock_.Now() + slot.backoff;
     slot.info.state = SlotState::kBackoff;
@@ -148,6 +153,17 @@ absl::Status Supervisor::Stop(uint32_t index, ExitReason reason, int signal) {
   return launcher_.Signal(slot.info.pid, signal);
 }
 
+absl::Status Supervisor::StopOwner(shm::OwnerId owner, ExitReason reason, int signal) {
+  absl::MutexLock lock(&mu_);
+  for (Slot& slot : slots_) {
+    if (!slot.alive || owner == shm::kNoOwner || slot.info.owner != owner) continue;
+    if (!slot.stop_reason.has_value()) slot.stop_reason = reason;
+    slot.info.state = SlotState::kDraining;
+    return launcher_.Signal(slot.info.pid, signal);
+  }
+  return absl::NotFoundError(absl::StrCat("no live worker process with owner ", owner));
+}
+
 std::optional<uint32_t> Supervisor::SlotOfOwner(shm::OwnerId owner) const {
   absl::MutexLock lock(&mu_);
   for (const Slot& slot : slots_) {
@@ -167,6 +183,17 @@ std::vector<pid_t> Supervisor::StopAll(int signal) {
     pids.push_back(slot.info.pid);
   }
   return pids;
+}
+
+std::optional<std::string> Supervisor::CrashLooping() const {
+  absl::MutexLock lock(&mu_);
+  if (slots_.empty()) return std::nullopt;
+  for (const Slot& slot : slots_) {
+    if (slot.info.state == SlotState::kReady || slot.failed_starts < 2) return std::nullopt;
+  }
+  const Slot& last = slots_.back();
+  return absl::StrCat("worker ", last.info.index, " ", last.last_exit, " at start, ", last.failed_starts,
+                      " times in a row");
 }
 
 std::vector<SlotInfo> Supervisor::Slots() const {

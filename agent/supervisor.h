@@ -1,6 +1,6 @@
 // The supervisor keeps the preforked pool full: it starts N worker processes, restarts one that
-// exits (with exponential backoff when it keeps dying young, so a crash-looping binary does not
-// spin), and stops them on request (recycle, deadline overrun, shutdown).
+// exits (with exponential backoff when it dies before it ever connected, so a binary that
+// crashes at start does not spin), and stops them on request (recycle, deadline, shutdown).
 //
 // It never forks or reaps itself: processes start through the ProcessLauncher, and whoever reaps
 // children (the agent's housekeeping loop) reports exits through OnExit. Thread-safe.
@@ -77,11 +77,18 @@ class Supervisor {
 
   // Signals the worker in `index`; the reason is what its exit will be attributed to.
   absl::Status Stop(uint32_t index, ExitReason reason, int signal);
+  // Signals the worker process that connected as `owner`, if it is still the one in its slot
+  // (a replacement started meanwhile is left alone). NotFound when there is none.
+  absl::Status StopOwner(shm::OwnerId owner, ExitReason reason, int signal);
   // Finds the slot of a connected owner.
   std::optional<uint32_t> SlotOfOwner(shm::OwnerId owner) const;
 
   // Shutdown: no more restarts; signals every live worker. Returns the pids signalled.
   std::vector<pid_t> StopAll(int signal);
+
+  // When no worker is ready and every slot keeps dying before it connects: what the last one
+  // said ("worker 0 exited with status 1 at start, 3 times in a row"). nullopt otherwise.
+  std::optional<std::string> CrashLooping() const;
 
   std::vector<SlotInfo> Slots() const;
   std::map<ExitReason, uint64_t> RestartsByReason() const;
@@ -96,6 +103,8 @@ class Supervisor {
     std::optional<ExitReason> stop_reason;
     absl::Duration backoff = absl::ZeroDuration();
     absl::Time restart_at = absl::InfinitePast();
+    uint32_t failed_starts = 0;  // exits in a row before ever connecting
+    std::string last_exit;
   };
   void LaunchLocked(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -116,6 +116,25 @@ TEST_F(SupervisorTest, CrashLoopBacksOffExponentiallyUpToTheCap) {
   EXPECT_EQ(backoffs[7], absl::Seconds(10));
   EXPECT_EQ(backoffs[8], absl::Seconds(10));
   EXPECT_EQ(s.RestartsByReason()[ExitReason::kCrash], 9u);
+  auto looping = s.CrashLooping();
+  ASSERT_TRUE(looping.has_value());
+  EXPECT_THAT(*looping, HasSubstr("exited with status 1 at start, 9 times in a row"));
+  const pid_t pid = launcher_.launches.back().pid;
+  ASSERT_TRUE(s.Connect(launcher_.EnvOf(pid, "JOBD_WORKER_TOKEN"), pid, 7).ok());
+  EXPECT_FALSE(s.CrashLooping().has_value()) << "a worker that connects ends the loop";
+}
+
+TEST_F(SupervisorTest, WorkerThatHadConnectedIsReplacedAtOnceEvenIfItDiedYoung) {
+  Supervisor s = Make(1);
+  s.StartAll();
+  const pid_t pid = launcher_.launches[0].pid;
+  ASSERT_TRUE(s.Connect(launcher_.EnvOf(pid, "JOBD_WORKER_TOKEN"), pid, 7).ok());
+  clock_.now += absl::Milliseconds(30);
+  auto exit = s.OnExit(pid, kKilled9);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_EQ(exit->reason, ExitReason::kCrash);
+  EXPECT_EQ(exit->restart_in, absl::ZeroDuration());
+  EXPECT_EQ(launcher_.launches.size(), 2u);
 }
 
 TEST_F(SupervisorTest, StopAttributesTheExitToTheReasonGiven) {
@@ -131,6 +150,17 @@ TEST_F(SupervisorTest, StopAttributesTheExitToTheReasonGiven) {
   EXPECT_EQ(exit->restart_in, absl::ZeroDuration()) << "a worker we stopped is no crash loop";
   EXPECT_EQ(exit->description, "killed by signal 9");
   EXPECT_EQ(launcher_.launches.size(), 3u);
+}
+
+TEST_F(SupervisorTest, StopOwnerLeavesAReplacementAlone) {
+  Supervisor s = Make(1);
+  s.StartAll();
+  const pid_t first = launcher_.launches[0].pid;
+  ASSERT_TRUE(s.Connect(launcher_.EnvOf(first, "JOBD_WORKER_TOKEN"), first, 7).ok());
+  ASSERT_TRUE(s.OnExit(first, kKilled9).has_value());  // reaped and replaced
+  ASSERT_EQ(launcher_.launches.size(), 2u);
+  EXPECT_EQ(s.StopOwner(7, ExitReason::kCrash, SIGKILL).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(launcher_.signals.empty()) << "the new worker in the slot must not be killed";
 }
 
 TEST_F(SupervisorTest, UnknownPidIsNotOurs) {
