@@ -70,6 +70,11 @@ struct JobFuture::Shared {
                                                 const StartOptions& options, pb::Policy policy,
                                                 const std::shared_ptr<SharedPiece>& piece, uint64_t piece_size);
 
+  // Opens a session with the agent at `socket` (hello, welcome, arena); starts the reader.
+  static absl::StatusOr<std::shared_ptr<Shared>> Open(const ClientOptions& options);
+  // Ends the stream and joins the reader; pending jobs fail as disconnected.
+  void Close();
+
   void ReaderLoop();
   void Complete(const pb::Completion& c);
   void FailAll(const absl::Status& status);
@@ -147,10 +152,20 @@ void JobFuture::Shared::ReaderLoop() {
   while (stream->Read(&msg)) {
     if (msg.has_completion()) Complete(msg.completion());
   }
-  connected.store(false);
   FailAll(WithOutcome(absl::UnavailableError(absl::StrCat("connection to jobd at ", socket_path,
                                                           " lost while the job was pending")),
                       JobOutcome::kDisconnected));
+  connected.store(false);  // last: the reconnector may replace this session once it reads false
+}
+
+void JobFuture::Shared::Close() {
+  {
+    absl::MutexLock lock(&write_mu);
+    if (connected.load()) stream->WritesDone();
+  }
+  stream_context.TryCancel();
+  if (reader.joinable()) reader.join();
+  (void)stream->Finish();
 }
 
 JobFuture JobFuture::Local(absl::StatusOr<std::string> result) {
@@ -252,19 +267,47 @@ absl::StatusOr<size_t> WaitAny(std::span<JobFuture> futures, absl::Duration time
   return ready;
 }
 
-JobClient::JobClient(std::shared_ptr<JobFuture::Shared> shared) : shared_(std::move(shared)) {}
-
-JobClient::~JobClient() {
-  {
-    absl::MutexLock lock(&shared_->write_mu);
-    shared_->stream->WritesDone();
-  }
-  shared_->stream_context.TryCancel();
-  if (shared_->reader.joinable()) shared_->reader.join();
-  (void)shared_->stream->Finish();
+JobClient::JobClient(ClientOptions options, std::shared_ptr<JobFuture::Shared> shared)
+    : options_(std::move(options)), shared_(std::move(shared)) {
+  if (options_.max_reconnect_backoff > absl::ZeroDuration()) reconnector_ = std::thread([this] { ReconnectLoop(); });
 }
 
-absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(ClientOptions options) {
+JobClient::~JobClient() {
+  closing_.Notify();
+  if (reconnector_.joinable()) reconnector_.join();
+  Current()->Close();
+}
+
+std::shared_ptr<JobFuture::Shared> JobClient::Current() const {
+  absl::MutexLock lock(&mu_);
+  return shared_;
+}
+
+void JobClient::ReconnectLoop() {
+  absl::Duration backoff = absl::Milliseconds(50);
+  while (!closing_.WaitForNotificationWithTimeout(Current()->connected.load() ? absl::Milliseconds(50) : backoff)) {
+    std::shared_ptr<JobFuture::Shared> old = Current();
+    if (old->connected.load()) {
+      backoff = absl::Milliseconds(50);
+      continue;
+    }
+    auto fresh = JobFuture::Shared::Open(options_);
+    if (!fresh.ok()) {
+      backoff = std::min(backoff * 2, options_.max_reconnect_backoff);
+      continue;
+    }
+    (*fresh)->before_start = before_start_;
+    {
+      absl::MutexLock lock(&mu_);
+      shared_ = *fresh;
+      ++reconnects_;
+    }
+    old->Close();  // its reader has ended; futures and responses still holding it stay valid
+    backoff = absl::Milliseconds(50);
+  }
+}
+
+absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(const ClientOptions& options) {
   auto shared = std::make_shared<JobFuture::Shared>();
   shared->socket_path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
   if (access(shared->socket_path.c_str(), F_OK) != 0) {
@@ -303,13 +346,23 @@ absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(ClientOptions opti
   shared->connected.store(true);
   JobFuture::Shared* raw = shared.get();
   shared->reader = std::thread([raw] { raw->ReaderLoop(); });
-  return std::unique_ptr<JobClient>(new JobClient(std::move(shared)));
+  return shared;
 }
 
-bool JobClient::enabled() const { return shared_->connected.load(); }
-uint32_t JobClient::workers() const { return shared_->workers; }
-uint64_t JobClient::max_payload() const { return shared_->max_payload; }
-uint32_t JobClient::session_id() const { return shared_->session_id; }
+absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(ClientOptions options) {
+  auto shared = JobFuture::Shared::Open(options);
+  if (!shared.ok()) return shared.status();
+  return std::unique_ptr<JobClient>(new JobClient(std::move(options), std::move(*shared)));
+}
+
+bool JobClient::enabled() const { return Current()->connected.load(); }
+uint32_t JobClient::workers() const { return Current()->workers; }
+uint64_t JobClient::max_payload() const { return Current()->max_payload; }
+uint32_t JobClient::session_id() const { return Current()->session_id; }
+uint64_t JobClient::reconnects() const {
+  absl::MutexLock lock(&mu_);
+  return reconnects_;
+}
 
 absl::StatusOr<JobFuture> JobClient::Start(std::string_view type, std::span<const std::byte> request,
                                            const StartOptions& options) {
@@ -401,9 +454,10 @@ absl::StatusOr<JobFuture> JobClient::StartWith(std::string_view type, size_t siz
                                                const StartOptions& options) {
   const pb::Policy policy =
       options.policy == Policy::kManualRespond ? pb::POLICY_MANUAL_RESPOND : pb::POLICY_SIMPLE;
-  auto state = shared_->Submit(type, size, write, options, policy, nullptr, 0);
+  std::shared_ptr<JobFuture::Shared> conn = Current();
+  auto state = conn->Submit(type, size, write, options, policy, nullptr, 0);
   if (!state.ok()) return state.status();
-  return JobFuture(shared_, std::move(*state));
+  return JobFuture(std::move(conn), std::move(*state));
 }
 
 namespace {
@@ -418,10 +472,11 @@ JobClient::SlabWriter CopyOf(std::string_view bytes) {
 }  // namespace
 
 absl::Status JobClient::StartNoReply(std::string_view type, std::string_view request, const StartOptions& options) {
-  auto state = shared_->Submit(type, request.size(), CopyOf(request), options, pb::POLICY_NO_REPLY, nullptr, 0);
+  std::shared_ptr<JobFuture::Shared> conn = Current();
+  auto state = conn->Submit(type, request.size(), CopyOf(request), options, pb::POLICY_NO_REPLY, nullptr, 0);
   if (!state.ok()) return state.status();
   // The agent acknowledges a NoReply job as soon as it is queued; that is all there is to wait for.
-  JobFuture ack(shared_, std::move(*state));
+  JobFuture ack(std::move(conn), std::move(*state));
   absl::StatusOr<Response> r = ack.Wait(absl::Seconds(10));
   return r.status();
 }
@@ -430,40 +485,42 @@ std::vector<absl::StatusOr<JobFuture>> JobClient::StartMulti(std::string_view ty
                                                              std::span<const std::string_view> requests,
                                                              const StartOptions& options) {
   std::vector<absl::StatusOr<JobFuture>> out;
+  std::shared_ptr<JobFuture::Shared> conn = Current();
   std::shared_ptr<SharedPiece> piece;
   if (!shared.empty()) {
-    auto slab = shared_->arena->AllocateWait(shared.size(), shared_->session_id, options.slab_wait);
+    auto slab = conn->arena->AllocateWait(shared.size(), conn->session_id, options.slab_wait);
     if (!slab.ok()) {
       for (size_t i = 0; i < requests.size(); ++i) out.push_back(WithOutcome(slab.status(), JobOutcome::kRejected));
       return out;
     }
     std::memcpy(slab->data.data(), shared.data(), shared.size());
     piece = std::make_shared<SharedPiece>();
-    piece->arena = shared_->arena;
-    piece->owner = shared_->session_id;
+    piece->arena = conn->arena;
+    piece->owner = conn->session_id;
     piece->handle = slab->handle;
   }
   const pb::Policy policy =
       options.policy == Policy::kManualRespond ? pb::POLICY_MANUAL_RESPOND : pb::POLICY_SIMPLE;
   for (std::string_view request : requests) {
-    auto state = shared_->Submit(type, request.size(), CopyOf(request), options, policy, piece, shared.size());
+    auto state = conn->Submit(type, request.size(), CopyOf(request), options, policy, piece, shared.size());
     if (!state.ok()) {
       out.push_back(state.status());
     } else {
-      out.push_back(JobFuture(shared_, std::move(*state)));
+      out.push_back(JobFuture(conn, std::move(*state)));
     }
   }
   return out;
 }
 
 absl::Status JobClient::Cancel(const JobFuture& future) {
-  if (!future.valid() || future.shared_ != shared_) {
-    return absl::InvalidArgumentError("Cancel takes a future of this client");
+  if (!future.valid() || future.shared_ == nullptr) {
+    return absl::InvalidArgumentError("Cancel takes a future of a job started through the agent");
   }
+  JobFuture::Shared& conn = *future.shared_;
   pb::ClientMessage msg;
   msg.mutable_cancel()->set_seq(future.state_->seq);
-  absl::MutexLock lock(&shared_->write_mu);
-  if (!shared_->stream->Write(msg)) return Unavailable("connection to jobd is lost");
+  absl::MutexLock lock(&conn.write_mu);
+  if (!conn.connected.load() || !conn.stream->Write(msg)) return Unavailable("connection to jobd is lost");
   return absl::OkStatus();
 }
 
@@ -473,11 +530,14 @@ absl::StatusOr<JobStatusInfo> JobClient::Status(uint64_t job_id) {
   pb::JobStatusRequest request;
   request.set_job_id(job_id);
   pb::JobStatusReply reply;
-  grpc::Status st = shared_->stub->JobStatus(&ctx, request, &reply);
+  grpc::Status st = Current()->stub->JobStatus(&ctx, request, &reply);
   if (!st.ok()) return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
   return JobStatusInfo{reply.job_id(), reply.type(), reply.state(), reply.outcome(), reply.attempt()};
 }
 
-void JobClient::SetBeforeStart(BeforeStartHook hook) { shared_->before_start = std::move(hook); }
+void JobClient::SetBeforeStart(BeforeStartHook hook) {
+  before_start_ = hook;
+  Current()->before_start = std::move(hook);
+}
 
 }  // namespace jobd::client

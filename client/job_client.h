@@ -19,10 +19,13 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "client/job_error.h"
 #include "client/response.h"
@@ -58,6 +61,9 @@ struct ClientOptions {
   std::string socket_path;  // empty: DefaultSocketPath()
   std::string client_name;  // shown in logs
   absl::Duration connect_timeout = absl::Seconds(2);
+  // After the agent goes away, reconnect in the background with a backoff growing to this.
+  // Zero: never reconnect.
+  absl::Duration max_reconnect_backoff = absl::Seconds(2);
 };
 
 class JobClient;
@@ -123,13 +129,17 @@ class JobClient {
   JobClient(const JobClient&) = delete;
   JobClient& operator=(const JobClient&) = delete;
 
-  // False once the connection to the agent is lost.
+  // False while the connection to the agent is lost. The client reconnects in the background
+  // (see ClientOptions); jobs pending on a lost connection fail with kDisconnected, and Start
+  // says UNAVAILABLE until the new session is up.
   bool enabled() const;
   // The number of worker processes the agent runs.
   uint32_t workers() const;
   // The largest payload a slab can hold.
   uint64_t max_payload() const;
   uint32_t session_id() const;
+  // How many times the client has reconnected to an agent.
+  uint64_t reconnects() const;
 
   // Copies `request` once, into a slab, and submits it. Errors here mean "could not start":
   // INVALID_ARGUMENT (too large, bad options), RESOURCE_EXHAUSTED (arena full), UNAVAILABLE
@@ -169,9 +179,17 @@ class JobClient {
   void SetBeforeStart(BeforeStartHook hook);
 
  private:
-  struct Impl;
-  explicit JobClient(std::shared_ptr<JobFuture::Shared> shared);
-  std::shared_ptr<JobFuture::Shared> shared_;
+  explicit JobClient(ClientOptions options, std::shared_ptr<JobFuture::Shared> shared);
+  std::shared_ptr<JobFuture::Shared> Current() const;
+  void ReconnectLoop();
+
+  const ClientOptions options_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<JobFuture::Shared> shared_ ABSL_GUARDED_BY(mu_);
+  BeforeStartHook before_start_;
+  uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Notification closing_;
+  std::thread reconnector_;
 };
 
 }  // namespace jobd::client

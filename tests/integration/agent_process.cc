@@ -54,6 +54,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(AgentFlags fla
       "--worker_cmd=" + (flags.worker_cmd.empty() ? BinDir() + "/jobd-testworker" : flags.worker_cmd),
       "--metrics_address="};
   argv.insert(argv.end(), flags.extra.begin(), flags.extra.end());
+  agent->argv_ = argv;
   const int log = open((agent->run_dir_ + "/jobd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   agent->pid_ = Spawn(argv, {}, log, log);
   close(log);
@@ -148,6 +149,18 @@ absl::StatusOr<int> AgentProcess::Terminate(absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   return absl::DeadlineExceededError("jobd did not exit after SIGTERM");
+}
+
+absl::Status AgentProcess::Restart() {
+  if (pid_ > 0) return absl::FailedPreconditionError("jobd is still running");
+  const int log = open((run_dir_ + "/jobd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  pid_ = Spawn(argv_, {}, log, log);
+  close(log);
+  for (int i = 0; i < 2000 && access(socket_path().c_str(), F_OK) != 0; ++i) absl::SleepFor(absl::Milliseconds(5));
+  if (!WaitForReadyWorkers(workers_)) {
+    return absl::DeadlineExceededError(absl::StrCat("jobd did not come back; log:\n", Log()));
+  }
+  return absl::OkStatus();
 }
 
 void AgentProcess::Kill() {

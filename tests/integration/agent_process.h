@@ -43,6 +43,9 @@ class AgentProcess {
 
   absl::StatusOr<std::unique_ptr<client::JobClient>> Connect() const;
 
+  // Starts jobd again with the same flags and run dir (after Kill, say) and waits for workers.
+  absl::Status Restart();
+
   // SIGTERM and wait; returns the exit status (as from waitpid) or an error on timeout.
   absl::StatusOr<int> Terminate(absl::Duration timeout = absl::Seconds(20));
   void Kill();
@@ -52,6 +55,7 @@ class AgentProcess {
   std::string run_dir_;
   pid_t pid_ = 0;
   uint32_t workers_ = 0;
+  std::vector<std::string> argv_;
   std::unique_ptr<v1::Jobd::Stub> stub_;
 };
 

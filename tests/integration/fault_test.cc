@@ -169,6 +169,53 @@ TEST(FaultTest, CrashLoopingPoolAnswersJobsWithUnavailableAndDoesNotSpin) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(FaultTest, AgentKilledUnderLoadClientsGetUnavailableAndReconnectToTheNextAgent) {
+  auto agent = AgentProcess::Start({.workers = 2});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok());
+  std::vector<pid_t> old_workers;
+  const v1::StatsReply before = *(*agent)->Stats();
+  for (const auto& w : before.workers()) old_workers.push_back(w.pid());
+  std::vector<client::JobFuture> pending;
+  for (int i = 0; i < 6; ++i) pending.push_back(std::move(*(*client)->Start("sleep", "2000")));
+
+  (*agent)->Kill();  // SIGKILL: no drain, socket and arena files left behind
+  for (auto& f : pending) {
+    auto r = f.Wait(absl::Seconds(30));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    EXPECT_EQ(OutcomeOf(r.status()), JobOutcome::kDisconnected);
+  }
+  pending.clear();
+  auto down = (*client)->Start("echo", "while down");
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(client::CouldNotStart(down.status()));
+  // The old agent's workers die with it.
+  for (pid_t pid : old_workers) {
+    bool gone = false;
+    for (int i = 0; i < 200 && !gone; ++i) {
+      gone = kill(pid, 0) != 0;
+      if (!gone) absl::SleepFor(absl::Milliseconds(10));
+    }
+    EXPECT_TRUE(gone) << "orphaned worker " << pid << " still runs";
+  }
+  EXPECT_EQ(access(((*agent)->run_dir() + "/jobd.sock").c_str(), F_OK), 0) << "a stale socket is left";
+
+  ASSERT_TRUE((*agent)->Restart().ok()) << "a stale socket or arena must not stop the new agent";
+  bool back = false;
+  for (int i = 0; i < 1000 && !back; ++i) {
+    back = (*client)->enabled();
+    if (!back) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(back) << "the SDK reconnects by itself";
+  EXPECT_EQ((*client)->reconnects(), 1u);
+  auto r = (*client)->Start("echo", "after restart")->Wait(absl::Seconds(30));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->view(), "after restart");
+}
+
 TEST(FaultTest, FullQueueIsResourceExhaustedAndJobsFlowAgainWhenItDrains) {
   auto agent = AgentProcess::Start({.workers = 1, .extra = {"--max_queue=2"}});
   ASSERT_TRUE(agent.ok()) << agent.status();
