@@ -472,6 +472,7 @@ void Agent::Apply(coordinator::Effects effects) {
       case coordinator::KillReason::kDeadline: reason = ExitReason::kKilledDeadline; break;
       case coordinator::KillReason::kRecycle: reason = ExitReason::kRecycled; signal = SIGTERM; break;
       case coordinator::KillReason::kCancelled: reason = ExitReason::kKilledOther; break;
+      case coordinator::KillReason::kMemory: reason = ExitReason::kKilledRss; signal = SIGTERM; break;
     }
     spdlog::warn("worker {}: stopping ({}{})", *slot, coordinator::KillReasonName(kill.reason),
                  kill.job != 0 ? absl::StrCat(", job ", kill.job) : "");
@@ -497,9 +498,42 @@ void Agent::ReapChildren() {
   }
 }
 
+namespace {
+
+// Resident bytes of a process, from /proc (0 when it cannot be read).
+uint64_t ResidentBytes(pid_t pid) {
+  std::FILE* f = std::fopen(absl::StrCat("/proc/", pid, "/statm").c_str(), "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? uint64_t{resident} * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+}  // namespace
+
+void Agent::CheckWorkerMemory() {
+  if (config_.worker_max_rss == 0 || clock_.Now() < next_memory_check_) return;
+  next_memory_check_ = clock_.Now() + absl::Milliseconds(200);
+  for (const SlotInfo& slot : supervisor_->Slots()) {
+    if (slot.state != SlotState::kReady || slot.owner == shm::kNoOwner) continue;
+    const uint64_t rss = ResidentBytes(slot.pid);
+    if (rss <= config_.worker_max_rss) continue;
+    spdlog::warn("worker {} (pid {}) uses {} of memory, over --worker_max_rss={}: recycling it after its job",
+                 slot.index, slot.pid, shm::HumanBytes(rss), shm::HumanBytes(config_.worker_max_rss));
+    coordinator::Effects effects;
+    {
+      absl::MutexLock lock(&coord_mu_);
+      effects = coordinator_->RetireWorker(slot.owner, coordinator::KillReason::kMemory);
+    }
+    Apply(std::move(effects));
+  }
+}
+
 void Agent::HousekeepingLoop() {
   while (!stop_housekeeping_.WaitForNotificationWithTimeout(absl::Milliseconds(5))) {
     ReapChildren();
+    CheckWorkerMemory();
     supervisor_->Tick();
     coordinator::Effects effects;
     {
@@ -548,6 +582,7 @@ pb::StatsReply Agent::Stats() {
     w->set_index(slot.index);
     w->set_pid(slot.pid);
     w->set_restarts(slot.restarts);
+    if (slot.pid > 0 && slot.state != SlotState::kBackoff) w->set_rss_bytes(ResidentBytes(slot.pid));
     w->set_state(slot.state == SlotState::kBackoff ? "starting" : SlotStateName(slot.state));
     for (const coordinator::WorkerInfo& info : workers) {
       if (info.id != slot.owner || slot.owner == shm::kNoOwner) continue;

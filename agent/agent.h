@@ -91,6 +91,7 @@ class Agent {
   void Apply(coordinator::Effects effects);
   void HousekeepingLoop();
   void ReapChildren();
+  void CheckWorkerMemory();
   shm::OwnerId NewOwnerId() { return next_owner_.fetch_add(1, std::memory_order_relaxed); }
 
   AgentConfig config_;
@@ -115,6 +116,7 @@ class Agent {
   std::atomic<bool> shut_down_{false};
   std::atomic<bool> hurry_{false};
   absl::Time started_at_;
+  absl::Time next_memory_check_;
   absl::Notification stop_housekeeping_;
   std::thread housekeeping_;
 };

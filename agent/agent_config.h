@@ -24,6 +24,7 @@ struct AgentConfig {
   size_t max_queued_per_session = 0;
   uint32_t max_slabs_per_session = 0;  // 0: no quota
   uint32_t worker_max_jobs = 0;
+  uint64_t worker_max_rss = 0;  // bytes; 0: no limit
   std::string metrics_address;  // empty: no metrics endpoint
   gid_t socket_group = static_cast<gid_t>(-1);  // -1: the agent's own group
 

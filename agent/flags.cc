@@ -29,6 +29,8 @@ ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no qu
 ABSL_FLAG(int64_t, max_slabs_per_session, 0,
           "slabs a session may hold when it submits (0: no quota)");
 ABSL_FLAG(int64_t, worker_max_jobs, 0, "recycle a worker after this many jobs (0: never)");
+ABSL_FLAG(std::string, worker_max_rss, "0",
+          "recycle a worker whose resident memory passes this after its job (e.g. 512M; 0: never)");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for /metrics and /healthz (empty: off)");
 ABSL_FLAG(std::string, socket_group, "", "group that may use the socket and map the arena (default: none)");
 
@@ -129,6 +131,9 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--worker_max_jobs=", max_jobs, ": allowed 0 to 4294967295"));
   }
   c.worker_max_jobs = static_cast<uint32_t>(max_jobs);
+  auto rss = ParseBytes(absl::GetFlag(FLAGS_worker_max_rss));
+  if (!rss.ok()) return absl::InvalidArgumentError(absl::StrCat("--worker_max_rss: ", rss.status().message()));
+  c.worker_max_rss = *rss;
   c.metrics_address = absl::GetFlag(FLAGS_metrics_address);
 
   const std::string group = absl::GetFlag(FLAGS_socket_group);

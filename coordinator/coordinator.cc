@@ -270,6 +270,10 @@ struct Coordinator::Impl {
 
   void AfterJob(internal::Worker& w, Effects& fx) {
     ++w.jobs_done;
+    if (w.retire_after_job.has_value()) {
+      fx.kills.push_back({w.id, *w.retire_after_job, 0});
+      w.retire_after_job.reset();
+    }
     if (options.worker_max_jobs > 0 && w.jobs_done >= options.worker_max_jobs && !w.draining) {
       w.draining = true;
       fx.kills.push_back({w.id, KillReason::kRecycle, 0});
@@ -500,6 +504,22 @@ Effects Coordinator::WorkerGone(WorkerId worker) {
     }
   }
   m.TryDispatch(now, fx);
+  return fx;
+}
+
+Effects Coordinator::RetireWorker(WorkerId worker, KillReason reason) {
+  Impl& m = *impl_;
+  Effects fx;
+  auto it = m.workers.find(worker);
+  if (it == m.workers.end() || it->second.draining) return fx;
+  internal::Worker& w = it->second;
+  w.draining = true;
+  m.RemoveIdle(worker);
+  if (w.busy) {
+    w.retire_after_job = reason;
+  } else {
+    fx.kills.push_back({worker, reason, 0});
+  }
   return fx;
 }
 

@@ -95,6 +95,10 @@ class Coordinator {
   // ("worker died while running job N") or is retried if its policy allows.
   Effects WorkerGone(WorkerId worker);
 
+  // Retire a worker (it grew too large, say): no more jobs for it; it is stopped
+  // (KillWorker with `reason`) at once if idle, else as soon as its current job ends.
+  Effects RetireWorker(WorkerId worker, KillReason reason);
+
   // A worker finished its job: `response` is OK with an optional slab (held by the worker),
   // or the handler's error. When nobody takes the response any more (answered early, past its
   // deadline, cancelled, session gone) the slab is freed. Errors for a job the worker does not

@@ -9,6 +9,7 @@ const char* KillReasonName(KillReason reason) {
     case KillReason::kDeadline: return "deadline";
     case KillReason::kRecycle: return "recycle";
     case KillReason::kCancelled: return "cancelled";
+    case KillReason::kMemory: return "memory";
   }
   return "unknown";
 }

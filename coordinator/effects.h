@@ -39,11 +39,11 @@ struct Completion {
   uint32_t attempts = 1;
 };
 
-enum class KillReason { kDeadline, kRecycle, kCancelled };
-const char* KillReasonName(KillReason reason);  // "deadline", "recycle", "cancelled"
+enum class KillReason { kDeadline, kRecycle, kCancelled, kMemory };
+const char* KillReasonName(KillReason reason);  // "deadline", "recycle", "cancelled", "memory"
 
-// Stop a worker process. kRecycle: the worker is idle and may exit gracefully; the others:
-// kill it now (SIGKILL). Either way, the agent later reports WorkerGone.
+// Stop a worker process. kRecycle and kMemory: the worker is idle and may exit gracefully; the
+// others: kill it now (SIGKILL). Either way, the agent later reports WorkerGone.
 struct KillWorker {
   WorkerId worker = 0;
   KillReason reason = KillReason::kDeadline;

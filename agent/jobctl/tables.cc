@@ -64,12 +64,12 @@ std::string FormatSlabs(const v1::StatsReply& s) {
 }
 
 std::string FormatWorkers(const v1::StatsReply& s) {
-  std::string out = absl::StrFormat("%-6s %-8s %-9s %20s %10s %9s\n", "WORKER", "PID", "STATE", "JOB", "JOBS DONE",
-                                    "RESTARTS");
+  std::string out = absl::StrFormat("%-6s %-8s %-9s %20s %10s %9s %10s\n", "WORKER", "PID", "STATE", "JOB",
+                                    "JOBS DONE", "RESTARTS", "RSS");
   for (const v1::WorkerStats& w : s.workers()) {
-    absl::StrAppend(&out, absl::StrFormat("%-6d %-8d %-9s %20s %10d %9d\n", w.index(), w.pid(), w.state(),
+    absl::StrAppend(&out, absl::StrFormat("%-6d %-8d %-9s %20s %10d %9d %10s\n", w.index(), w.pid(), w.state(),
                                           w.job_id() == 0 ? "-" : absl::StrCat(w.job_id()), w.jobs_done(),
-                                          w.restarts()));
+                                          w.restarts(), shm::HumanBytes(w.rss_bytes())));
   }
   return out;
 }

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -71,6 +72,14 @@ int main() {
     size_t sum = 0;
     for (std::byte b : job.shared()) sum += static_cast<unsigned char>(b);
     return job.Respond(absl::StrCat(job.shared().size(), ":", sum));
+  });
+  // Leaks the megabytes given (touched, and kept in the worker's environment).
+  worker.Handle("leak", [](JobContext& job) -> absl::Status {
+    int mib = 0;
+    (void)absl::SimpleAtoi(std::string(job.request_view()), &mib);
+    auto block = std::make_shared<std::vector<char>>(static_cast<size_t>(mib) << 20, 'x');
+    job.env().Put(absl::StrCat("leak-", job.job_id()), block);
+    return job.Respond(absl::StrCat("leaked ", mib, " MiB"));
   });
   // Stops as soon as it is cancelled, as a well-behaved long handler does.
   worker.Handle("spin", [](JobContext& job) -> absl::Status {

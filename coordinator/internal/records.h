@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -44,6 +45,7 @@ struct Worker {
   uint64_t jobs_done = 0;
   absl::Time kill_at = absl::InfiniteFuture();
   KillReason kill_reason = KillReason::kDeadline;
+  std::optional<KillReason> retire_after_job;  // stop it once its current job ends
 };
 
 struct Session {

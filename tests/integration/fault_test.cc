@@ -216,6 +216,24 @@ TEST(FaultTest, AgentKilledUnderLoadClientsGetUnavailableAndReconnectToTheNextAg
   EXPECT_EQ(r->view(), "after restart");
 }
 
+TEST(FaultTest, LeakyWorkerIsRecycledPastTheMemoryLimitWithoutFailingAJob) {
+  auto agent = AgentProcess::Start({.workers = 1, .extra = {"--worker_max_rss=64M"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok());
+  for (int i = 0; i < 6; ++i) {
+    auto r = (*client)->Start("leak", "30")->Wait(absl::Seconds(30));
+    ASSERT_TRUE(r.ok()) << "job " << i << ": " << r.status();
+    EXPECT_EQ(r->view(), "leaked 30 MiB");
+    absl::SleepFor(absl::Milliseconds(300));  // the agent samples memory every 200ms
+  }
+  const v1::StatsReply stats = *(*agent)->Stats();
+  EXPECT_GE(stats.workers(0).restarts(), 1u);
+  EXPECT_LT(stats.workers(0).rss_bytes(), 200u << 20) << "the leak never piles up past a few jobs";
+  EXPECT_THAT((*agent)->Log(), HasSubstr("over --worker_max_rss"));
+  EXPECT_THAT((*agent)->Log(), HasSubstr("[killed_rss]"));
+}
+
 TEST(FaultTest, FullQueueIsResourceExhaustedAndJobsFlowAgainWhenItDrains) {
   auto agent = AgentProcess::Start({.workers = 1, .extra = {"--max_queue=2"}});
   ASSERT_TRUE(agent.ok()) << agent.status();
