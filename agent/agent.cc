@@ -66,7 +66,8 @@ absl::Status Agent::Init() {
   shm::ArenaOptions arena_options;
   arena_options.path = config_.arena_path();
   arena_options.classes = config_.size_classes;
-  arena_options.mode = config_.socket_group == static_cast<gid_t>(-1) ? 0600 : 0640;
+  // Clients write their requests into the arena, so a group allowed on the socket needs rw.
+  arena_options.mode = config_.socket_group == static_cast<gid_t>(-1) ? 0600 : 0660;
   absl::StatusOr<std::unique_ptr<shm::Arena>> arena = shm::Arena::Create(arena_options);
   if (!arena.ok()) return arena.status();
   arena_ = std::move(*arena);

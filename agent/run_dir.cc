@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -50,6 +51,17 @@ absl::StatusOr<std::string> PrepareRunDir(const std::string& requested) {
       return absl::InvalidArgumentError(absl::StrCat("run dir '", requested, "' must be an absolute path"));
     }
     if (absl::Status s = MakeDir(requested); !s.ok()) return s;
+    // A symlink anywhere on the path lets whoever controls it redirect the socket.
+    char real[PATH_MAX];
+    if (realpath(requested.c_str(), real) == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat("run dir ", requested, ": ", strerror(errno)));
+    }
+    std::string normal = requested;
+    while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+    if (normal != real) {
+      return absl::FailedPreconditionError(absl::StrCat("run dir ", requested, " goes through a symbolic link (it is ",
+                                                        real, "); give the real path"));
+    }
     return requested;
   }
   if (MakeDir("/run/jobd").ok()) return std::string("/run/jobd");
