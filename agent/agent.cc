@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/jobd_service.h"
+#include "agent/submit_decoder.h"
 #include "spdlog/spdlog.h"
 
 extern char** environ;
@@ -237,16 +238,9 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
   if (draining_.load()) {
     return reject(absl::UnavailableError("jobd is draining (shutting down): submit to another agent or retry later"));
   }
-  if (s.seq() == 0) return reject(absl::InvalidArgumentError("seq must not be 0"));
   if (auto looping = supervisor_->CrashLooping()) {
     return reject(absl::UnavailableError(absl::StrCat(
         "no worker is running: the worker command keeps failing (", *looping, "); jobd retries with backoff")));
-  }
-  if (!pb::Policy_IsValid(s.policy())) {
-    return reject(absl::InvalidArgumentError(absl::StrCat("unknown policy ", s.policy(), "; allowed 0..2")));
-  }
-  if (!pb::Priority_IsValid(s.priority())) {
-    return reject(absl::InvalidArgumentError(absl::StrCat("unknown priority ", s.priority(), "; allowed 0..1")));
   }
   if (config_.max_slabs_per_session > 0) {
     // Clients allocate without asking (no round trip), so the quota bites where they submit:
@@ -258,28 +252,12 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
                                                               config_.max_slabs_per_session, ")")));
     }
   }
-  if (s.timeout_ms() > uint64_t{365} * 24 * 3600 * 1000) {
-    return reject(absl::InvalidArgumentError(absl::StrCat("timeout_ms ", s.timeout_ms(), " is absurd")));
-  }
-  coordinator::JobRequest r;
-  r.id = (uint64_t{session.id} << 32) | s.seq();
-  r.session = session.id;
-  r.type = s.type();
-  r.request = {shm::Handle::FromBits(s.request().handle()), s.request().size()};
-  r.shared = {shm::Handle::FromBits(s.shared().handle()), s.shared().size()};
-  r.timeout = absl::Milliseconds(static_cast<int64_t>(s.timeout_ms()));
-  r.policy = static_cast<coordinator::Policy>(s.policy());
-  r.priority = static_cast<coordinator::Priority>(s.priority());
-  r.context.insert(s.context().begin(), s.context().end());
-  if (s.has_retry() && s.retry().max_attempts() > 1) {
-    r.retry.max_attempts = s.retry().max_attempts();
-    r.retry.backoff = absl::Milliseconds(s.retry().backoff_ms());
-    r.retry.retry_handler_errors = s.retry().retry_handler_errors();
-  }
+  absl::StatusOr<coordinator::JobRequest> r = DecodeSubmit(session.id, s);
+  if (!r.ok()) return reject(r.status());
   absl::StatusOr<coordinator::Effects> effects;
   {
     absl::MutexLock lock(&coord_mu_);
-    effects = coordinator_->Submit(std::move(r));
+    effects = coordinator_->Submit(std::move(*r));
   }
   if (!effects.ok()) return reject(effects.status());
   if (s.policy() == pb::POLICY_NO_REPLY) {

@@ -158,11 +158,12 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Attach(const std::string& path) {
   for (uint32_t i = 0; i < h->class_count; ++i) {
     const ClassHeader& ch = h->classes[i];
     classes.push_back({ch.slab_size, ch.count});
-    const bool states_fit = ch.states_offset >= sizeof(ArenaHeader) &&
-                            ch.states_offset + uint64_t{ch.count} * sizeof(uint64_t) <= size &&
-                            ch.states_offset % sizeof(uint64_t) == 0;
-    const bool data_fit = ch.data_offset + uint64_t{ch.count} * ch.slab_size <= size &&
-                          ch.data_offset >= ch.states_offset;
+    // Written so that no sum or product can wrap around, whatever the header says.
+    const bool states_fit = ch.states_offset >= sizeof(ArenaHeader) && ch.states_offset <= size &&
+                            ch.states_offset % sizeof(uint64_t) == 0 &&
+                            uint64_t{ch.count} <= (size - ch.states_offset) / sizeof(uint64_t);
+    const bool data_fit = ch.data_offset >= ch.states_offset && ch.data_offset <= size && ch.slab_size > 0 &&
+                          ch.slab_size <= size && uint64_t{ch.count} <= (size - ch.data_offset) / ch.slab_size;
     if (!states_fit || !data_fit) return refuse(absl::StrCat("class ", i, " lies outside the file"));
   }
   if (absl::Status s = ValidateClasses(classes); !s.ok()) return refuse(std::string(s.message()));

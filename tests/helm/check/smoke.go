@@ -218,6 +218,10 @@ func smokeMode(mode string, renderArgs []string, jobdBin, jobctlBin, workerBin s
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !healthy; time.Sleep(100 * time.Millisecond) {
 		healthy = httpStatus(port, "/healthz") == 200
 	}
+	if !healthy && os.Getenv("JOBD_CHART_DEBUG") != "" {
+		out, _ := exec.Command("sh", "-c", fmt.Sprintf("cat /proc/%d/status | grep -E 'State|Threads'; for t in /proc/%d/task/*; do echo $t $(cat $t/wchan) $(cat $t/comm) $(cat $t/stat | cut -d' ' -f3); done; ps -o pid,stat,wchan:20,cmd --ppid %d; for c in $(ps -o pid= --ppid %d); do cat /proc/$c/stack 2>/dev/null; echo; for t in /proc/$c/task/*; do echo child $t $(cat $t/wchan) $(cat $t/comm); done; done", p.cmd.Process.Pid, p.cmd.Process.Pid, p.cmd.Process.Pid, p.cmd.Process.Pid)).CombinedOutput()
+		fmt.Printf("DEBUG jobd pid %d:\n%s\n", p.cmd.Process.Pid, out)
+	}
 	check(s+": GET /healthz answers 200 (startup and readiness probes)", healthy, "never healthy")
 	check(s+": GET /metrics answers 200", httpStatus(port, "/metrics") == 200, "")
 

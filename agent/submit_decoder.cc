@@ -1,0 +1,36 @@
+#include "agent/submit_decoder.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace jobd::agent {
+
+absl::StatusOr<coordinator::JobRequest> DecodeSubmit(coordinator::SessionId session, const v1::Submit& s) {
+  if (s.seq() == 0) return absl::InvalidArgumentError("seq must not be 0");
+  if (!v1::Policy_IsValid(s.policy())) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown policy ", s.policy(), "; allowed 0..2"));
+  }
+  if (!v1::Priority_IsValid(s.priority())) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown priority ", s.priority(), "; allowed 0..1"));
+  }
+  if (s.timeout_ms() > uint64_t{365} * 24 * 3600 * 1000) {
+    return absl::InvalidArgumentError(absl::StrCat("timeout_ms ", s.timeout_ms(), " is absurd"));
+  }
+  coordinator::JobRequest r;
+  r.id = (uint64_t{session} << 32) | s.seq();
+  r.session = session;
+  r.type = s.type();
+  r.request = {shm::Handle::FromBits(s.request().handle()), s.request().size()};
+  r.shared = {shm::Handle::FromBits(s.shared().handle()), s.shared().size()};
+  r.timeout = absl::Milliseconds(static_cast<int64_t>(s.timeout_ms()));
+  r.policy = static_cast<coordinator::Policy>(s.policy());
+  r.priority = static_cast<coordinator::Priority>(s.priority());
+  r.context.insert(s.context().begin(), s.context().end());
+  if (s.has_retry() && s.retry().max_attempts() > 1) {
+    r.retry.max_attempts = s.retry().max_attempts();
+    r.retry.backoff = absl::Milliseconds(s.retry().backoff_ms());
+    r.retry.retry_handler_errors = s.retry().retry_handler_errors();
+  }
+  return r;
+}
+
+}  // namespace jobd::agent

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) in ./build-fuzz and runs each one.
+#   scripts/fuzz.sh [SECONDS_PER_TARGET]     default 60; CI runs 20
+# Corpora live in build-fuzz/corpus/<target> and grow between runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_TARGET="${1:-60}"
+if ! command -v clang++ >/dev/null; then
+  apt-get install -y -qq clang libclang-rt-dev >/dev/null
+fi
+export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBD_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target arena_attach_fuzz arena_ops_fuzz messages_fuzz
+status=0
+for target in arena_attach_fuzz arena_ops_fuzz messages_fuzz; do
+  mkdir -p "build-fuzz/corpus/$target"
+  if ./build-fuzz/bin/$target -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
+       "build-fuzz/corpus/$target" > "build-fuzz/$target.log" 2>&1; then
+    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "build-fuzz/$target.log" | grep -o '[0-9]*$')
+    echo "fuzz $target: ${runs:-?} executions in ${SECONDS_PER_TARGET}s, no crash"
+  else
+    echo "fuzz $target: FAILED (see build-fuzz/$target.log)"; tail -30 "build-fuzz/$target.log"; status=1
+  fi
+done
+exit $status
