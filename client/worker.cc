@@ -8,6 +8,7 @@
 #include <exception>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/socket_path.h"
@@ -95,6 +96,8 @@ struct Inbox {
   std::deque<pb::Assignment> jobs ABSL_GUARDED_BY(mu);
   bool closed ABSL_GUARDED_BY(mu) = false;
   uint64_t running ABSL_GUARDED_BY(mu) = 0;
+  // Cancels that came before their job left the inbox.
+  absl::flat_hash_set<uint64_t> cancelled_early ABSL_GUARDED_BY(mu);
   std::atomic<bool> cancelled{false};
 };
 
@@ -156,8 +159,12 @@ absl::Status Worker::Run(WorkerOptions options) {
       absl::MutexLock lock(&inbox.mu);
       if (msg.has_assignment()) {
         inbox.jobs.push_back(std::move(*msg.mutable_assignment()));
-      } else if (msg.has_cancel() && msg.cancel().job_id() == inbox.running) {
-        inbox.cancelled.store(true);
+      } else if (msg.has_cancel()) {
+        if (msg.cancel().job_id() == inbox.running) {
+          inbox.cancelled.store(true);
+        } else {
+          inbox.cancelled_early.insert(msg.cancel().job_id());
+        }
       }
     }
     absl::MutexLock lock(&inbox.mu);
@@ -180,7 +187,7 @@ absl::Status Worker::Run(WorkerOptions options) {
       a = std::move(inbox.jobs.front());
       inbox.jobs.pop_front();
       inbox.running = a.job_id();
-      inbox.cancelled.store(false);
+      inbox.cancelled.store(inbox.cancelled_early.erase(a.job_id()) > 0);
     }
     env_.Expire();
     pb::WorkerMessage out;
