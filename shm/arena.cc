@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +30,7 @@ absl::Status ValidateClasses(const std::vector<SizeClass>& classes) {
     return absl::InvalidArgumentError(
         absl::StrCat(classes.size(), " size classes; at most ", internal::kMaxClasses, " are allowed"));
   }
+  uint64_t total = 0;
   for (size_t i = 0; i < classes.size(); ++i) {
     const SizeClass& c = classes[i];
     if (c.slab_size == 0 || c.slab_size % 64 != 0) {
@@ -42,6 +44,15 @@ absl::Status ValidateClasses(const std::vector<SizeClass>& classes) {
     if (i > 0 && c.slab_size <= classes[i - 1].slab_size) {
       return absl::InvalidArgumentError("size classes must be sorted by strictly increasing slab size");
     }
+    // Bounds every offset Create computes, so none of them can wrap around.
+    constexpr uint64_t kMaxArenaBytes = uint64_t{1} << 46;
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(c.slab_size, uint64_t{c.count}, &bytes) || bytes > kMaxArenaBytes - total) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("class ", i, " (", HumanBytes(c.slab_size), " x ", c.count, ") takes the arena past ",
+                       HumanBytes(kMaxArenaBytes), ", the most allowed"));
+    }
+    total += bytes;
   }
   return absl::OkStatus();
 }
@@ -138,6 +149,8 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Attach(const std::string& path) {
   };
   const ArenaHeader* h = HeaderOf(static_cast<std::byte*>(base));
   if (std::memcmp(h->magic, internal::kMagic, sizeof(h->magic)) != 0) return refuse("not a jobd arena (bad magic)");
+  // Pairs with the release in Create: the magic is written last, so the rest is complete.
+  std::atomic_thread_fence(std::memory_order_acquire);
   if (h->layout_version != internal::kLayoutVersion) {
     return refuse(absl::StrCat("arena layout version ", h->layout_version, ", this build reads version ",
                                internal::kLayoutVersion));
@@ -165,6 +178,11 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Attach(const std::string& path) {
     const bool data_fit = ch.data_offset >= ch.states_offset && ch.data_offset <= size && ch.slab_size > 0 &&
                           ch.slab_size <= size && uint64_t{ch.count} <= (size - ch.data_offset) / ch.slab_size;
     if (!states_fit || !data_fit) return refuse(absl::StrCat("class ", i, " lies outside the file"));
+    // A state array that ran into slab bytes would let a payload write forge ownership.
+    if (ch.data_offset % internal::kPage != 0 || ch.data_offset - ch.states_offset < uint64_t{ch.count} * 8) {
+      return refuse(absl::StrCat("class ", i, ": slab data at offset ", ch.data_offset,
+                                 " is not page-aligned after its state words at ", ch.states_offset));
+    }
   }
   if (absl::Status s = ValidateClasses(classes); !s.ok()) return refuse(std::string(s.message()));
   return std::unique_ptr<Arena>(new Arena(path, static_cast<std::byte*>(base), size, std::move(classes)));
@@ -220,6 +238,16 @@ static absl::Status CheckState(Handle h, uint64_t s, OwnerId owner) {
   return absl::OkStatus();
 }
 
+// Called after a seq_cst free (see AllocateWait). A waiter killed while waiting leaves the
+// count above zero: frees then pay one futex syscall each, which is slower but still correct.
+static void WakeWaiters(std::byte* base) {
+  ArenaHeader* h = HeaderOf(base);
+  if (h->waiters.load(std::memory_order_seq_cst) > 0) {
+    h->free_epoch.fetch_add(1, std::memory_order_seq_cst);
+    internal::FutexWakeAll(&h->free_epoch);
+  }
+}
+
 absl::StatusOr<Allocation> Arena::Allocate(uint64_t size, OwnerId owner) {
   if (owner == kNoOwner) return absl::InvalidArgumentError("cannot allocate for owner 0 (it means free)");
   size_t first = 0;
@@ -269,6 +297,9 @@ absl::StatusOr<Allocation> Arena::AllocateWait(uint64_t size, OwnerId owner, abs
   ArenaHeader* h = HeaderOf(base_);
   const absl::Time deadline = absl::Now() + max_wait;
   h->waiters.fetch_add(1, std::memory_order_seq_cst);
+  // With the seq_cst free in Free, this is Dekker's pattern: either the freer sees our waiters
+  // count and wakes us, or our scan below sees its free slab. Never neither.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   while (true) {
     const uint32_t epoch = h->free_epoch.load(std::memory_order_seq_cst);
     a = Allocate(size, owner);  // after announcing ourselves, so a free in between is not missed
@@ -279,25 +310,23 @@ absl::StatusOr<Allocation> Arena::AllocateWait(uint64_t size, OwnerId owner, abs
                                                     absl::FormatDuration(max_wait), " for a free slab"));
       break;
     }
-    internal::FutexWait(&h->free_epoch, epoch, left);
+    // Capped so that an absurd max_wait never becomes an out-of-range timespec.
+    internal::FutexWait(&h->free_epoch, epoch, std::min(left, absl::Hours(1)));
   }
   h->waiters.fetch_sub(1, std::memory_order_seq_cst);
   return a;
 }
 
 absl::Status Arena::Free(Handle handle, OwnerId owner) {
+  if (owner == kNoOwner) return absl::InvalidArgumentError("cannot free as owner 0 (it means free); name the holder");
   absl::StatusOr<SlabRefs> slab = Locate(base_, classes_, handle);
   if (!slab.ok()) return slab.status();
   uint64_t s = slab->state.load(std::memory_order_relaxed);
   do {
     if (absl::Status st = CheckState(handle, s, owner); !st.ok()) return st;
   } while (!slab->state.compare_exchange_weak(s, internal::MakeState(handle.generation(), kNoOwner),
-                                              std::memory_order_release, std::memory_order_relaxed));
-  ArenaHeader* h = HeaderOf(base_);
-  if (h->waiters.load(std::memory_order_seq_cst) > 0) {
-    h->free_epoch.fetch_add(1, std::memory_order_seq_cst);
-    internal::FutexWakeAll(&h->free_epoch);
-  }
+                                              std::memory_order_seq_cst, std::memory_order_relaxed));
+  WakeWaiters(base_);
   return absl::OkStatus();
 }
 
@@ -348,17 +377,14 @@ uint32_t Arena::ReclaimOwner(OwnerId owner) {
       uint64_t s = state.load(std::memory_order_relaxed);
       while (internal::StateOwner(s) == owner) {
         if (state.compare_exchange_weak(s, internal::MakeState(internal::StateGeneration(s), kNoOwner),
-                                        std::memory_order_acq_rel, std::memory_order_relaxed)) {
+                                        std::memory_order_seq_cst, std::memory_order_relaxed)) {
           ++freed;
           break;
         }
       }
     }
   }
-  if (freed > 0 && h->waiters.load(std::memory_order_seq_cst) > 0) {
-    h->free_epoch.fetch_add(1, std::memory_order_seq_cst);
-    internal::FutexWakeAll(&h->free_epoch);
-  }
+  if (freed > 0) WakeWaiters(base_);
   return freed;
 }
 

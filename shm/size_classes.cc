@@ -33,6 +33,10 @@ absl::StatusOr<uint64_t> ParseSize(absl::string_view text) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", std::string(text), "' is not a size (e.g. 4096, 4K, 64KiB, 1M, 1G)"));
   }
+  if (n > (uint64_t{1} << 40) / mult) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("size '", std::string(text), "' is too large; a slab is at most 1 TiB"));
+  }
   return n * mult;
 }
 

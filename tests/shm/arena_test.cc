@@ -21,6 +21,19 @@ using testing::TempArenaPath;
 
 constexpr OwnerId kA = 7, kB = 9;
 
+// Overwrites bytes of the file in place, as a foreign or corrupted writer would.
+template <typename T>
+void PatchFile(const std::string& path, uint64_t offset, T value) {
+  const int fd = open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(pwrite(fd, &value, sizeof value, static_cast<off_t>(offset)), static_cast<ssize_t>(sizeof value));
+  close(fd);
+}
+
+uint64_t ClassField(size_t size_class, size_t field_offset) {
+  return offsetof(internal::ArenaHeader, classes) + size_class * sizeof(internal::ClassHeader) + field_offset;
+}
+
 class ArenaTest : public ::testing::Test {
  protected:
   std::unique_ptr<Arena> Make(std::vector<SizeClass> classes = {{4096, 4}, {65536, 2}, {1 << 20, 1}},
@@ -44,6 +57,10 @@ TEST(HandleTest, PacksClassIndexAndGenerationIntoSixtyFourBits) {
   EXPECT_EQ(Handle::FromBits(h.bits()), h);
   EXPECT_TRUE(Handle().is_null());
   EXPECT_FALSE(h.is_null());
+  const Handle max = Handle::Make(Handle::kMaxClasses - 1, Handle::kMaxIndex, 0xFFFFFFFF);
+  EXPECT_EQ(max.size_class(), 255u);
+  EXPECT_EQ(max.index(), Handle::kMaxIndex);
+  EXPECT_EQ(max.generation(), 0xFFFFFFFFu);
 }
 
 TEST_F(ArenaTest, AttachSeesTheSameClassesAndTheSameBytes) {
@@ -83,13 +100,60 @@ TEST_F(ArenaTest, AttachRefusesAFileThatIsNotAnArena) {
 
 TEST_F(ArenaTest, AttachRefusesAnotherLayoutVersion) {
   Make();
-  const int fd = open(path_.path().c_str(), O_RDWR);
-  const uint32_t other = internal::kLayoutVersion + 1;
-  ASSERT_EQ(pwrite(fd, &other, sizeof other, offsetof(internal::ArenaHeader, layout_version)), 4);
-  close(fd);
+  PatchFile(path_.path(), offsetof(internal::ArenaHeader, layout_version), internal::kLayoutVersion + 1);
   auto a = Arena::Attach(path_.path());
   ASSERT_FALSE(a.ok());
   ExpectError(a.status(), absl::StatusCode::kFailedPrecondition, "layout version 2");
+  EXPECT_THAT(std::string(a.status().message()), HasSubstr("this build reads version 1"));
+}
+
+TEST_F(ArenaTest, AttachRefusesAHeaderOfAnotherSize) {
+  Make();
+  PatchFile(path_.path(), offsetof(internal::ArenaHeader, header_size), uint32_t{64});
+  auto a = Arena::Attach(path_.path());
+  ASSERT_FALSE(a.ok());
+  ExpectError(a.status(), absl::StatusCode::kFailedPrecondition, "header size 64");
+}
+
+TEST_F(ArenaTest, AttachRefusesAFileLongerThanItsHeaderSays) {
+  auto a = Make();
+  ASSERT_EQ(truncate(path_.path().c_str(), static_cast<off_t>(a->mapped_bytes() + 4096)), 0);
+  auto b = Arena::Attach(path_.path());
+  ASSERT_FALSE(b.ok());
+  ExpectError(b.status(), absl::StatusCode::kFailedPrecondition, "its header says");
+}
+
+TEST_F(ArenaTest, AttachRefusesAClassTableThatPointsOutsideTheFile) {
+  Make();
+  PatchFile(path_.path(), ClassField(1, offsetof(internal::ClassHeader, data_offset)), uint64_t{1} << 40);
+  auto a = Arena::Attach(path_.path());
+  ASSERT_FALSE(a.ok());
+  ExpectError(a.status(), absl::StatusCode::kFailedPrecondition, "class 1 lies outside the file");
+}
+
+TEST_F(ArenaTest, AttachRefusesSlabDataThatOverlapsTheStateWords) {
+  Make();
+  const uint64_t states = internal::AlignUp(sizeof(internal::ArenaHeader), 64);
+  PatchFile(path_.path(), ClassField(0, offsetof(internal::ClassHeader, data_offset)), states);
+  auto a = Arena::Attach(path_.path());
+  ASSERT_FALSE(a.ok());
+  ExpectError(a.status(), absl::StatusCode::kFailedPrecondition, "class 0: slab data");
+}
+
+TEST_F(ArenaTest, AttachRefusesClassesThatAreNotSortedBySize) {
+  Make();
+  PatchFile(path_.path(), ClassField(1, offsetof(internal::ClassHeader, slab_size)), uint64_t{4096});
+  auto a = Arena::Attach(path_.path());
+  ASSERT_FALSE(a.ok());
+  ExpectError(a.status(), absl::StatusCode::kFailedPrecondition, "strictly increasing");
+}
+
+TEST_F(ArenaTest, AttachRefusesAClassWithNoSlabs) {
+  Make();
+  PatchFile(path_.path(), ClassField(2, offsetof(internal::ClassHeader, count)), uint32_t{0});
+  auto a = Arena::Attach(path_.path());
+  ASSERT_FALSE(a.ok());
+  ExpectError(a.status(), absl::StatusCode::kFailedPrecondition, "has 0 slabs");
 }
 
 TEST_F(ArenaTest, AttachRefusesATruncatedFile) {
@@ -113,6 +177,31 @@ TEST_F(ArenaTest, CreateRefusesBadClasses) {
   a = Arena::Create({path_.path(), {}, 0600});
   ASSERT_FALSE(a.ok());
   ExpectError(a.status(), absl::StatusCode::kInvalidArgument, "at least one");
+  a = Arena::Create({path_.path(), {{65536, 16}, {4096, 16}}, 0600});
+  ASSERT_FALSE(a.ok());
+  ExpectError(a.status(), absl::StatusCode::kInvalidArgument, "strictly increasing");
+  a = Arena::Create({path_.path(), {{uint64_t{1} << 40, 1u << 24}}, 0600});
+  ASSERT_FALSE(a.ok());
+  ExpectError(a.status(), absl::StatusCode::kInvalidArgument, "the most allowed");
+  a = Arena::Create({"", {{4096, 1}}, 0600});
+  ASSERT_FALSE(a.ok());
+  ExpectError(a.status(), absl::StatusCode::kInvalidArgument, "path is empty");
+}
+
+TEST_F(ArenaTest, GenerationsStartAtOneAndWrapPastZero) {
+  auto a = Make({{4096, 1}});
+  auto first = a->Allocate(1, kA);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->handle.generation(), 1u);
+  ASSERT_TRUE(a->Free(first->handle, kA).ok());
+  // Put the slab at the last generation, as four billion allocations would.
+  const uint64_t states = internal::AlignUp(sizeof(internal::ArenaHeader), 64);
+  PatchFile(path_.path(), states, internal::MakeState(0xFFFFFFFF, kNoOwner));
+  auto wrapped = a->Allocate(1, kA);
+  ASSERT_TRUE(wrapped.ok());
+  EXPECT_EQ(wrapped->handle.generation(), 1u);
+  EXPECT_FALSE(wrapped->handle.is_null());
+  EXPECT_EQ(a->OwnerOf(wrapped->handle).value(), kA);
 }
 
 TEST_F(ArenaTest, AllocatePicksTheSmallestClassThatFits) {
@@ -170,13 +259,17 @@ TEST_F(ArenaTest, FreeChecksEveryPartOfTheHandle) {
   ASSERT_TRUE(s.ok());
   const Handle h = s->handle;
   ExpectError(a->Free(Handle(), kA), absl::StatusCode::kInvalidArgument, "null");
+  ExpectError(a->Free(h, kNoOwner), absl::StatusCode::kInvalidArgument, "owner 0");
   ExpectError(a->Free(Handle::Make(9, 0, 1), kA), absl::StatusCode::kInvalidArgument, "size class 9");
+  ExpectError(a->Free(Handle::Make(9, 0, 1), kA), absl::StatusCode::kInvalidArgument, "the arena has 3 classes");
   ExpectError(a->Free(Handle::Make(0, 4, 1), kA), absl::StatusCode::kInvalidArgument, "index 4 out of range");
+  ExpectError(a->Free(Handle::Make(0, 4, 1), kA), absl::StatusCode::kInvalidArgument, "(4 KiB, 4 slabs)");
   ExpectError(a->Free(Handle::Make(0, h.index(), h.generation() + 1), kA), absl::StatusCode::kFailedPrecondition,
               "stale handle");
   ExpectError(a->Free(h, kB), absl::StatusCode::kPermissionDenied, "held by owner 7, not 9");
   ASSERT_TRUE(a->Free(h, kA).ok());
   ExpectError(a->Free(h, kA), absl::StatusCode::kFailedPrecondition, "double free");
+  ExpectError(a->OwnerOf(h).status(), absl::StatusCode::kFailedPrecondition, "is free");
   EXPECT_EQ(a->SlabsInUse(), 0u);
 }
 
@@ -221,7 +314,10 @@ TEST_F(ArenaTest, ReclaimOwnerFreesExactlyThatOwnersSlabs) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(a->Allocate(10, kA).ok());
   auto keep = a->Allocate(10, kB);
   ASSERT_TRUE(keep.ok());
+  EXPECT_EQ(a->CountOwnedBy(kA), 3u);
+  EXPECT_EQ(a->CountOwnedBy(kB), 1u);
   EXPECT_EQ(a->ReclaimOwner(kA), 3u);
+  EXPECT_EQ(a->CountOwnedBy(kA), 0u);
   EXPECT_EQ(a->SlabsInUse(), 1u);
   EXPECT_EQ(a->OwnerOf(keep->handle).value(), kB);
   EXPECT_EQ(a->ReclaimOwner(kA), 0u);
@@ -249,6 +345,17 @@ TEST_F(ArenaTest, AllocateWaitGivesUpAfterTheBound) {
   ASSERT_FALSE(s.ok());
   ExpectError(s.status(), absl::StatusCode::kResourceExhausted, "waited");
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(100));
+}
+
+TEST_F(ArenaTest, AllocateWaitWithNoWaitIsAllocate) {
+  auto a = Make({{4096, 1}});
+  ASSERT_TRUE(a->Allocate(1, kA).ok());
+  auto s = a->AllocateWait(1, kB, absl::ZeroDuration());
+  ASSERT_FALSE(s.ok());
+  ExpectError(s.status(), absl::StatusCode::kResourceExhausted, "arena full");
+  EXPECT_THAT(std::string(s.status().message()), ::testing::Not(HasSubstr("waited")));
+  ExpectError(a->AllocateWait(8192, kB, absl::Seconds(30)).status(), absl::StatusCode::kInvalidArgument,
+              "exceeds the largest");
 }
 
 TEST_F(ArenaTest, AllocateWaitWakesWhenASlabIsFreed) {

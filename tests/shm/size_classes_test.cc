@@ -1,5 +1,6 @@
 #include "shm/size_classes.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -23,6 +24,12 @@ struct BadSpec {
   const char* words;
 };
 
+TEST(SizeClassesTest, AcceptsBinarySuffixesInAnyCaseAndSpaces) {
+  auto c = ParseSizeClasses("1 GiB : 1 ,\t2mib:3, 4kib:5");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(*c, (std::vector<SizeClass>{{4096, 5}, {2 << 20, 3}, {1 << 30, 1}}));
+}
+
 TEST(SizeClassesTest, EachBadSpecGetsInvalidArgumentNamingTheProblem) {
   for (const BadSpec& b : std::vector<BadSpec>{{"", "empty"},
                                               {"4K", "size:count"},
@@ -33,14 +40,18 @@ TEST(SizeClassesTest, EachBadSpecGetsInvalidArgumentNamingTheProblem) {
                                               {"0:4", "multiple of 64"},
                                               {"4K:0", "out of range"},
                                               {"4K:99999999", "out of range"},
-                                              {"4K:1,4096:2", "twice"}}) {
+                                              {"4K:1,4096:2", "twice"},
+                                              {"4K:1,,64K:1", "size:count"},
+                                              {"99999999999G:1", "too large"},
+                                              {"-64:1", "not a size"},
+                                              {"4X:1", "not a size"}}) {
     auto c = ParseSizeClasses(b.spec);
     ASSERT_FALSE(c.ok()) << b.spec;
     EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << b.spec;
     EXPECT_THAT(std::string(c.status().message()), HasSubstr(b.words)) << b.spec;
   }
-  std::string many;
-  for (int i = 1; i <= 33; ++i) many += (i > 1 ? "," : "") + std::to_string(i * 64) + ":1";
+  std::string many = "64:1";
+  for (int i = 2; i <= 33; ++i) absl::StrAppend(&many, ",", i * 64, ":1");
   auto c = ParseSizeClasses(many);
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(std::string(c.status().message()), HasSubstr("at most 32"));
