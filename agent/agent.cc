@@ -86,6 +86,22 @@ absl::Status Agent::Init() {
     coordinator_ = std::make_unique<coordinator::Coordinator>(copts, clock_, *ledger_);
   }
 
+  // The supervisor exists before any server does: health probes and sessions read it. Its
+  // workers start last, once the socket they connect to is there.
+  SupervisorOptions sopts;
+  sopts.workers = config_.workers;
+  sopts.argv = config_.worker_argv;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    if (entry.rfind("JOBD_SOCKET=", 0) == 0 || entry.rfind("JOBD_RUN_DIR=", 0) == 0 ||
+        entry.rfind("JOBD_WORKER_", 0) == 0) {
+      continue;
+    }
+    sopts.env.push_back(std::move(entry));
+  }
+  sopts.env.push_back("JOBD_SOCKET=" + config_.socket_path());
+  sopts.env.push_back("JOBD_RUN_DIR=" + config_.run_dir);
+  supervisor_ = std::make_unique<Supervisor>(std::move(sopts), launcher_, clock_);
   // A stale socket from a killed agent would make bind fail: it is ours to replace.
   unlink(config_.socket_path().c_str());
   service_ = std::make_unique<JobdService>(*this);
@@ -121,20 +137,6 @@ absl::Status Agent::Init() {
     spdlog::info("metrics on http://{}:{}/metrics (health: /healthz)", host, http_->port());
   }
 
-  SupervisorOptions sopts;
-  sopts.workers = config_.workers;
-  sopts.argv = config_.worker_argv;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry(*e);
-    if (entry.rfind("JOBD_SOCKET=", 0) == 0 || entry.rfind("JOBD_RUN_DIR=", 0) == 0 ||
-        entry.rfind("JOBD_WORKER_", 0) == 0) {
-      continue;
-    }
-    sopts.env.push_back(std::move(entry));
-  }
-  sopts.env.push_back("JOBD_SOCKET=" + config_.socket_path());
-  sopts.env.push_back("JOBD_RUN_DIR=" + config_.run_dir);
-  supervisor_ = std::make_unique<Supervisor>(std::move(sopts), launcher_, clock_);
   spdlog::info("starting {} workers: {}", config_.workers, absl::StrJoin(config_.worker_argv, " "));
   supervisor_->StartAll();
   housekeeping_ = std::thread([this] { HousekeepingLoop(); });

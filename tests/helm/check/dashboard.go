@@ -284,7 +284,7 @@ func dashboardFile(metricsFile string) {
 	}
 	want := strings.Join(names, "\n") + "\n"
 	have, err := os.ReadFile(metricsFile)
-	check(metricsFile+" lists the dashboard's metrics (regenerate: check -list-metrics > "+metricsFile+")",
+	check(metricsFile+" lists the dashboard's metrics (regenerate: tests/helm/run_checks.sh --list-metrics > "+metricsFile+")",
 		err == nil && string(have) == want, "have:\n%s\nwant:\n%s", have, want)
 }
 

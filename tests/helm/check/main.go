@@ -151,7 +151,9 @@ func hasArg(c interface{}, arg string) bool {
 	return false
 }
 
-func envValue(c interface{}, name string) string { return str(get(named(get(c, "env"), name), "value")) }
+func envValue(c interface{}, name string) string {
+	return str(get(named(get(c, "env"), name), "value"))
+}
 
 func mustRender(scenario string, args ...string) []doc {
 	r := render(args...)

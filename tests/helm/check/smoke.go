@@ -54,12 +54,17 @@ func startJobd(bin string, args, env []string, cred *syscall.Credential) (*proce
 	}()
 	go func() {
 		sent := false
+		port := 0
 		var all []string
 		for l := range lines {
 			all = append(all, l)
-			if m := metricsLine.FindStringSubmatch(l); m != nil && !sent {
-				n, _ := strconv.Atoi(m[1])
-				p.port <- n
+			if m := metricsLine.FindStringSubmatch(l); m != nil {
+				port, _ = strconv.Atoi(m[1])
+			}
+			// Probe only once the supervisor exists ("starting N workers"): jobd 0.1.0 serves
+			// /healthz before that and crashes on a request in that window (Agent::Init).
+			if port != 0 && !sent && strings.Contains(l, "jobd: starting ") {
+				p.port <- port
 				sent = true
 			}
 		}
@@ -135,6 +140,7 @@ func smoke(jobdBin, jobctlBin, workerBin string) {
 	}
 	asRoot := os.Geteuid() == 0
 	smokeMode("sidecar", nil, jobdBin, jobctlBin, workerBin, asRoot)
+	smokeMode("sidecar (size classes)", []string{"-f", filepath.Join(testdataDir, "values-classes.yaml")}, jobdBin, jobctlBin, workerBin, asRoot)
 	if asRoot {
 		smokeMode("daemonset", []string{"-set", "mode=daemonset"}, jobdBin, jobctlBin, workerBin, asRoot)
 	} else {
@@ -178,7 +184,7 @@ func smokeMode(mode string, renderArgs []string, jobdBin, jobctlBin, workerBin s
 	if asRoot {
 		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	if mode == "sidecar" {
+	if strings.HasPrefix(mode, "sidecar") {
 		// An emptyDir: mode 0777, which jobd refuses as a run dir; the chart points it below.
 		_ = os.Mkdir(volume, 0777)
 		_ = os.Chmod(volume, 0777)
@@ -217,10 +223,6 @@ func smokeMode(mode string, renderArgs []string, jobdBin, jobctlBin, workerBin s
 	healthy := false
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && !healthy; time.Sleep(100 * time.Millisecond) {
 		healthy = httpStatus(port, "/healthz") == 200
-	}
-	if !healthy && os.Getenv("JOBD_CHART_DEBUG") != "" {
-		out, _ := exec.Command("sh", "-c", fmt.Sprintf("cat /proc/%d/status | grep -E 'State|Threads'; for t in /proc/%d/task/*; do echo $t $(cat $t/wchan) $(cat $t/comm) $(cat $t/stat | cut -d' ' -f3); done; ps -o pid,stat,wchan:20,cmd --ppid %d; for c in $(ps -o pid= --ppid %d); do cat /proc/$c/stack 2>/dev/null; echo; for t in /proc/$c/task/*; do echo child $t $(cat $t/wchan) $(cat $t/comm); done; done", p.cmd.Process.Pid, p.cmd.Process.Pid, p.cmd.Process.Pid, p.cmd.Process.Pid)).CombinedOutput()
-		fmt.Printf("DEBUG jobd pid %d:\n%s\n", p.cmd.Process.Pid, out)
 	}
 	check(s+": GET /healthz answers 200 (startup and readiness probes)", healthy, "never healthy")
 	check(s+": GET /metrics answers 200", httpStatus(port, "/metrics") == 200, "")
