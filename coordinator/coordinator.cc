@@ -9,7 +9,13 @@
 #include "coordinator/internal/coordinator_impl.h"
 
 namespace jobd::coordinator {
+namespace {
 
+absl::Status Prefixed(absl::string_view prefix, const absl::Status& s) {
+  return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
+}
+
+}  // namespace
 
 const char* WorkerStateName(WorkerState state) {
   switch (state) {
@@ -39,7 +45,9 @@ Effects Coordinator::CloseSession(SessionId session) {
     if (it == m.jobs.end()) continue;
     internal::Job& j = it->second;
     j.session_gone = true;
-    if (j.req.policy == Policy::kNoReply) continue;  // runs on after its caller
+    // NoReply jobs run on after their caller, and so does the rest of a ManualRespond job that
+    // has answered: nobody waits for either any more.
+    if (j.req.policy == Policy::kNoReply || j.final_emitted) continue;
     const absl::Status cancelled = absl::CancelledError(absl::StrCat("job ", id, ": its session ended"));
     switch (j.phase) {
       case Phase::kQueued:
@@ -47,14 +55,15 @@ Effects Coordinator::CloseSession(SessionId session) {
         [[fallthrough]];
       case Phase::kBackoff:
         j.phase = Phase::kDetached;
-        if (!j.final_emitted) m.EmitFinal(j, Outcome::kCancelled, cancelled, {}, false, now, fx);
+        m.ClearTimer(j);
+        m.EmitFinal(j, Outcome::kCancelled, cancelled, {}, /*deliver=*/false, now, fx);
         m.MaybeRelease(id);
         break;
       case Phase::kRunning:
         m.Detach(j, KillReason::kCancelled, now, fx);
         j.phase = Phase::kDetached;
         m.ClearTimer(j);
-        if (!j.final_emitted) m.EmitFinal(j, Outcome::kCancelled, cancelled, {}, false, now, fx);
+        m.EmitFinal(j, Outcome::kCancelled, cancelled, {}, /*deliver=*/false, now, fx);
         m.MaybeRelease(id);
         break;
       case Phase::kDetached:
@@ -100,6 +109,12 @@ absl::StatusOr<Effects> Coordinator::Submit(JobRequest r) {
         absl::StrCat("max_attempts ", r.retry.max_attempts, " is out of range 1..", o.max_attempts_limit));
   }
   if (r.retry.backoff < absl::ZeroDuration()) return absl::InvalidArgumentError("retry backoff is negative");
+  if (static_cast<int>(r.priority) < 0 || static_cast<int>(r.priority) >= kPriorityLevels) {
+    return absl::InvalidArgumentError(absl::StrCat("priority ", static_cast<int>(r.priority), " is unknown"));
+  }
+  if (r.policy != Policy::kSimple && r.policy != Policy::kManualRespond && r.policy != Policy::kNoReply) {
+    return absl::InvalidArgumentError(absl::StrCat("policy ", static_cast<int>(r.policy), " is unknown"));
+  }
   if (r.policy == Policy::kNoReply && r.shared.present()) {
     return absl::InvalidArgumentError("NoReply jobs cannot share a piece: it could outlive its owner");
   }
@@ -108,17 +123,20 @@ absl::StatusOr<Effects> Coordinator::Submit(JobRequest r) {
     return absl::NotFoundError(absl::StrCat("no worker handles job type '", r.type, "' (known: ",
                                             absl::StrJoin(m.known_types, ", "), ")"));
   }
-  if (m.queued >= o.max_queue) {
+  // The limits are named by the agent's flags: that is the knob an operator turns.
+  if (m.ready.size() >= o.max_queue) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("queue full: ", m.queued, " jobs queued (max_queue=", o.max_queue, ")"));
+        absl::StrCat("queue full: ", m.ready.size(), " jobs queued (--max_queue=", o.max_queue, ")"));
   }
   if (o.max_queued_per_session > 0 && session->second.queued >= o.max_queued_per_session) {
     return absl::ResourceExhaustedError(absl::StrCat("session quota: ", session->second.queued,
-                                                     " jobs queued (max_queued_per_session=",
+                                                     " jobs queued by this session (--max_queued_per_session=",
                                                      o.max_queued_per_session, ")"));
   }
   if (r.request.present()) {
-    if (absl::Status s = m.ledger.Check(r.request.handle, r.request.size, r.session); !s.ok()) return s;
+    if (absl::Status s = m.ledger.Check(r.request.handle, r.request.size, r.session); !s.ok()) {
+      return Prefixed("request slab: ", s);
+    }
   } else if (r.request.size != 0) {
     return absl::InvalidArgumentError(absl::StrCat("request of ", r.request.size, " bytes has no slab"));
   }
@@ -134,19 +152,24 @@ absl::StatusOr<Effects> Coordinator::Submit(JobRequest r) {
                                                   piece->second.size, " bytes"));
       }
     } else {
-      if (absl::Status s = m.ledger.Check(r.shared.handle, r.shared.size, r.session); !s.ok()) return s;
+      if (absl::Status s = m.ledger.Check(r.shared.handle, r.shared.size, r.session); !s.ok()) {
+        return Prefixed("shared piece: ", s);
+      }
       new_piece = true;
     }
   } else if (r.shared.size != 0) {
     return absl::InvalidArgumentError("shared size without a shared slab");
   }
   if (r.request.present()) {
-    if (absl::Status s = m.ledger.Transfer(r.request.handle, r.session, shm::kAgentOwner); !s.ok()) return s;
+    if (absl::Status s = m.ledger.Transfer(r.request.handle, r.session, shm::kAgentOwner); !s.ok()) {
+      return Prefixed("request slab: ", s);
+    }
   }
   if (new_piece) {
     if (absl::Status s = m.ledger.Transfer(r.shared.handle, r.session, shm::kAgentOwner); !s.ok()) {
+      // Undo the request's move so that nothing changed; it cannot fail, we just made it.
       if (r.request.present()) (void)m.ledger.Transfer(r.request.handle, shm::kAgentOwner, r.session);
-      return s;
+      return Prefixed("shared piece: ", s);
     }
     m.shared[r.shared.handle.bits()] = {r.session, r.shared.size, 0};
   }
@@ -160,9 +183,8 @@ absl::StatusOr<Effects> Coordinator::Submit(JobRequest r) {
   ++m.unfinished;
   ++m.stats[j.req.type].submitted;
   session->second.jobs.insert(id);
-  m.Enqueue(j, now);
   Effects fx;
-  m.TryDispatch(now, fx);
+  m.Enqueue(j, now, fx);
   return fx;
 }
 
@@ -207,7 +229,10 @@ absl::StatusOr<JobStatus> Coordinator::Status(JobId id) const {
 
 absl::StatusOr<Effects> Coordinator::AddWorker(WorkerId worker, std::vector<std::string> types) {
   Impl& m = *impl_;
-  if (worker == 0 || m.workers.contains(worker)) {
+  if (worker == shm::kNoOwner || worker == shm::kAgentOwner) {
+    return absl::InvalidArgumentError(absl::StrCat("worker id ", worker, " is reserved"));
+  }
+  if (m.workers.contains(worker)) {
     return absl::AlreadyExistsError(absl::StrCat("worker ", worker, " is already registered"));
   }
   if (types.empty()) return absl::InvalidArgumentError("a worker must handle at least one job type");
@@ -217,9 +242,8 @@ absl::StatusOr<Effects> Coordinator::AddWorker(WorkerId worker, std::vector<std:
     m.known_types.insert(t);
     w.types.insert(std::move(t));
   }
-  m.idle.push_back(worker);
   Effects fx;
-  m.TryDispatch(m.clock.Now(), fx);
+  m.Feed(w, m.clock.Now(), fx);
   return fx;
 }
 
@@ -228,10 +252,10 @@ Effects Coordinator::WorkerGone(WorkerId worker) {
   Effects fx;
   auto it = m.workers.find(worker);
   if (it == m.workers.end()) return fx;
+  m.RemoveIdle(it->second);
+  m.ClearKill(it->second);
   internal::Worker w = std::move(it->second);
-  m.ClearKill(w);
   m.workers.erase(it);
-  m.RemoveIdle(worker);
   const absl::Time now = m.clock.Now();
   if (w.busy) {
     if (internal::Job* j = m.EndAttempt(w)) {
@@ -241,7 +265,6 @@ Effects Coordinator::WorkerGone(WorkerId worker) {
                     /*retryable=*/true, now, fx);
     }
   }
-  m.TryDispatch(now, fx);
   return fx;
 }
 
@@ -252,7 +275,7 @@ Effects Coordinator::RetireWorker(WorkerId worker, KillReason reason) {
   if (it == m.workers.end() || it->second.draining) return fx;
   internal::Worker& w = it->second;
   w.draining = true;
-  m.RemoveIdle(worker);
+  m.RemoveIdle(w);
   if (w.busy) {
     w.retire_after_job = reason;
   } else {
@@ -304,8 +327,7 @@ absl::StatusOr<Effects> Coordinator::JobFinished(WorkerId worker, JobId id, absl
     m.EmitFinal(*j, Outcome::kOk, absl::OkStatus(), delivered, deliver, now, fx);
     m.MaybeRelease(id);
   }
-  m.AfterJob(w, fx);
-  m.TryDispatch(now, fx);
+  m.AfterJob(w, now, fx);
   return fx;
 }
 
@@ -354,7 +376,7 @@ Effects Coordinator::Tick() {
     m.ClearTimer(j);
     switch (j.phase) {
       case Phase::kBackoff:
-        m.Enqueue(j, now);
+        m.Enqueue(j, now, fx);
         break;
       case Phase::kQueued:
         m.Unqueue(j);
@@ -392,10 +414,10 @@ Effects Coordinator::Tick() {
     if (w == m.workers.end()) continue;
     w->second.kill_at = absl::InfiniteFuture();
     w->second.draining = true;
-    m.RemoveIdle(id);
+    w->second.retire_after_job.reset();  // this kill stops it already
+    m.RemoveIdle(w->second);
     fx.kills.push_back({id, w->second.kill_reason, w->second.job});
   }
-  m.TryDispatch(now, fx);
   return fx;
 }
 
@@ -407,23 +429,14 @@ std::optional<absl::Time> Coordinator::NextWakeup() const {
   return next;
 }
 
-size_t Coordinator::QueueDepth() const { return impl_->queued; }
+size_t Coordinator::QueueDepth() const { return impl_->ready.size(); }
 
-std::map<std::string, size_t> Coordinator::QueueDepthByType() const { return impl_->queued_by_type; }
+std::map<std::string, size_t> Coordinator::QueueDepthByType() const { return impl_->ready.DepthByType(); }
 
 std::optional<absl::Duration> Coordinator::OldestQueuedAge() const {
-  const Impl& m = *impl_;
-  std::optional<absl::Time> oldest;
-  for (const auto& q : m.queues) {
-    for (const auto& e : q) {
-      if (!m.IsQueued(e)) continue;
-      const absl::Time t = m.jobs.at(e.id).enqueued_at;
-      if (!oldest || t < *oldest) oldest = t;
-      break;  // FIFO: the first live entry is the oldest of its queue
-    }
-  }
+  const std::optional<absl::Time> oldest = impl_->ready.OldestEnqueuedAt();
   if (!oldest) return std::nullopt;
-  return m.clock.Now() - *oldest;
+  return impl_->clock.Now() - *oldest;
 }
 
 std::vector<WorkerInfo> Coordinator::Workers() const {

@@ -69,14 +69,16 @@ class Coordinator {
   void OpenSession(SessionId session);
   // The session's stream ended: its queued Simple/ManualRespond jobs are cancelled (slabs
   // freed), its running ones are cancelled (CancelRunning, then a kill after the grace
-  // period if they do not end); NoReply jobs run on. Its own slabs are the agent's to reclaim.
+  // period if they do not end); NoReply jobs run on, and so does a ManualRespond job that has
+  // already answered. Its own slabs are the agent's to reclaim.
   Effects CloseSession(SessionId session);
 
   // ---- jobs
   // Validates and queues. On error nothing changed (slabs stay with the session):
   // InvalidArgument (empty/too long type, bad timeout, context too large, bad retry policy,
-  // shared piece with NoReply, duplicate id), NotFound (a type no registered worker handles,
-  // once at least one worker has registered), FailedPrecondition (unknown session),
+  // shared piece with NoReply), AlreadyExists (the id of a live job), NotFound (a type no
+  // registered worker handles, once at least one worker has registered), FailedPrecondition
+  // (unknown session),
   // ResourceExhausted (queue full or the session's quota: the message names the limit and
   // its value), and the ledger's errors for the request and shared handles.
   absl::StatusOr<Effects> Submit(JobRequest request);

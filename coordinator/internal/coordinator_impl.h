@@ -11,6 +11,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/internal/idle_pool.h"
+#include "coordinator/internal/ready_queue.h"
 #include "coordinator/internal/records.h"
 
 namespace jobd::coordinator {
@@ -26,19 +28,16 @@ struct Coordinator::Impl {
 
   absl::flat_hash_map<JobId, internal::Job> jobs;
   absl::flat_hash_map<WorkerId, internal::Worker> workers;
-  std::vector<WorkerId> idle;  // most recently idle last: it is the one most likely awake
   absl::flat_hash_map<SessionId, internal::Session> sessions;
   absl::flat_hash_map<uint64_t, internal::SharedPiece> shared;  // by handle bits
   std::set<std::string> known_types;
 
-  struct QueueEntry {
-    JobId id;
-    uint64_t seq;
-  };
-  std::deque<QueueEntry> queues[kPriorityLevels];
+  // Between events no idle worker handles the type of a queued job: a job that becomes ready
+  // is offered to the idle workers of its type, a worker that becomes idle takes the best
+  // queued job it handles, and only what finds no match waits.
+  internal::ReadyQueue ready;
+  internal::IdlePool idle;
   uint64_t next_seq = 1;
-  size_t queued = 0;
-  std::map<std::string, size_t> queued_by_type;
 
   std::set<std::pair<absl::Time, JobId>> job_timers;
   std::set<std::pair<absl::Time, WorkerId>> kill_timers;
@@ -51,10 +50,6 @@ struct Coordinator::Impl {
   // ---- helpers
   bool Waiting(const internal::Job& j) const {
     return j.req.policy != Policy::kNoReply && !j.session_gone;
-  }
-  bool IsQueued(const QueueEntry& e) const {
-    auto it = jobs.find(e.id);
-    return it != jobs.end() && it->second.phase == Phase::kQueued && it->second.enqueue_seq == e.seq;
   }
 
   void SetTimer(internal::Job& j, absl::Time at) {
@@ -77,32 +72,50 @@ struct Coordinator::Impl {
     w.kill_at = absl::InfiniteFuture();
   }
 
-  void Enqueue(internal::Job& j, absl::Time now) {
+  // The job (new, or an attempt after the first) waits for a worker from `now`, with a fresh
+  // deadline; an idle worker that handles its type takes it at once.
+  void Enqueue(internal::Job& j, absl::Time now, Effects& fx) {
     j.phase = Phase::kQueued;
     j.enqueue_seq = next_seq++;
     j.enqueued_at = now;
+    j.dispatched_at = absl::InfinitePast();  // this attempt has not started
     j.deadline = now + j.req.timeout;
-    queues[static_cast<int>(j.req.priority)].push_back({j.req.id, j.enqueue_seq});
-    ++queued;
-    ++queued_by_type[j.req.type];
-    if (auto s = sessions.find(j.req.session); s != sessions.end()) ++s->second.queued;
+    ready.Push(j.req.type, j.req.priority, {j.req.id, j.enqueue_seq, now});
+    if (internal::Session* s = LiveSession(j)) ++s->queued;
     SetTimer(j, j.deadline);
+    if (const WorkerId w = idle.Pick(j.req.type); w != 0) Dispatch(j, workers.at(w), now, fx);
   }
-  // Bookkeeping for a job leaving the queue; its entry is dropped lazily.
   void Unqueue(internal::Job& j) {
-    --queued;
-    if (--queued_by_type[j.req.type] == 0) queued_by_type.erase(j.req.type);
-    if (auto s = sessions.find(j.req.session); s != sessions.end() && s->second.queued > 0) --s->second.queued;
+    ready.Remove(j.req.type, j.req.priority, j.enqueue_seq);
+    if (internal::Session* s = LiveSession(j); s != nullptr && s->queued > 0) --s->queued;
+  }
+  // The job's session, unless it ended (its id may have been opened again since).
+  internal::Session* LiveSession(const internal::Job& j) {
+    if (j.session_gone) return nullptr;
+    auto s = sessions.find(j.req.session);
+    return s == sessions.end() ? nullptr : &s->second;
   }
 
-  void MarkIdle(internal::Worker& w) {
+  // The worker has nothing to run: it takes the best queued job it handles, or waits idle.
+  void Feed(internal::Worker& w, absl::Time now, Effects& fx) {
+    if (auto best = ready.Best(w.types)) {
+      Dispatch(jobs.at(best->entry.id), w, now, fx);
+    } else {
+      w.idle_ticket = idle.Add(w.id, w.types);
+    }
+  }
+  void MarkIdle(internal::Worker& w, absl::Time now, Effects& fx) {
     w.busy = false;
     w.job = 0;
     w.attempt = 0;
     ClearKill(w);
-    if (!w.draining) idle.push_back(w.id);
+    if (!w.draining) Feed(w, now, fx);
   }
-  void RemoveIdle(WorkerId id) { idle.erase(std::remove(idle.begin(), idle.end(), id), idle.end()); }
+  void RemoveIdle(internal::Worker& w) {
+    if (w.idle_ticket == 0) return;
+    idle.Remove(w.id, w.types, w.idle_ticket);
+    w.idle_ticket = 0;
+  }
 
   // The one completion a job gets (ManualRespond's early answer is it, when there is one).
   void EmitFinal(internal::Job& j, Outcome outcome, absl::Status status, SlabRef response, bool deliver,
@@ -118,7 +131,7 @@ struct Coordinator::Impl {
     c.status = std::move(status);
     c.response = response;
     c.deliver = deliver;
-    const bool ran = j.dispatched_at >= j.enqueued_at;
+    const bool ran = j.dispatched_at != absl::InfinitePast();
     c.queue_wait = (ran ? j.dispatched_at : now) - j.enqueued_at;
     c.run_time = ran ? now - j.dispatched_at : absl::ZeroDuration();
     c.attempts = j.attempt;
@@ -146,7 +159,7 @@ struct Coordinator::Impl {
         shared.erase(s);
       }
     }
-    if (auto s = sessions.find(j.req.session); s != sessions.end()) s->second.jobs.erase(id);
+    if (internal::Session* s = LiveSession(j)) s->jobs.erase(id);
     JobStatus st;
     st.id = id;
     st.type = j.req.type;
@@ -159,7 +172,8 @@ struct Coordinator::Impl {
 
   void Remember(const JobStatus& st) {
     if (options.finished_jobs_remembered == 0) return;
-    if (finished.insert({st.id, st}).second) finished_order.push_back(st.id);
+    auto [it, added] = finished.insert_or_assign(st.id, st);
+    if (added) finished_order.push_back(st.id);
     while (finished_order.size() > options.finished_jobs_remembered) {
       finished.erase(finished_order.front());
       finished_order.pop_front();
@@ -171,10 +185,12 @@ struct Coordinator::Impl {
                    Effects& fx) {
     if (!j.final_emitted && retryable && j.attempt < j.req.retry.max_attempts) {
       ++j.attempt;
+      j.enqueued_at = now;  // the next attempt waits from here, backoff included
+      j.dispatched_at = absl::InfinitePast();
       absl::Duration backoff = j.req.retry.backoff;
       for (uint32_t i = 2; i < j.attempt; ++i) backoff *= 2;
       if (backoff <= absl::ZeroDuration()) {
-        Enqueue(j, now);
+        Enqueue(j, now, fx);
       } else {
         j.phase = Phase::kBackoff;
         SetTimer(j, now + backoff);
@@ -199,7 +215,7 @@ struct Coordinator::Impl {
 
   void Dispatch(internal::Job& j, internal::Worker& w, absl::Time now, Effects& fx) {
     Unqueue(j);
-    RemoveIdle(w.id);
+    RemoveIdle(w);
     j.phase = Phase::kRunning;
     j.running_on = w.id;
     j.dispatched_at = now;
@@ -220,35 +236,6 @@ struct Coordinator::Impl {
     fx.dispatches.push_back(std::move(d));
   }
 
-  WorkerId IdleWorkerFor(const std::string& type) const {
-    for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
-      auto w = workers.find(*it);
-      if (w != workers.end() && w->second.types.contains(type)) return *it;
-    }
-    return 0;
-  }
-
-  void TryDispatch(absl::Time now, Effects& fx) {
-    while (!idle.empty() && queued > 0) {
-      bool progressed = false;
-      for (auto& q : queues) {
-        while (!q.empty() && !IsQueued(q.front())) q.pop_front();
-        for (auto it = q.begin(); it != q.end(); ++it) {
-          if (!IsQueued(*it)) continue;
-          internal::Job& j = jobs.at(it->id);
-          const WorkerId w = IdleWorkerFor(j.req.type);
-          if (w == 0) continue;
-          q.erase(it);
-          Dispatch(j, workers.at(w), now, fx);
-          progressed = true;
-          break;
-        }
-        if (progressed) break;
-      }
-      if (!progressed) break;
-    }
-  }
-
   // A worker's current attempt ended (result or death): common bookkeeping. Returns the job if
   // the attempt was still the job's current one; nullptr if it had been abandoned.
   internal::Job* EndAttempt(internal::Worker& w) {
@@ -264,7 +251,7 @@ struct Coordinator::Impl {
     return nullptr;
   }
 
-  void AfterJob(internal::Worker& w, Effects& fx) {
+  void AfterJob(internal::Worker& w, absl::Time now, Effects& fx) {
     ++w.jobs_done;
     if (w.retire_after_job.has_value()) {
       fx.kills.push_back({w.id, *w.retire_after_job, 0});
@@ -274,7 +261,7 @@ struct Coordinator::Impl {
       w.draining = true;
       fx.kills.push_back({w.id, KillReason::kRecycle, 0});
     }
-    MarkIdle(w);
+    MarkIdle(w, now, fx);
   }
 };
 

@@ -42,6 +42,7 @@ struct Worker {
   bool draining = false;  // to be stopped: never dispatched to again
   JobId job = 0;          // while busy
   uint32_t attempt = 0;   // of `job`
+  uint64_t idle_ticket = 0;  // in the IdlePool while non-zero
   uint64_t jobs_done = 0;
   absl::Time kill_at = absl::InfiniteFuture();
   KillReason kill_reason = KillReason::kDeadline;

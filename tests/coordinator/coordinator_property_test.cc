@@ -1,144 +1,333 @@
-// Thousands of random events against the coordinator: every job gets exactly one final
-// completion, a delivered response belongs to its session, and when everything has ended
-// nothing is held on a job's behalf.
+// Thousands of random events against the coordinator, playing the agent's part faithfully
+// (killed workers exit, gone sessions and workers have their slabs reclaimed, clients free
+// what they receive). After every event:
+//   - every live slab is held by an open session, a live worker, or the agent for a job that
+//     is still live (no final completion yet, or a worker still runs an attempt of it);
+//   - no job has more than one final completion, and a delivered one goes to an open session
+//     that holds its response;
+//   - every dispatch goes to a worker that handles the type and is now busy with that job, and
+//     no worker idles while a job of a type it handles waits.
+// At the end every submitted job has exactly one completion and no slab is left anywhere.
 #include <random>
 #include <set>
 
+#include "absl/container/flat_hash_map.h"
 #include "tests/coordinator/coordinator_test_base.h"
 
 namespace jobd::coordinator {
 namespace {
 
-TEST_F(CoordinatorTest, RandomEventsKeepEveryJobToOneCompletionAndEverySlabToOneOwner) {
-  CoordinatorOptions o;
-  o.grace = absl::Milliseconds(50);
-  o.max_queue = 50;
-  o.worker_max_jobs = 7;
-  Make(o);
-  std::mt19937 rng(20261123);
-  std::set<SessionId> open = {kS, kS2};
-  SessionId next_session = 100;
-  WorkerId next_worker = 1000;
-  std::set<WorkerId> workers;
-  std::map<JobId, int> completions;
-  std::set<JobId> submitted;
-  JobId next_job = 1;
+class RandomEvents {
+ public:
+  RandomEvents(uint32_t seed, Coordinator& c, testing::FakeSlabLedger& ledger, testing::FakeClock& clock)
+      : rng_(seed), c_(c), ledger_(ledger), clock_(clock) {}
 
-  auto absorb = [&](const Effects& fx) {
+  void Run(int steps) {
+    for (int s : {10, 11}) Open(s);
+    for (int step = 0; step < steps && !::testing::Test::HasFatalFailure(); ++step) {
+      Step();
+      CheckInvariants(step);
+    }
+    WindDown();
+  }
+
+ private:
+  using Types = std::vector<std::string>;
+
+  uint32_t Rand(uint32_t n) { return rng_() % n; }
+  template <typename Set>
+  auto Pick(const Set& s) {
+    auto it = s.begin();
+    std::advance(it, Rand(s.size()));
+    return *it;
+  }
+
+  void Open(SessionId s) {
+    c_.OpenSession(s);
+    open_.insert(s);
+  }
+
+  void Absorb(const Effects& fx) {
+    for (const KillWorker& k : fx.kills) {
+      draining_.insert(k.worker);
+      to_exit_.insert(k.worker);
+    }
+    std::map<WorkerId, JobId> now_running;
+    for (const WorkerInfo& w : c_.Workers()) now_running[w.id] = w.job;
+    for (const Dispatch& d : fx.dispatches) {
+      EXPECT_EQ(now_running[d.worker], d.id) << "worker " << d.worker << " is not busy with its dispatch";
+      ASSERT_TRUE(worker_types_.contains(d.worker)) << "dispatch to unknown worker " << d.worker;
+      const Types& t = worker_types_[d.worker];
+      EXPECT_NE(std::find(t.begin(), t.end(), d.type), t.end()) << "worker " << d.worker << " does not handle " << d.type;
+      EXPECT_FALSE(draining_.contains(d.worker)) << "dispatch to a draining worker";
+      retries_ += d.attempt > 1;
+    }
     for (const Completion& c : fx.completions) {
-      ++completions[c.id];
-      if (c.deliver && c.response.present()) {
+      ++completions_[c.id];
+      ++outcomes_[c.outcome];
+      delivered_responses_ += c.response.present();
+      EXPECT_EQ(completions_[c.id], 1) << "job " << c.id << " completed twice";
+      if (c.deliver) {
+        EXPECT_TRUE(open_.contains(c.session)) << "delivery to a closed session";
+        EXPECT_NE(policy_[c.id], Policy::kNoReply) << "a NoReply job delivered";
+      }
+      if (c.response.present()) {
+        EXPECT_TRUE(c.deliver);
+        EXPECT_EQ(c.outcome, Outcome::kOk);
         EXPECT_EQ(ledger_.OwnerOf(c.response.handle), c.session);
         EXPECT_TRUE(ledger_.Free(c.response.handle, c.session).ok());  // as the client would
       }
     }
-  };
-  auto busy_workers = [&] {
-    std::vector<WorkerInfo> busy;
-    for (const WorkerInfo& w : c_->Workers()) {
-      if (w.state == WorkerState::kBusy || (w.state == WorkerState::kDraining && w.job != 0)) busy.push_back(w);
-    }
-    return busy;
-  };
+  }
 
-  for (int step = 0; step < 4000; ++step) {
-    switch (rng() % 9) {
-      case 0:
-      case 1: {  // submit
-        if (open.empty()) break;
-        auto it = open.begin();
-        std::advance(it, rng() % open.size());
-        JobRequest r = Req(next_job++, rng() % 5 == 0 ? "sleep" : "echo", *it,
-                           absl::Milliseconds(20 + rng() % 200));
-        r.policy = static_cast<Policy>(rng() % 3);
-        r.retry.max_attempts = 1 + rng() % 3;
-        r.retry.retry_handler_errors = rng() % 2;
-        const JobId id = r.id;
-        const shm::Handle request = r.request.handle;
-        auto fx = c_->Submit(std::move(r));
-        if (fx.ok()) {
-          submitted.insert(id);
-          absorb(*fx);
-        } else {
-          EXPECT_EQ(ledger_.OwnerOf(request), *it) << "a rejected request stays with its session";
-          EXPECT_TRUE(ledger_.Free(request, *it).ok());
-        }
-        break;
+  void Gone(WorkerId w) {
+    Absorb(c_.WorkerGone(w));
+    worker_types_.erase(w);
+    draining_.erase(w);
+    to_exit_.erase(w);
+    ledger_.ReclaimOwner(w);
+  }
+
+  std::vector<WorkerInfo> Running() const {
+    std::vector<WorkerInfo> out;
+    for (const WorkerInfo& w : c_.Workers()) {
+      if (w.job != 0) out.push_back(w);
+    }
+    return out;
+  }
+
+  void Submit() {
+    if (open_.empty()) return;
+    const SessionId s = Pick(open_);
+    JobRequest r;
+    r.id = next_job_++;
+    r.session = s;
+    r.type = Rand(3) == 0 ? "sleep" : "echo";
+    if (Rand(10) != 0) r.request = {ledger_.Allocate(s), 1 + Rand(4096)};
+    r.timeout = absl::Milliseconds(20 + Rand(200));
+    r.policy = static_cast<Policy>(Rand(3));
+    r.priority = static_cast<Priority>(Rand(kPriorityLevels));
+    r.retry.max_attempts = 1 + Rand(3);
+    r.retry.backoff = absl::Milliseconds(Rand(3) * 10);
+    r.retry.retry_handler_errors = Rand(2);
+    if (r.policy != Policy::kNoReply && Rand(4) == 0) {
+      auto piece = pieces_.find(s);
+      if (piece == pieces_.end() || ledger_.OwnerOf(piece->second) == shm::kNoOwner || Rand(3) == 0) {
+        pieces_[s] = ledger_.Allocate(s);
       }
+      r.shared = {pieces_[s], 64};
+    }
+    if (Rand(30) == 0) r.type = "no such type";
+    if (Rand(30) == 0) r.timeout = absl::Hours(100);
+    const JobId id = r.id;
+    const shm::Handle request = r.request.handle, shared = r.shared.handle;
+    const shm::OwnerId shared_owner = ledger_.OwnerOf(shared);
+    const World before = Snapshot();
+    auto fx = c_.Submit(r);
+    if (fx.ok()) {
+      submitted_.insert(id);
+      policy_[id] = r.policy;
+      if (!request.is_null()) holder_[request.bits()].insert(id);
+      if (!shared.is_null()) holder_[shared.bits()].insert(id);
+      shared_jobs_ += !shared.is_null();
+      Absorb(*fx);
+    } else {
+      EXPECT_EQ(Snapshot(), before) << "refused submit changed something: " << fx.status();
+      EXPECT_EQ(ledger_.OwnerOf(shared), shared_owner);
+      if (!request.is_null()) {
+        EXPECT_EQ(ledger_.OwnerOf(request), s) << "a refused request stays with its session";
+        EXPECT_TRUE(ledger_.Free(request, s).ok());
+      }
+    }
+  }
+
+  World Snapshot() const {
+    World w;
+    w.slabs = ledger_.LiveSlabList();
+    w.queue_depth = c_.QueueDepth();
+    w.live_jobs = c_.LiveJobs();
+    return w;
+  }
+
+  void Step() {
+    switch (Rand(12)) {
+      case 0:
+      case 1:
       case 2:
-        if (workers.size() < 3) {
-          workers.insert(next_worker);
-          absorb(AddWorker(next_worker++));
-        }
+        Submit();
         break;
       case 3:
-        if (!workers.empty()) {
-          auto it = workers.begin();
-          std::advance(it, rng() % workers.size());
-          const WorkerId w = *it;
-          workers.erase(it);
-          absorb(c_->WorkerGone(w));
-          ledger_.Free(shm::Handle(), w).IgnoreError();
+        if (worker_types_.size() < 4) {
+          static const Types kChoices[] = {{"echo"}, {"sleep"}, {"echo", "sleep"}};
+          const WorkerId w = next_worker_++;
+          worker_types_[w] = kChoices[Rand(3)];
+          Absorb(c_.AddWorker(w, worker_types_[w]).value());
         }
         break;
-      case 4:
-      case 5: {  // a busy worker finishes
-        auto busy = busy_workers();
-        if (busy.empty()) break;
-        const WorkerInfo w = busy[rng() % busy.size()];
-        absl::StatusOr<Effects> fx = rng() % 4 == 0
-                                         ? c_->JobFinished(w.id, w.job, absl::InternalError("boom"))
-                                         : c_->JobFinished(w.id, w.job, SlabRef{ledger_.Allocate(w.id), 8});
-        ASSERT_TRUE(fx.ok()) << fx.status();
-        absorb(*fx);
+      case 4:  // a crash, or a killed worker exiting
+        if (!to_exit_.empty() && Rand(2) == 0) {
+          Gone(Pick(to_exit_));
+        } else if (!worker_types_.empty() && Rand(3) == 0) {
+          Gone(Pick(worker_types_).first);
+        }
         break;
-      }
-      case 6: {  // an early response (fails unless ManualRespond and not yet answered)
-        auto busy = busy_workers();
-        if (busy.empty()) break;
-        const WorkerInfo w = busy[rng() % busy.size()];
-        const shm::Handle h = ledger_.Allocate(w.id);
-        auto fx = c_->EarlyResponse(w.id, w.job, SlabRef{h, 4});
-        if (fx.ok()) absorb(*fx); else EXPECT_TRUE(ledger_.Free(h, w.id).ok());
-        break;
-      }
-      case 7: {  // cancel or close a session
-        if (rng() % 4 == 0 && !open.empty()) {
-          const SessionId s = *open.begin();
-          open.erase(open.begin());
-          absorb(c_->CloseSession(s));
-          c_->OpenSession(next_session);
-          open.insert(next_session++);
-        } else if (next_job > 1) {
-          const JobId id = 1 + rng() % (next_job - 1);
-          for (SessionId s : open) {
-            auto fx = c_->Cancel(s, id);
-            if (fx.ok()) absorb(*fx);
+      case 5:
+      case 6: {  // a running job ends: an answer, an error, or a response the worker does not own
+        auto running = Running();
+        if (running.empty()) break;
+        const WorkerInfo w = running[Rand(running.size())];
+        const World before = Snapshot();
+        switch (Rand(8)) {
+          case 0:
+            Absorb(c_.JobFinished(w.id, w.job, absl::InternalError("boom")).value());
+            break;
+          case 1: {
+            const shm::Handle foreign = ledger_.Allocate(*open_.begin());
+            auto fx = c_.JobFinished(w.id, w.job, SlabRef{foreign, 8});
+            EXPECT_EQ(fx.status().code(), absl::StatusCode::kPermissionDenied);
+            EXPECT_TRUE(ledger_.Free(foreign, *open_.begin()).ok());
+            EXPECT_EQ(Snapshot(), before);
+            break;
           }
+          case 2:
+            Absorb(c_.JobFinished(w.id, w.job, SlabRef{}).value());
+            break;
+          default:
+            Absorb(c_.JobFinished(w.id, w.job, SlabRef{ledger_.Allocate(w.id), 8}).value());
+        }
+        break;
+      }
+      case 7: {  // an early answer: refused unless ManualRespond and not answered yet
+        auto running = Running();
+        if (running.empty()) break;
+        const WorkerInfo w = running[Rand(running.size())];
+        const shm::Handle h = ledger_.Allocate(w.id);
+        auto fx = c_.EarlyResponse(w.id, w.job, SlabRef{h, 4});
+        if (fx.ok()) {
+          ++early_answers_;
+          Absorb(*fx);
+        } else {
+          EXPECT_EQ(fx.status().code(), absl::StatusCode::kFailedPrecondition);
+          EXPECT_EQ(ledger_.OwnerOf(h), w.id);
+          EXPECT_TRUE(ledger_.Free(h, w.id).ok());
         }
         break;
       }
       case 8:
-        clock_.Advance(absl::Milliseconds(rng() % 60));
-        absorb(c_->Tick());
+        if (next_job_ > 1 && !open_.empty()) {
+          auto fx = c_.Cancel(Pick(open_), 1 + Rand(next_job_ - 1));
+          if (fx.ok()) Absorb(*fx);
+        }
         break;
+      case 9:
+        if (!open_.empty() && Rand(3) == 0) {
+          const SessionId s = Pick(open_);
+          open_.erase(s);
+          Absorb(c_.CloseSession(s));
+          ledger_.ReclaimOwner(s);  // what the agent does with a gone session's slabs
+          Open(next_session_++);
+        }
+        break;
+      default:
+        clock_.Advance(absl::Milliseconds(Rand(60)));
+        Absorb(c_.Tick());
     }
-    for (const auto& [id, n] : completions) ASSERT_LE(n, 1) << "job " << id << " completed twice at step " << step;
   }
-  // Wind down: every worker dies (they may have been told to die), time runs out for the rest.
-  for (int round = 0; round < 50 && c_->LiveJobs() > 0; ++round) {
-    for (const WorkerInfo& w : c_->Workers()) absorb(c_->WorkerGone(w.id));
-    clock_.Advance(absl::Seconds(1));
-    absorb(c_->Tick());
-    if (c_->LiveJobs() > 0) absorb(AddWorker(next_worker++));
+
+  void CheckInvariants(int step) {
+    std::set<JobId> running;
+    for (const WorkerInfo& w : c_.Workers()) {
+      if (w.job != 0) running.insert(w.job);
+    }
+    for (const auto& [handle, owner] : ledger_.LiveSlabList()) {
+      if (owner == shm::kAgentOwner) {
+        bool live = false;
+        for (JobId id : holder_[handle.bits()]) live |= completions_[id] == 0 || running.contains(id);
+        ASSERT_TRUE(live) << "step " << step << ": the agent holds a slab for no live job";
+      } else {
+        ASSERT_TRUE(open_.contains(owner) || worker_types_.contains(owner))
+            << "step " << step << ": slab held by gone owner " << owner;
+      }
+    }
+    const std::map<std::string, size_t> depth = c_.QueueDepthByType();
+    size_t by_type = 0;
+    for (const auto& [type, n] : depth) by_type += n;
+    ASSERT_EQ(by_type, c_.QueueDepth()) << "step " << step;
+    for (const WorkerInfo& w : c_.Workers()) {
+      if (w.state != WorkerState::kIdle) continue;
+      for (const std::string& type : worker_types_[w.id]) {
+        ASSERT_EQ(depth.count(type), 0u) << "step " << step << ": worker " << w.id << " idles while " << type
+                                         << " jobs wait";
+      }
+    }
   }
-  for (const WorkerInfo& w : c_->Workers()) absorb(c_->WorkerGone(w.id));
-  absorb(c_->Tick());
-  EXPECT_EQ(c_->LiveJobs(), 0u);
-  for (JobId id : submitted) EXPECT_EQ(completions[id], 1) << "job " << id;
-  EXPECT_EQ(ledger_.CountOwnedBy(shm::kAgentOwner), 0u) << "nothing is held for a job that has ended";
-  EXPECT_GT(submitted.size(), 300u);
+
+  void WindDown() {
+    for (int round = 0; round < 50 && c_.LiveJobs() > 0; ++round) {
+      for (const WorkerInfo& w : c_.Workers()) Gone(w.id);
+      clock_.Advance(absl::Seconds(1));
+      Absorb(c_.Tick());
+      const WorkerId w = next_worker_++;
+      worker_types_[w] = {"echo", "sleep"};
+      Absorb(c_.AddWorker(w, worker_types_[w]).value());
+    }
+    for (const WorkerInfo& w : c_.Workers()) Gone(w.id);
+    while (!open_.empty()) {
+      const SessionId s = *open_.begin();
+      open_.erase(s);
+      Absorb(c_.CloseSession(s));
+      ledger_.ReclaimOwner(s);
+    }
+    EXPECT_EQ(c_.LiveJobs(), 0u);
+    EXPECT_EQ(c_.QueueDepth(), 0u);
+    EXPECT_EQ(c_.NextWakeup(), std::nullopt);
+    for (JobId id : submitted_) EXPECT_EQ(completions_[id], 1) << "job " << id;
+    EXPECT_EQ(ledger_.CountOwnedBy(shm::kAgentOwner), 0u) << "nothing is held for a job that has ended";
+    EXPECT_EQ(ledger_.LiveSlabs(), 0u);
+    // The run reached every corner worth reaching.
+    EXPECT_GT(submitted_.size(), 500u);
+    for (Outcome o : {Outcome::kOk, Outcome::kDeadlineExceeded, Outcome::kWorkerDied, Outcome::kHandlerError,
+                      Outcome::kCancelled}) {
+      EXPECT_GT(outcomes_[o], 10) << OutcomeName(o);
+    }
+    EXPECT_GT(retries_, 10);
+    EXPECT_GT(early_answers_, 10);
+    EXPECT_GT(shared_jobs_, 10);
+    EXPECT_GT(delivered_responses_, 10);
+  }
+
+  std::mt19937 rng_;
+  Coordinator& c_;
+  testing::FakeSlabLedger& ledger_;
+  testing::FakeClock& clock_;
+  std::set<SessionId> open_;
+  SessionId next_session_ = 100;
+  std::map<WorkerId, Types> worker_types_;
+  std::set<WorkerId> draining_, to_exit_;
+  WorkerId next_worker_ = 1000;
+  JobId next_job_ = 1;
+  std::set<JobId> submitted_;
+  std::map<JobId, int> completions_;
+  std::map<JobId, Policy> policy_;
+  absl::flat_hash_map<uint64_t, std::set<JobId>> holder_;  // slab bits -> jobs it was given to
+  std::map<SessionId, shm::Handle> pieces_;
+  std::map<Outcome, int> outcomes_;
+  int retries_ = 0, early_answers_ = 0, shared_jobs_ = 0, delivered_responses_ = 0;
+};
+
+class CoordinatorPropertyTest : public CoordinatorTest, public ::testing::WithParamInterface<uint32_t> {};
+
+TEST_P(CoordinatorPropertyTest, RandomEventsKeepEveryJobToOneCompletionAndEverySlabToOneLiveOwner) {
+  CoordinatorOptions o;
+  o.grace = absl::Milliseconds(50);
+  o.max_queue = 40;
+  o.max_queued_per_session = 25;
+  o.worker_max_jobs = 7;
+  c_ = std::make_unique<Coordinator>(o, clock_, ledger_);
+  RandomEvents(GetParam(), *c_, ledger_, clock_).Run(5000);
 }
+
+INSTANTIATE_TEST_SUITE_P(FixedSeeds, CoordinatorPropertyTest, ::testing::Values(20261123u, 7u, 424242u));
 
 }  // namespace
 }  // namespace jobd::coordinator

@@ -1,75 +1,147 @@
-// A SlabLedger over a map, with the arena's error codes, for coordinator unit tests.
+// A SlabLedger over a vector of slots, for coordinator unit tests. It answers with the arena's
+// error codes and words (shm/arena.cc), and reuses a freed slot under a new generation as the
+// arena does, so a stale handle is a real possibility:
+//   InvalidArgument     null handle, a slot it never handed out, owner 0 in Free/Transfer
+//   FailedPrecondition  stale generation, or the slab is free
+//   PermissionDenied    held by another owner
+//   OutOfRange          size beyond the slab
+// Not thread-safe; one size class (class 0).
 #pragma once
 
-#include <map>
+#include <cstdint>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/slab_ledger.h"
+#include "shm/handle.h"
 
 namespace jobd::testing {
 
 class FakeSlabLedger final : public coordinator::SlabLedger {
  public:
-  // A new live slab held by `owner`.
+  // A live slab held by `owner`: the lowest free slot under its next generation, else a new one.
   shm::Handle Allocate(shm::OwnerId owner, uint64_t slab_size = 4096) {
-    const shm::Handle h = shm::Handle::Make(0, next_index_++, 1);
-    slabs_[h.bits()] = {owner, slab_size};
-    return h;
+    uint32_t index = 0;
+    while (index < slots_.size() && slots_[index].owner != shm::kNoOwner) ++index;
+    if (index == slots_.size()) slots_.push_back({});
+    Slot& s = slots_[index];
+    ++s.generation;
+    s.owner = owner;
+    s.size = slab_size;
+    return shm::Handle::Make(0, index, s.generation);
   }
+
   absl::Status Transfer(shm::Handle h, shm::OwnerId from, shm::OwnerId to) override {
-    auto it = Find(h);
-    if (!it.ok()) return it.status();
-    if ((*it)->second.owner != from) return WrongOwner((*it)->second.owner, from);
-    (*it)->second.owner = to;
+    if (from == shm::kNoOwner || to == shm::kNoOwner) {
+      return absl::InvalidArgumentError("transfer needs two owners; owner 0 means free");
+    }
+    if (!fail_next_transfer_.ok()) {
+      absl::Status s = fail_next_transfer_;
+      fail_next_transfer_ = absl::OkStatus();
+      return s;
+    }
+    absl::Status s = CheckLive(h, from);
+    if (!s.ok()) return s;
+    slots_[h.index()].owner = to;
+    ++transfers_;
     return absl::OkStatus();
   }
+
   absl::Status Free(shm::Handle h, shm::OwnerId owner) override {
-    auto it = Find(h);
-    if (!it.ok()) return it.status();
-    if ((*it)->second.owner != owner) return WrongOwner((*it)->second.owner, owner);
-    slabs_.erase(*it);
+    if (owner == shm::kNoOwner) return absl::InvalidArgumentError("cannot free as owner 0 (it means free)");
+    absl::Status s = CheckLive(h, owner);
+    if (!s.ok()) return s;
+    slots_[h.index()].owner = shm::kNoOwner;
     ++frees_;
     return absl::OkStatus();
   }
+
   absl::Status Check(shm::Handle h, uint64_t size, shm::OwnerId owner) const override {
-    auto it = slabs_.find(h.bits());
-    if (h.is_null() || it == slabs_.end()) return absl::FailedPreconditionError("stale handle or free slab");
-    if (owner != shm::kNoOwner && it->second.owner != owner) return WrongOwner(it->second.owner, owner);
-    if (size > it->second.size) return absl::OutOfRangeError(absl::StrCat("size ", size, " exceeds the slab"));
+    absl::Status s = CheckLive(h, owner);
+    if (!s.ok()) return s;
+    if (size > slots_[h.index()].size) {
+      return absl::OutOfRangeError(absl::StrCat("size ", size, " exceeds the ", slots_[h.index()].size,
+                                                "-byte slab ", Name(h)));
+    }
     return absl::OkStatus();
   }
 
-  // kNoOwner for a freed or unknown slab.
-  shm::OwnerId OwnerOf(shm::Handle h) const {
-    auto it = slabs_.find(h.bits());
-    return it == slabs_.end() ? shm::kNoOwner : it->second.owner;
+  // ---- for tests
+  // The next Transfer fails with `s` and changes nothing (a slab reclaimed under our feet).
+  void FailNextTransfer(absl::Status s) { fail_next_transfer_ = std::move(s); }
+
+  // kNoOwner for a free, stale or unknown handle.
+  shm::OwnerId OwnerOf(shm::Handle h) const { return Live(h) ? slots_[h.index()].owner : shm::kNoOwner; }
+  size_t CountOwnedBy(shm::OwnerId owner) const { return SlabsOwnedBy(owner).size(); }
+  std::vector<shm::Handle> SlabsOwnedBy(shm::OwnerId owner) const {
+    std::vector<shm::Handle> out;
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].owner == owner && owner != shm::kNoOwner) out.push_back(shm::Handle::Make(0, i, slots_[i].generation));
+    }
+    return out;
   }
-  size_t CountOwnedBy(shm::OwnerId owner) const {
+  // Every live slab with its owner.
+  std::vector<std::pair<shm::Handle, shm::OwnerId>> LiveSlabList() const {
+    std::vector<std::pair<shm::Handle, shm::OwnerId>> out;
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].owner != shm::kNoOwner) out.push_back({shm::Handle::Make(0, i, slots_[i].generation), slots_[i].owner});
+    }
+    return out;
+  }
+  size_t LiveSlabs() const { return LiveSlabList().size(); }
+  // What the agent does for a session or worker that is gone: frees all it holds.
+  size_t ReclaimOwner(shm::OwnerId owner) {
     size_t n = 0;
-    for (const auto& [bits, slab] : slabs_) n += slab.owner == owner;
+    for (Slot& s : slots_) {
+      if (s.owner == owner && owner != shm::kNoOwner) {
+        s.owner = shm::kNoOwner;
+        ++n;
+      }
+    }
     return n;
   }
-  size_t LiveSlabs() const { return slabs_.size(); }
   size_t frees() const { return frees_; }
+  size_t transfers() const { return transfers_; }
 
  private:
-  struct Slab {
-    shm::OwnerId owner;
-    uint64_t size;
+  struct Slot {
+    uint32_t generation = 0;
+    shm::OwnerId owner = shm::kNoOwner;
+    uint64_t size = 0;
   };
-  using Map = std::map<uint64_t, Slab>;
-  absl::StatusOr<Map::iterator> Find(shm::Handle h) {
+
+  bool Live(shm::Handle h) const {
+    return !h.is_null() && h.size_class() == 0 && h.index() < slots_.size() &&
+           slots_[h.index()].generation == h.generation() && slots_[h.index()].owner != shm::kNoOwner;
+  }
+  static std::string Name(shm::Handle h) { return absl::StrCat(h.size_class(), "/", h.index()); }
+
+  // `owner` kNoOwner: held by anyone.
+  absl::Status CheckLive(shm::Handle h, shm::OwnerId owner) const {
     if (h.is_null()) return absl::InvalidArgumentError("null slab handle");
-    auto it = slabs_.find(h.bits());
-    if (it == slabs_.end()) return absl::FailedPreconditionError("stale handle or free slab");
-    return it;
+    if (h.size_class() != 0 || h.index() >= slots_.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("handle ", Name(h), " is out of range: ", slots_.size(),
+                                                     " slabs in class 0"));
+    }
+    const Slot& s = slots_[h.index()];
+    if (s.generation != h.generation()) {
+      return absl::FailedPreconditionError(absl::StrCat("stale handle: generation ", h.generation(), ", slab ",
+                                                        Name(h), " is at generation ", s.generation));
+    }
+    if (s.owner == shm::kNoOwner) {
+      return absl::FailedPreconditionError(absl::StrCat("slab ", Name(h), " is free (a double free or a use after free)"));
+    }
+    if (owner != shm::kNoOwner && s.owner != owner) {
+      return absl::PermissionDeniedError(absl::StrCat("slab ", Name(h), " is held by owner ", s.owner, ", not ", owner));
+    }
+    return absl::OkStatus();
   }
-  static absl::Status WrongOwner(shm::OwnerId actual, shm::OwnerId claimed) {
-    return absl::PermissionDeniedError(absl::StrCat("slab is held by owner ", actual, ", not ", claimed));
-  }
-  Map slabs_;
-  uint32_t next_index_ = 0;
+
+  std::vector<Slot> slots_;
+  absl::Status fail_next_transfer_;
   size_t frees_ = 0;
+  size_t transfers_ = 0;
 };
 
 }  // namespace jobd::testing
