@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/jobd_service.h"
 #include "agent/submit_decoder.h"
+#include "shm/monotonic.h"
 #include "spdlog/spdlog.h"
 
 extern char** environ;
@@ -72,6 +73,20 @@ absl::Status Agent::Init() {
     }
   }
   ledger_ = std::make_unique<ArenaLedger>(*arena_);
+  if (config_.fast_path) {
+    shm::ChannelFileOptions copts;
+    copts.path = config_.channels_path();
+    copts.slots = config_.channel_slots;
+    copts.mode = arena_options.mode;
+    auto channels = shm::ChannelFile::Create(copts);
+    if (!channels.ok()) return channels.status();
+    channels_ = std::move(*channels);
+    if (config_.socket_group != static_cast<gid_t>(-1)) {
+      (void)chown(config_.channels_path().c_str(), static_cast<uid_t>(-1), config_.socket_group);
+    }
+    absl::MutexLock lock(&conns_mu_);
+    for (uint32_t i = 0; i < channels_->slots(); ++i) free_slots_.push_back(i);
+  }
   spdlog::info("arena {} ({}):\n{}", config_.arena_path(), shm::HumanBytes(arena_->mapped_bytes()),
                shm::DescribeSizeClasses(config_.size_classes));
 
@@ -138,6 +153,7 @@ absl::Status Agent::Init() {
   }
 
   spdlog::info("starting {} workers: {}", config_.workers, absl::StrJoin(config_.worker_argv, " "));
+  if (channels_ != nullptr) pump_ = std::thread([this] { PumpLoop(); });
   supervisor_->StartAll();
   housekeeping_ = std::thread([this] { HousekeepingLoop(); });
   return absl::OkStatus();
@@ -184,19 +200,27 @@ void Agent::Shutdown(absl::Duration grace) {
     stop_housekeeping_.Notify();
     housekeeping_.join();
   }
+  if (pump_.joinable()) {
+    stop_pump_.store(true);
+    channels_->agent_bell().seq.fetch_add(1);
+    shm::internal::FutexWakeAll(&channels_->agent_bell().seq);
+    pump_.join();
+  }
   http_.reset();
   spdlog::info("metrics endpoint closed");
   if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
   if (server_ != nullptr) unlink(config_.socket_path().c_str());
   if (arena_ != nullptr) (void)arena_->Unlink();
+  if (channels_ != nullptr) (void)channels_->Unlink();
   spdlog::info("stopped");
 }
 
 // ---------------------------------------------------------------- sessions
 
 absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
-    grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* stream, const pb::SessionHello& hello) {
-  auto conn = std::make_shared<SessionConn>(stream);
+    grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* stream, grpc::ServerContext* context,
+    const pb::SessionHello& hello) {
+  auto conn = std::make_shared<SessionConn>(stream, context);
   conn->id = NewOwnerId();
   conn->name = hello.client_name();
   conn->pid = hello.pid();
@@ -206,12 +230,16 @@ absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
     coordinator_->OpenSession(conn->id);
     types = coordinator_->KnownTypes();
   }
+  pb::AgentMessage msg;
+  pb::SessionWelcome* w = msg.mutable_welcome();
+  if (hello.wants_channel()) conn->channel = OpenChannel(w->mutable_channel());
+  if (conn->channel == nullptr) w->clear_channel();
   {
     absl::MutexLock lock(&conns_mu_);
     sessions_[conn->id] = conn;
   }
-  pb::AgentMessage msg;
-  pb::SessionWelcome* w = msg.mutable_welcome();
+  // The pump learns of the channel before the client can write to it.
+  if (conn->channel != nullptr) conns_epoch_.fetch_add(1);
   w->set_session_id(conn->id);
   w->set_arena_path(config_.arena_path());
   w->set_workers(config_.workers);
@@ -223,13 +251,14 @@ absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
 }
 
 void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
+  const int64_t received_ns = shm::MonotonicNanos();
   auto reject = [&](const absl::Status& status) {
     metrics_.Rejected(s.type(), status.code());
     pb::AgentMessage msg;
     *msg.mutable_completion() = Rejection(s.seq(), status);
     spdlog::warn("job {} type '{}' rejected: {}", (uint64_t{session.id} << 32) | s.seq(), s.type(),
                  status.ToString());
-    session.stream.Write(msg);
+    SendToSession(session, msg);
   };
   if (draining_.load()) {
     return reject(absl::UnavailableError("jobd is draining (shutting down): submit to another agent or retry later"));
@@ -250,6 +279,7 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
   }
   absl::StatusOr<coordinator::JobRequest> r = DecodeSubmit(session.id, s);
   if (!r.ok()) return reject(r.status());
+  r->trace.agent_received_ns = received_ns;
   absl::StatusOr<coordinator::Effects> effects;
   {
     absl::MutexLock lock(&coord_mu_);
@@ -261,7 +291,7 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
     pb::AgentMessage ack;
     ack.mutable_completion()->set_seq(s.seq());
     ack.mutable_completion()->set_outcome(pb::OUTCOME_OK);
-    session.stream.Write(ack);
+    SendToSession(session, ack);
   }
   Apply(std::move(*effects));
 }
@@ -276,11 +306,13 @@ void Agent::HandleCancel(SessionConn& session, const pb::Cancel& cancel) {
 }
 
 void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
+  session->closed.store(true);
   session->stream.Close();
   {
     absl::MutexLock lock(&conns_mu_);
     sessions_.erase(session->id);
   }
+  conns_epoch_.fetch_add(1);
   coordinator::Effects effects;
   {
     absl::MutexLock lock(&coord_mu_);
@@ -296,18 +328,22 @@ void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
 // ---------------------------------------------------------------- workers
 
 absl::StatusOr<std::shared_ptr<WorkerConn>> Agent::OpenWorker(
-    grpc::ServerReaderWriter<pb::AgentToWorker, pb::WorkerMessage>* stream, const pb::WorkerHello& hello) {
-  auto conn = std::make_shared<WorkerConn>(stream);
+    grpc::ServerReaderWriter<pb::AgentToWorker, pb::WorkerMessage>* stream, grpc::ServerContext* context,
+    const pb::WorkerHello& hello) {
+  auto conn = std::make_shared<WorkerConn>(stream, context);
   conn->id = NewOwnerId();
   conn->pid = hello.pid();
   absl::StatusOr<uint32_t> slot = supervisor_->Connect(hello.token(), hello.pid(), conn->id);
   if (!slot.ok()) return slot.status();
   conn->slot = *slot;
+  pb::AgentToWorker msg;
+  if (hello.wants_channel()) conn->channel = OpenChannel(msg.mutable_welcome()->mutable_channel());
+  if (conn->channel == nullptr) msg.mutable_welcome()->clear_channel();
   {
     absl::MutexLock lock(&conns_mu_);
     workers_[conn->id] = conn;
   }
-  pb::AgentToWorker msg;
+  if (conn->channel != nullptr) conns_epoch_.fetch_add(1);
   msg.mutable_welcome()->set_owner_id(conn->id);
   msg.mutable_welcome()->set_arena_path(config_.arena_path());
   msg.mutable_welcome()->set_worker_index(conn->slot);
@@ -327,6 +363,7 @@ absl::StatusOr<std::shared_ptr<WorkerConn>> Agent::OpenWorker(
 }
 
 void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
+  const int64_t received_ns = shm::MonotonicNanos();
   const shm::Handle response = shm::Handle::FromBits(r.response().handle());
   absl::StatusOr<coordinator::Effects> effects;
   {
@@ -346,10 +383,16 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
     if (!response.is_null()) (void)arena_->Free(response, worker.id);
     return;
   }
-  Apply(std::move(*effects));
+  pb::JobResult stamped;
+  stamped.set_job_id(r.job_id());
+  *stamped.mutable_stamps() = r.stamps();
+  stamped.mutable_stamps()->set_agent_result_ns(received_ns);
+  Apply(std::move(*effects), &stamped);
 }
 
 void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
+  worker->closed.store(true);
+  conns_epoch_.fetch_add(1);
   worker->stream.Close();
   bool was_registered;
   {
@@ -370,7 +413,7 @@ void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
 
 // ---------------------------------------------------------------- effects
 
-void Agent::Apply(coordinator::Effects effects) {
+void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
   for (coordinator::Dispatch& d : effects.dispatches) {
     std::shared_ptr<WorkerConn> conn;
     {
@@ -391,8 +434,12 @@ void Agent::Apply(coordinator::Effects effects) {
     a->set_deadline_unix_us(absl::ToUnixMicros(d.deadline));
     a->mutable_context()->insert(d.context.begin(), d.context.end());
     a->set_attempt(d.attempt);
+    pb::Stamps* stamps = a->mutable_stamps();
+    stamps->set_client_sent_ns(d.trace.client_sent_ns);
+    stamps->set_agent_received_ns(d.trace.agent_received_ns);
+    stamps->set_agent_dispatched_ns(shm::MonotonicNanos());
     // A worker that vanished between dispatch and write is reported by its stream's end.
-    if (conn == nullptr || !conn->stream.Write(msg)) {
+    if (conn == nullptr || !SendToWorker(*conn, msg)) {
       spdlog::warn("job {} type {}: worker {} is gone before dispatch", d.id, d.type, d.worker);
     }
   }
@@ -424,7 +471,11 @@ void Agent::Apply(coordinator::Effects effects) {
     pc->set_queue_wait_us(absl::ToInt64Microseconds(c.queue_wait));
     pc->set_run_us(absl::ToInt64Microseconds(c.run_time));
     pc->set_attempts(c.attempts);
-    conn->stream.Write(msg);
+    if (result != nullptr && result->job_id() == c.id) {
+      *pc->mutable_stamps() = result->stamps();
+      pc->mutable_stamps()->set_agent_sent_ns(shm::MonotonicNanos());
+    }
+    SendToSession(*conn, msg);
   }
   for (const coordinator::CancelRunning& cancel : effects.cancels) {
     std::shared_ptr<WorkerConn> conn;

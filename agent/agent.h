@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "agent/agent_config.h"
+#include "agent/agent_channel.h"
 #include "agent/arena_ledger.h"
 #include "agent/http_endpoint.h"
 #include "agent/metrics.h"
@@ -24,6 +26,7 @@
 #include "coordinator/coordinator.h"
 #include "proto/jobd.grpc.pb.h"
 #include "shm/arena.h"
+#include "shm/channel_file.h"
 
 namespace jobd::agent {
 
@@ -38,7 +41,10 @@ struct SessionConn {
   std::string name;
   int pid = 0;
   SessionStream stream;
-  explicit SessionConn(grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* s) : stream(s) {}
+  std::unique_ptr<AgentChannel> channel;  // null: the stream carries everything
+  std::atomic<bool> closed{false};
+  SessionConn(grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* s, grpc::ServerContext* c)
+      : stream(s, c) {}
 };
 
 struct WorkerConn {
@@ -46,7 +52,10 @@ struct WorkerConn {
   uint32_t slot = 0;
   int pid = 0;
   WorkerStream stream;
-  explicit WorkerConn(grpc::ServerReaderWriter<pb::AgentToWorker, pb::WorkerMessage>* s) : stream(s) {}
+  std::unique_ptr<AgentChannel> channel;  // null: assignments take the stream
+  std::atomic<bool> closed{false};
+  WorkerConn(grpc::ServerReaderWriter<pb::AgentToWorker, pb::WorkerMessage>* s, grpc::ServerContext* c)
+      : stream(s, c) {}
 };
 
 class Agent {
@@ -67,13 +76,15 @@ class Agent {
 
   // ---- called by the gRPC service
   absl::StatusOr<std::shared_ptr<SessionConn>> OpenSession(
-      grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* stream, const pb::SessionHello& hello);
+      grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* stream, grpc::ServerContext* context,
+      const pb::SessionHello& hello);
   void HandleSubmit(SessionConn& session, const pb::Submit& submit);
   void HandleCancel(SessionConn& session, const pb::Cancel& cancel);
   void CloseSession(const std::shared_ptr<SessionConn>& session);
 
   absl::StatusOr<std::shared_ptr<WorkerConn>> OpenWorker(
-      grpc::ServerReaderWriter<pb::AgentToWorker, pb::WorkerMessage>* stream, const pb::WorkerHello& hello);
+      grpc::ServerReaderWriter<pb::AgentToWorker, pb::WorkerMessage>* stream, grpc::ServerContext* context,
+      const pb::WorkerHello& hello);
   void HandleResult(WorkerConn& worker, const pb::JobResult& result);
   void CloseWorker(const std::shared_ptr<WorkerConn>& worker);
 
@@ -88,7 +99,18 @@ class Agent {
  private:
   explicit Agent(AgentConfig config);
   absl::Status Init();
-  void Apply(coordinator::Effects effects);
+  // `result`: the worker message these effects answer (its stamps go into the completion).
+  void Apply(coordinator::Effects effects, const pb::JobResult* result = nullptr);
+  // To a peer: down its channel when it has one and there is room, else on its stream.
+  bool SendToSession(SessionConn& session, const pb::AgentMessage& message);
+  bool SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message);
+  // Gives a new peer a channel slot (and fills `grant`); null when the fast path is off or
+  // every slot is taken.
+  std::unique_ptr<AgentChannel> OpenChannel(pb::ChannelGrant* grant);
+  // The pump: drains every channel's up ring and sleeps on the agent doorbell when all are empty.
+  void PumpLoop();
+  bool DrainSession(SessionConn& session);
+  bool DrainWorker(WorkerConn& worker);
   void HousekeepingLoop();
   void ReapChildren();
   void CheckWorkerMemory();
@@ -110,6 +132,12 @@ class Agent {
   absl::Mutex conns_mu_;
   absl::flat_hash_map<coordinator::SessionId, std::shared_ptr<SessionConn>> sessions_ ABSL_GUARDED_BY(conns_mu_);
   absl::flat_hash_map<coordinator::WorkerId, std::shared_ptr<WorkerConn>> workers_ ABSL_GUARDED_BY(conns_mu_);
+
+  std::unique_ptr<shm::ChannelFile> channels_;
+  std::deque<uint32_t> free_slots_ ABSL_GUARDED_BY(conns_mu_);  // FIFO: a slot rests before reuse
+  std::atomic<uint64_t> conns_epoch_{0};  // bumped when a conn with a channel comes or goes
+  std::atomic<bool> stop_pump_{false};
+  std::thread pump_;
 
   std::atomic<shm::OwnerId> next_owner_{2};
   std::atomic<bool> draining_{false};

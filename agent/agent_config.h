@@ -27,9 +27,14 @@ struct AgentConfig {
   uint64_t worker_max_rss = 0;  // bytes; 0: no limit
   std::string metrics_address;  // empty: no metrics endpoint
   gid_t socket_group = static_cast<gid_t>(-1);  // -1: the agent's own group
+  // The shared-memory channels (shm::ChannelFile) for control messages; off: streams only.
+  bool fast_path = true;
+  uint32_t channel_slots = 256;
+  absl::Duration spin = absl::Microseconds(50);  // spin before sleeping on a doorbell
 
   std::string socket_path() const { return run_dir + "/jobd.sock"; }
   std::string arena_path() const { return run_dir + "/arena"; }
+  std::string channels_path() const { return run_dir + "/channels"; }
 };
 
 // Reads the --flags (declared in flags.cc) into a config. Errors name the flag, the value and

@@ -24,6 +24,10 @@ ABSL_FLAG(absl::Duration, default_timeout, absl::Seconds(30), "timeout of jobs t
 ABSL_FLAG(absl::Duration, grace, absl::Seconds(2),
           "after a deadline or cancel, how long a running job may go on before its worker is killed; "
           "also the drain period on SIGTERM");
+ABSL_FLAG(bool, fast_path, true,
+          "control messages through shared-memory rings (off: through the gRPC streams only)");
+ABSL_FLAG(int64_t, channel_slots, 256, "shared-memory channels: one per session and per worker");
+ABSL_FLAG(int64_t, spin_us, 50, "microseconds to spin for the next message before sleeping (0: never spin)");
 ABSL_FLAG(int64_t, max_queue, 10000, "queued jobs, all sessions");
 ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no quota)");
 ABSL_FLAG(int64_t, max_slabs_per_session, 0,
@@ -135,6 +139,17 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
   if (!rss.ok()) return absl::InvalidArgumentError(absl::StrCat("--worker_max_rss: ", rss.status().message()));
   c.worker_max_rss = *rss;
   c.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  c.fast_path = absl::GetFlag(FLAGS_fast_path);
+  const int64_t slots = absl::GetFlag(FLAGS_channel_slots);
+  if (slots < 1 || slots > 65536) {
+    return absl::InvalidArgumentError(absl::StrCat("--channel_slots=", slots, ": allowed 1 to 65536"));
+  }
+  c.channel_slots = static_cast<uint32_t>(slots);
+  const int64_t spin_us = absl::GetFlag(FLAGS_spin_us);
+  if (spin_us < 0 || spin_us > 10000) {
+    return absl::InvalidArgumentError(absl::StrCat("--spin_us=", spin_us, ": allowed 0 to 10000"));
+  }
+  c.spin = absl::Microseconds(spin_us);
 
   const std::string group = absl::GetFlag(FLAGS_socket_group);
   if (!group.empty()) {

@@ -19,7 +19,7 @@ grpc::Status JobdService::Session(grpc::ServerContext* context,
   if (!msg.has_hello()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a session starts with a hello message");
   }
-  absl::StatusOr<std::shared_ptr<SessionConn>> session = agent_.OpenSession(stream, msg.hello());
+  absl::StatusOr<std::shared_ptr<SessionConn>> session = agent_.OpenSession(stream, context, msg.hello());
   if (!session.ok()) return ToGrpc(session.status());
   while (stream->Read(&msg)) {
     switch (msg.msg_case()) {
@@ -40,7 +40,7 @@ grpc::Status JobdService::Work(grpc::ServerContext* context,
   if (!msg.has_hello()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "a worker stream starts with a hello message");
   }
-  absl::StatusOr<std::shared_ptr<WorkerConn>> worker = agent_.OpenWorker(stream, msg.hello());
+  absl::StatusOr<std::shared_ptr<WorkerConn>> worker = agent_.OpenWorker(stream, context, msg.hello());
   if (!worker.ok()) {
     spdlog::warn("refused a worker (pid {}): {}", msg.hello().pid(), worker.status().ToString());
     return ToGrpc(worker.status());

@@ -11,7 +11,8 @@ namespace jobd::agent {
 template <typename Out, typename In>
 class StreamConn {
  public:
-  explicit StreamConn(grpc::ServerReaderWriter<Out, In>* stream) : stream_(stream) {}
+  explicit StreamConn(grpc::ServerReaderWriter<Out, In>* stream, grpc::ServerContext* context = nullptr)
+      : stream_(stream), context_(context) {}
 
   // False when the stream is closed or broken; the caller treats the peer as gone.
   bool Write(const Out& message) {
@@ -23,11 +24,18 @@ class StreamConn {
   void Close() {
     absl::MutexLock lock(&mu_);
     stream_ = nullptr;
+    context_ = nullptr;
+  }
+  // Ends the stream from our side (the peer broke the protocol); its handler then returns.
+  void Abort() {
+    absl::MutexLock lock(&mu_);
+    if (context_ != nullptr) context_->TryCancel();
   }
 
  private:
   absl::Mutex mu_;
   grpc::ServerReaderWriter<Out, In>* stream_ ABSL_GUARDED_BY(mu_);
+  grpc::ServerContext* context_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace jobd::agent

@@ -30,6 +30,7 @@ absl::StatusOr<coordinator::JobRequest> DecodeSubmit(coordinator::SessionId sess
     r.retry.backoff = absl::Milliseconds(s.retry().backoff_ms());
     r.retry.retry_handler_errors = s.retry().retry_handler_errors();
   }
+  r.trace.client_sent_ns = s.stamps().client_sent_ns();
   return r;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/peer_channel.h"
 #include "client/socket_path.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/jobd.grpc.pb.h"
@@ -43,6 +44,7 @@ struct JobFuture::State {
   uint64_t response_size = 0;
   std::shared_ptr<const std::string> local;  // the local fallback's result
   std::shared_ptr<SharedPiece> piece;        // start-multi
+  JobTimings timings;
 };
 
 struct JobFuture::Shared {
@@ -60,9 +62,16 @@ struct JobFuture::Shared {
   std::atomic<bool> connected{false};
   std::atomic<uint32_t> next_seq{1};
 
+  // The fast path (null: the stream carries everything). One waiter at a time drains its down
+  // ring (`consuming`), completing other threads' futures as well as its own, so a completion
+  // costs no hand-off through a reader thread.
+  std::unique_ptr<PeerChannel> ring;
+  std::atomic<uint64_t> stream_events{0};  // completions or a disconnect that came by the stream
+
   absl::Mutex write_mu;
   absl::Mutex mu;
   absl::flat_hash_map<uint32_t, std::shared_ptr<State>> pending ABSL_GUARDED_BY(mu);
+  bool consuming ABSL_GUARDED_BY(mu) = false;
   JobClient::BeforeStartHook before_start;
 
   // Allocates, writes and submits one job; the heart of every Start variant.
@@ -77,6 +86,14 @@ struct JobFuture::Shared {
 
   void ReaderLoop();
   void Complete(const pb::Completion& c);
+  // Sends up the channel (waiting a little for room) or else on the stream. Needs write_mu.
+  bool SendLocked(const pb::ClientMessage& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu);
+  // Completes whatever waits in the down ring. Only the consumer calls it.
+  void DrainRing();
+  // Blocks (mu held) until `cond()` or `deadline`; meanwhile one waiter drains the ring.
+  bool AwaitLocked(const std::function<bool()>& cond, absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Drains the ring now if no waiter is doing it (for Ready()).
+  void PollRing();
   void FailAll(const absl::Status& status);
   void FreeQuietly(shm::Handle h) {
     if (!h.is_null()) (void)arena->Free(h, session_id);
@@ -117,6 +134,14 @@ void JobFuture::Shared::Complete(const pb::Completion& c) {
     state = std::move(it->second);
     pending.erase(it);
     state->done = true;
+    const pb::Stamps& st = c.stamps();
+    state->timings.agent_received_ns = st.agent_received_ns();
+    state->timings.agent_dispatched_ns = st.agent_dispatched_ns();
+    state->timings.worker_received_ns = st.worker_received_ns();
+    state->timings.worker_done_ns = st.worker_done_ns();
+    state->timings.agent_result_ns = st.agent_result_ns();
+    state->timings.agent_sent_ns = st.agent_sent_ns();
+    state->timings.client_received_ns = MonotonicNanos();
     if (c.outcome() == pb::OUTCOME_OK) {
       state->status = absl::OkStatus();
       state->response = response;
@@ -151,11 +176,87 @@ void JobFuture::Shared::ReaderLoop() {
   pb::AgentMessage msg;
   while (stream->Read(&msg)) {
     if (msg.has_completion()) Complete(msg.completion());
+    if (ring != nullptr) {
+      stream_events.fetch_add(1);
+      ring->Wake();
+    }
   }
   FailAll(WithOutcome(absl::UnavailableError(absl::StrCat("connection to jobd at ", socket_path,
                                                           " lost while the job was pending")),
                       JobOutcome::kDisconnected));
   connected.store(false);  // last: the reconnector may replace this session once it reads false
+  if (ring != nullptr) {
+    stream_events.fetch_add(1);
+    ring->Wake();
+  }
+}
+
+bool JobFuture::Shared::SendLocked(const pb::ClientMessage& msg) {
+  if (ring != nullptr) {
+    // A full ring means the agent is behind by a few hundred messages: it catches up within
+    // microseconds, so waiting briefly keeps submits and cancels in order.
+    const absl::Time give_up = absl::Now() + absl::Seconds(1);
+    for (;;) {
+      absl::StatusOr<bool> sent = ring->TrySend(msg);
+      if (sent.ok() && *sent) return true;
+      if (!sent.ok() || !connected.load() || absl::Now() > give_up) break;
+      absl::SleepFor(absl::Microseconds(20));
+    }
+  }
+  return stream->Write(msg);
+}
+
+void JobFuture::Shared::DrainRing() {
+  pb::AgentMessage msg;
+  for (;;) {
+    absl::StatusOr<bool> got = ring->TryReceive(msg);
+    if (!got.ok()) {
+      // The agent never writes a broken ring: end the session rather than guess.
+      stream_context.TryCancel();
+      return;
+    }
+    if (!*got) return;
+    if (msg.has_completion()) Complete(msg.completion());
+  }
+}
+
+bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, absl::Time deadline) {
+  while (!cond()) {
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return false;
+    const absl::Time slice = std::min(deadline, now + absl::Milliseconds(20));
+    if (ring != nullptr && !consuming) {
+      consuming = true;
+      mu.Unlock();
+      DrainRing();
+      mu.Lock();
+      const bool done = cond();
+      mu.Unlock();
+      if (!done) {
+        const uint64_t events = stream_events.load();
+        ring->Wait([&] { return ring->HasData() || stream_events.load() != events; }, slice - now);
+        DrainRing();
+      }
+      mu.Lock();
+      consuming = false;
+      continue;
+    }
+    auto woken = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return cond() || (ring != nullptr && !consuming); };
+    mu.AwaitWithDeadline(absl::Condition(&woken), ring != nullptr ? slice : deadline);
+  }
+  return true;
+}
+
+void JobFuture::Shared::PollRing() {
+  if (ring == nullptr || !ring->HasData()) return;
+  {
+    absl::MutexLock lock(&mu);
+    if (consuming) return;
+    consuming = true;
+  }
+  DrainRing();
+  absl::MutexLock lock(&mu);
+  consuming = false;
 }
 
 void JobFuture::Shared::Close() {
@@ -192,9 +293,17 @@ JobFuture::~JobFuture() {
 
 uint64_t JobFuture::id() const { return state_ ? state_->job_id : 0; }
 
+JobTimings JobFuture::timings() const {
+  if (state_ == nullptr) return {};
+  if (shared_ == nullptr) return state_->timings;
+  absl::MutexLock lock(&shared_->mu);
+  return state_->timings;
+}
+
 bool JobFuture::Ready() const {
   if (state_ == nullptr) return false;
   if (shared_ == nullptr) return true;
+  shared_->PollRing();
   absl::MutexLock lock(&shared_->mu);
   return state_->done;
 }
@@ -208,7 +317,9 @@ absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
     return Response(std::move(state_->local));
   }
   absl::MutexLock lock(&shared_->mu);
-  if (!shared_->mu.AwaitWithTimeout(absl::Condition(&state_->done), timeout)) {
+  State* state = state_.get();
+  if (!shared_->AwaitLocked([state]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state->done; },
+                            absl::Now() + timeout)) {
     return WithOutcome(absl::DeadlineExceededError(absl::StrCat(
                            "job ", state_->job_id, " not finished after ", absl::FormatDuration(timeout))),
                        JobOutcome::kDeadlineExceeded);
@@ -216,6 +327,7 @@ absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
   if (!state_->status.ok()) return state_->status;
   if (state_->taken) return absl::FailedPreconditionError("the response was already taken");
   state_->taken = true;
+  state_->timings.client_woken_ns = MonotonicNanos();
   std::span<const std::byte> bytes;
   if (!state_->response.is_null()) {
     auto view = shared_->arena->Resolve(state_->response, state_->response_size, shared_->session_id);
@@ -260,7 +372,7 @@ absl::StatusOr<size_t> WaitAny(std::span<JobFuture> futures, absl::Duration time
     return false;
   };
   absl::MutexLock lock(&shared->mu);
-  if (!shared->mu.AwaitWithTimeout(absl::Condition(&any_done), timeout)) {
+  if (!shared->AwaitLocked(any_done, absl::Now() + timeout)) {
     return WithOutcome(absl::DeadlineExceededError("no job finished in time"),
                        JobOutcome::kDeadlineExceeded);
   }
@@ -326,6 +438,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(const
   pb::ClientMessage hello;
   hello.mutable_hello()->set_client_name(options.client_name);
   hello.mutable_hello()->set_pid(getpid());
+  hello.mutable_hello()->set_wants_channel(true);
   pb::AgentMessage welcome;
   if (!shared->stream->Write(hello) || !shared->stream->Read(&welcome) || !welcome.has_welcome()) {
     grpc::Status st = shared->stream->Finish();
@@ -343,6 +456,17 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(const
   shared->session_id = w.session_id();
   shared->workers = w.workers();
   shared->max_payload = w.max_payload();
+  if (w.has_channel()) {
+    // The agent now sends completions down this channel: a client that cannot map it must not
+    // start a session that would never hear back.
+    auto ring = PeerChannel::Open(w.channel());
+    if (!ring.ok()) {
+      shared->stream_context.TryCancel();
+      (void)shared->stream->Finish();
+      return Unavailable(absl::StrCat("cannot map the jobd channel file: ", ring.status().message()));
+    }
+    shared->ring = std::move(*ring);
+  }
   shared->connected.store(true);
   JobFuture::Shared* raw = shared.get();
   shared->reader = std::thread([raw] { raw->ReaderLoop(); });
@@ -394,6 +518,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
     return WithOutcome(absl::InvalidArgumentError("timeout must not be negative"), JobOutcome::kRejected);
   }
   auto state = std::make_shared<JobFuture::State>();
+  state->timings.client_start_ns = MonotonicNanos();
   state->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
   if (state->seq == 0) state->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
   state->job_id = (uint64_t{session_id} << 32) | state->seq;
@@ -439,7 +564,9 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
   bool sent;
   {
     absl::MutexLock lock(&write_mu);
-    sent = stream->Write(msg);
+    state->timings.client_sent_ns = MonotonicNanos();
+    submit->mutable_stamps()->set_client_sent_ns(state->timings.client_sent_ns);
+    sent = SendLocked(msg);
   }
   if (!sent) {
     absl::MutexLock lock(&mu);
@@ -520,7 +647,7 @@ absl::Status JobClient::Cancel(const JobFuture& future) {
   pb::ClientMessage msg;
   msg.mutable_cancel()->set_seq(future.state_->seq);
   absl::MutexLock lock(&conn.write_mu);
-  if (!conn.connected.load() || !conn.stream->Write(msg)) return Unavailable("connection to jobd is lost");
+  if (!conn.connected.load() || !conn.SendLocked(msg)) return Unavailable("connection to jobd is lost");
   return absl::OkStatus();
 }
 

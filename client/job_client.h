@@ -28,6 +28,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "client/job_error.h"
+#include "client/job_timings.h"
 #include "client/response.h"
 
 namespace jobd::client {
@@ -82,6 +83,9 @@ class JobFuture {
   bool valid() const { return state_ != nullptr; }
   // True once the job ended (or was answered, for ManualRespond).
   bool Ready() const;
+  // Where the job's time went (stamps from the client, the agent and the worker); complete
+  // once Wait() has returned.
+  JobTimings timings() const;
 
   // Blocks until the job ends or `timeout` passes (then DEADLINE_EXCEEDED with outcome
   // kDeadlineExceeded; the job goes on and a later Wait may still succeed).

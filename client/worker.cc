@@ -11,9 +11,11 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/peer_channel.h"
 #include "client/socket_path.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/jobd.grpc.pb.h"
+#include "shm/monotonic.h"
 #include "shm/status_macros.h"
 
 namespace jobd::client {
@@ -99,6 +101,9 @@ struct Inbox {
   // Cancels that came before their job left the inbox.
   absl::flat_hash_set<uint64_t> cancelled_early ABSL_GUARDED_BY(mu);
   std::atomic<bool> cancelled{false};
+  // Set by the reader when it adds a job or closes: the handler thread, asleep on the channel's
+  // doorbell, looks at the inbox too.
+  std::atomic<bool> signal{false};
 };
 
 }  // namespace
@@ -141,6 +146,7 @@ absl::Status Worker::Run(WorkerOptions options) {
   pb::WorkerMessage hello;
   hello.mutable_hello()->set_token(token);
   hello.mutable_hello()->set_pid(getpid());
+  hello.mutable_hello()->set_wants_channel(true);
   for (const auto& [type, handler] : handlers_) hello.mutable_hello()->add_types(type);
   pb::AgentToWorker in;
   if (!stream->Write(hello) || !stream->Read(&in) || !in.has_welcome()) {
@@ -149,6 +155,12 @@ absl::Status Worker::Run(WorkerOptions options) {
   }
   const shm::OwnerId owner = in.welcome().owner_id();
   JOBD_ASSIGN_OR_RETURN(std::unique_ptr<shm::Arena> arena, shm::Arena::Attach(in.welcome().arena_path()));
+  // The agent sends assignments down the channel it granted, so a worker that cannot map it
+  // must not pretend to serve.
+  std::unique_ptr<PeerChannel> ring;
+  if (in.welcome().has_channel()) {
+    JOBD_ASSIGN_OR_RETURN(ring, PeerChannel::Open(in.welcome().channel()));
+  }
 
   // The reader thread takes assignments and cancels as they come, so a cancel reaches a
   // handler that is still running.
@@ -159,6 +171,8 @@ absl::Status Worker::Run(WorkerOptions options) {
       absl::MutexLock lock(&inbox.mu);
       if (msg.has_assignment()) {
         inbox.jobs.push_back(std::move(*msg.mutable_assignment()));
+        inbox.signal.store(true);
+        if (ring != nullptr) ring->Wake();
       } else if (msg.has_cancel()) {
         if (msg.cancel().job_id() == inbox.running) {
           inbox.cancelled.store(true);
@@ -167,28 +181,70 @@ absl::Status Worker::Run(WorkerOptions options) {
         }
       }
     }
-    absl::MutexLock lock(&inbox.mu);
-    inbox.closed = true;
+    {
+      absl::MutexLock lock(&inbox.mu);
+      inbox.closed = true;
+    }
+    inbox.signal.store(true);
+    if (ring != nullptr) ring->Wake();
   });
 
   absl::Mutex write_mu;
   auto write = [&](const pb::WorkerMessage& m) {
     absl::MutexLock lock(&write_mu);
+    if (ring != nullptr) {
+      absl::StatusOr<bool> sent = ring->TrySend(m);
+      if (sent.ok() && *sent) return true;
+    }
     return stream->Write(m);
+  };
+  // The next assignment, from the channel or the stream; false when the stream has closed.
+  auto next = [&](pb::Assignment& a) -> absl::StatusOr<bool> {
+    for (;;) {
+      if (ring != nullptr) {
+        pb::AgentToWorker m;
+        absl::StatusOr<bool> got = ring->TryReceive(m);
+        if (!got.ok()) return got.status();
+        if (*got) {
+          if (!m.has_assignment()) continue;
+          a = std::move(*m.mutable_assignment());
+          absl::MutexLock lock(&inbox.mu);
+          inbox.running = a.job_id();
+          inbox.cancelled.store(inbox.cancelled_early.erase(a.job_id()) > 0);
+          return true;
+        }
+      }
+      {
+        absl::MutexLock lock(&inbox.mu);
+        inbox.signal.store(false);
+        if (!inbox.jobs.empty()) {
+          a = std::move(inbox.jobs.front());
+          inbox.jobs.pop_front();
+          inbox.running = a.job_id();
+          inbox.cancelled.store(inbox.cancelled_early.erase(a.job_id()) > 0);
+          return true;
+        }
+        if (inbox.closed) return false;
+        if (ring == nullptr) {
+          inbox.mu.Await(absl::Condition(
+              +[](Inbox* box) ABSL_NO_THREAD_SAFETY_ANALYSIS { return box->closed || !box->jobs.empty(); }, &inbox));
+          continue;
+        }
+      }
+      ring->Wait([&] { return ring->HasData() || inbox.signal.load(); }, absl::Milliseconds(50));
+    }
   };
   bool stream_ok = true;
   while (stream_ok) {
     pb::Assignment a;
-    {
-      absl::MutexLock lock(&inbox.mu);
-      inbox.mu.Await(absl::Condition(
-          +[](Inbox* box) ABSL_NO_THREAD_SAFETY_ANALYSIS { return box->closed || !box->jobs.empty(); }, &inbox));
-      if (inbox.jobs.empty()) break;
-      a = std::move(inbox.jobs.front());
-      inbox.jobs.pop_front();
-      inbox.running = a.job_id();
-      inbox.cancelled.store(inbox.cancelled_early.erase(a.job_id()) > 0);
+    absl::StatusOr<bool> got = next(a);
+    if (!got.ok()) {
+      context.TryCancel();
+      reader.join();
+      return absl::DataLossError(absl::StrCat("channel to jobd broken: ", got.status().message()));
     }
+    if (!*got) break;
+    const int64_t received_ns = shm::MonotonicNanos();
     env_.Expire();
     pb::WorkerMessage out;
     pb::JobResult* result = out.mutable_result();
@@ -247,6 +303,9 @@ absl::Status Worker::Run(WorkerOptions options) {
       absl::MutexLock lock(&inbox.mu);
       inbox.running = 0;
     }
+    *result->mutable_stamps() = a.stamps();
+    result->mutable_stamps()->set_worker_received_ns(received_ns);
+    result->mutable_stamps()->set_worker_done_ns(shm::MonotonicNanos());
     stream_ok = write(out);
   }
   context.TryCancel();

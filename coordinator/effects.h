@@ -22,6 +22,7 @@ struct Dispatch {
   absl::Time deadline;
   Context context;
   uint32_t attempt = 1;  // 1 for the first try
+  Trace trace;
 };
 
 // A job ended (or, for ManualRespond, answered). Slab ownership has already been settled in

@@ -38,6 +38,12 @@ struct RetryPolicy {
   bool retry_handler_errors = false;       // worker deaths and timeouts retry regardless
 };
 
+// Monotonic stamps (ns) carried through for the latency breakdown; scheduling never reads them.
+struct Trace {
+  int64_t client_sent_ns = 0;
+  int64_t agent_received_ns = 0;
+};
+
 struct JobRequest {
   JobId id = 0;
   SessionId session = 0;
@@ -50,6 +56,7 @@ struct JobRequest {
   Priority priority = Priority::kInteractive;
   Context context;
   RetryPolicy retry;
+  Trace trace;
 };
 
 // How a job ended. kRejected means "could not start"; the others "started but ..." apart

@@ -233,6 +233,7 @@ struct Coordinator::Impl {
     d.deadline = j.deadline;
     d.context = j.req.context;
     d.attempt = j.attempt;
+    d.trace = j.req.trace;
     fx.dispatches.push_back(std::move(d));
   }
 

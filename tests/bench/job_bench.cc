@@ -17,11 +17,13 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "tests/integration/agent_process.h"
 
 ABSL_FLAG(int, jobs, 5000, "round trips for latency");
 ABSL_FLAG(double, seconds, 3, "seconds for the throughput run");
+ABSL_FLAG(std::string, agent_flags, "", "extra jobd flags, comma-separated (e.g. --fast_path=false)");
 
 namespace {
 
@@ -80,7 +82,11 @@ double MemcpyMillis(size_t size) {
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int n = absl::GetFlag(FLAGS_jobs);
-  auto agent = AgentProcess::Start({.workers = 2});
+  std::vector<std::string> extra;
+  for (absl::string_view f : absl::StrSplit(absl::GetFlag(FLAGS_agent_flags), ',', absl::SkipEmpty())) {
+    extra.emplace_back(f);
+  }
+  auto agent = AgentProcess::Start({.workers = 2, .extra = extra});
   if (!agent.ok()) {
     std::fprintf(stderr, "%s\n", agent.status().ToString().c_str());
     return 1;
@@ -93,12 +99,34 @@ int main(int argc, char** argv) {
   const std::string payload(64, 'p');
   for (int i = 0; i < 200; ++i) (void)c.Start("echo", payload)->Wait();
   std::vector<double> us;
+  std::vector<jobd::client::JobTimings> stamps;
   for (int i = 0; i < n; ++i) {
     const absl::Time t = absl::Now();
-    auto r = c.Start("echo", payload)->Wait();
+    auto f = c.Start("echo", payload);
+    auto r = f->Wait();
     if (!r.ok() || r->size() != 64) return std::fprintf(stderr, "echo failed\n"), 1;
     us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
+    stamps.push_back(f->timings());
   }
+  // Where a noop job's time goes: the median of each hop.
+  auto median = [&](auto get) {
+    std::vector<double> v;
+    for (const auto& s : stamps) v.push_back(get(s) / 1000.0);
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  using T = jobd::client::JobTimings;
+  std::printf("| hop (median us) | |\n|---|---:|\n");
+  std::printf("| client submit | %.1f |\n", median([](const T& t) { return t.client_sent_ns - t.client_start_ns; }));
+  std::printf("| to agent | %.1f |\n", median([](const T& t) { return t.agent_received_ns - t.client_sent_ns; }));
+  std::printf("| agent | %.1f |\n", median([](const T& t) { return t.agent_dispatched_ns - t.agent_received_ns; }));
+  std::printf("| to worker | %.1f |\n", median([](const T& t) { return t.worker_received_ns - t.agent_dispatched_ns; }));
+  std::printf("| worker | %.1f |\n", median([](const T& t) { return t.worker_done_ns - t.worker_received_ns; }));
+  std::printf("| to agent | %.1f |\n", median([](const T& t) { return t.agent_result_ns - t.worker_done_ns; }));
+  std::printf("| agent | %.1f |\n", median([](const T& t) { return t.agent_sent_ns - t.agent_result_ns; }));
+  std::printf("| to client | %.1f |\n", median([](const T& t) { return t.client_received_ns - t.agent_sent_ns; }));
+  std::printf("| wake | %.1f |\n", median([](const T& t) { return t.client_woken_ns - t.client_received_ns; }));
+  std::printf("| total | %.1f |\n\n", median([](const T& t) { return t.client_woken_ns - t.client_start_ns; }));
   const Latency job = Summarise(us);
   const Latency floor = SocketPairPingPong(n);
 

@@ -1,0 +1,163 @@
+#include "shm/channel_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <new>
+
+#include "absl/strings/str_cat.h"
+
+namespace jobd::shm {
+namespace {
+
+constexpr char kMagic[8] = {'J', 'O', 'B', 'D', 'C', 'H', 'A', 'N'};
+constexpr uint32_t kVersion = 1;
+constexpr uint64_t kHeaderBytes = 4096;
+constexpr uint32_t kMaxSlots = 1 << 16;
+
+struct FileHeader {
+  char magic[8];
+  uint32_t version;
+  uint32_t slots;
+  uint64_t ring_capacity;
+  uint64_t slot_bytes;
+  alignas(64) Doorbell agent_bell;
+};
+static_assert(sizeof(FileHeader) <= kHeaderBytes);
+
+// The start of every slot: the peer's doorbell and both rings' positions; the rings' bytes
+// follow, up first.
+struct SlotHeader {
+  Doorbell peer_bell;
+  RingIndex up;
+  RingIndex down;
+};
+constexpr uint64_t kSlotHeaderBytes = 512;
+static_assert(sizeof(SlotHeader) <= kSlotHeaderBytes);
+
+std::string Errno(const std::string& what) { return absl::StrCat(what, ": ", strerror(errno)); }
+
+}  // namespace
+
+ChannelFile::ChannelFile(std::string path, std::byte* base, uint64_t bytes)
+    : path_(std::move(path)), base_(base), bytes_(bytes) {
+  auto* h = reinterpret_cast<FileHeader*>(base_);
+  slots_ = h->slots;
+  ring_capacity_ = h->ring_capacity;
+  slot_bytes_ = h->slot_bytes;
+}
+
+ChannelFile::~ChannelFile() { munmap(base_, bytes_); }
+
+absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Create(const ChannelFileOptions& o) {
+  if (o.slots == 0 || o.slots > kMaxSlots) {
+    return absl::InvalidArgumentError(absl::StrCat("channel slots ", o.slots, ": allowed 1 to ", kMaxSlots));
+  }
+  if (o.ring_capacity < 1024 || o.ring_capacity > (uint64_t{1} << 24) ||
+      (o.ring_capacity & (o.ring_capacity - 1)) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ring capacity ", o.ring_capacity, ": a power of two from 1 KiB to 16 MiB"));
+  }
+  const uint64_t slot_bytes = kSlotHeaderBytes + 2 * o.ring_capacity;
+  const uint64_t bytes = kHeaderBytes + slot_bytes * o.slots;
+  // A file left by a killed agent is replaced; peers still mapping it keep the old inode.
+  if (unlink(o.path.c_str()) != 0 && errno != ENOENT) {
+    return absl::FailedPreconditionError(Errno(absl::StrCat("cannot replace ", o.path)));
+  }
+  const int fd = open(o.path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, o.mode);
+  if (fd < 0) return absl::FailedPreconditionError(Errno(absl::StrCat("cannot create ", o.path)));
+  if (fchmod(fd, o.mode) != 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    const std::string err = Errno(absl::StrCat("cannot size ", o.path));
+    close(fd);
+    unlink(o.path.c_str());
+    return absl::ResourceExhaustedError(err);
+  }
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (base == MAP_FAILED) {
+    unlink(o.path.c_str());
+    return absl::ResourceExhaustedError(Errno(absl::StrCat("cannot map ", o.path)));
+  }
+  // Fresh from ftruncate: all zeros, which is every doorbell and ring index at rest.
+  auto* h = new (base) FileHeader{};
+  h->version = kVersion;
+  h->slots = o.slots;
+  h->ring_capacity = o.ring_capacity;
+  h->slot_bytes = slot_bytes;
+  std::atomic_thread_fence(std::memory_order_release);
+  std::memcpy(h->magic, kMagic, sizeof kMagic);  // last: an attacher that sees it sees the rest
+  return std::unique_ptr<ChannelFile>(new ChannelFile(o.path, static_cast<std::byte*>(base), bytes));
+}
+
+absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Attach(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(Errno(absl::StrCat("cannot open channel file ", path)));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < kHeaderBytes) {
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(path, " is too short to be a jobd channel file"));
+  }
+  const uint64_t bytes = static_cast<uint64_t>(st.st_size);
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno(absl::StrCat("cannot map ", path)));
+  const auto* h = static_cast<const FileHeader*>(base);
+  absl::Status bad;
+  if (std::memcmp(h->magic, kMagic, sizeof kMagic) != 0) {
+    bad = absl::FailedPreconditionError(absl::StrCat(path, " is not a jobd channel file (bad magic)"));
+  } else if (h->version != kVersion) {
+    bad = absl::FailedPreconditionError(
+        absl::StrCat(path, " has channel layout version ", h->version, "; this build reads ", kVersion));
+  } else if (h->slots == 0 || h->slots > kMaxSlots || h->ring_capacity < 1024 || h->ring_capacity > (uint64_t{1} << 24) ||
+             (h->ring_capacity & (h->ring_capacity - 1)) != 0 ||
+             h->slot_bytes != kSlotHeaderBytes + 2 * h->ring_capacity ||
+             kHeaderBytes + h->slot_bytes * h->slots > bytes) {
+    bad = absl::FailedPreconditionError(absl::StrCat(path, " has an inconsistent or truncated channel table"));
+  }
+  if (!bad.ok()) {
+    munmap(base, bytes);
+    return bad;
+  }
+  return std::unique_ptr<ChannelFile>(new ChannelFile(path, static_cast<std::byte*>(base), bytes));
+}
+
+absl::StatusOr<ChannelSlot> ChannelFile::Slot(uint32_t index) {
+  if (index >= slots_) {
+    return absl::OutOfRangeError(absl::StrCat("channel slot ", index, " is past the table of ", slots_));
+  }
+  std::byte* at = base_ + kHeaderBytes + slot_bytes_ * index;
+  auto* sh = reinterpret_cast<SlotHeader*>(at);
+  std::byte* up = at + kSlotHeaderBytes;
+  std::byte* down = up + ring_capacity_;
+  ChannelSlot slot;
+  slot.index = index;
+  slot.peer_bell = &sh->peer_bell;
+  slot.up = MessageRing(&sh->up, up, ring_capacity_);
+  slot.down = MessageRing(&sh->down, down, ring_capacity_);
+  return slot;
+}
+
+void ChannelFile::Reset(uint32_t index) {
+  if (index >= slots_) return;
+  auto* sh = reinterpret_cast<SlotHeader*>(base_ + kHeaderBytes + slot_bytes_ * index);
+  sh->up.head.store(0);
+  sh->up.tail.store(0);
+  sh->down.head.store(0);
+  sh->down.tail.store(0);
+  sh->peer_bell.sleepers.store(0);
+}
+
+Doorbell& ChannelFile::agent_bell() { return reinterpret_cast<FileHeader*>(base_)->agent_bell; }
+
+absl::Status ChannelFile::Unlink() {
+  if (unlink(path_.c_str()) != 0 && errno != ENOENT) {
+    return absl::InternalError(Errno(absl::StrCat("cannot remove ", path_)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace jobd::shm

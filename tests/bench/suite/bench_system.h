@@ -1,0 +1,60 @@
+// One system in the comparison suite (jobd, gRPC unary, a Redis list queue, Gearman): started
+// once with its worker processes, then asked for callers, one per job in flight. Every system
+// runs the same handler in the same number of worker processes:
+//   "bench":        a request of up to 64 KiB is echoed; a larger one is answered with its
+//                   length as 8 little-endian bytes (the worker still reads every byte).
+//   start-multi:    8 jobs share one 32 MiB piece; each answers with the piece's length plus its
+//                   own request's length. A system without sharing sends the piece with each job.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace jobd::bench {
+
+inline constexpr size_t kEchoLimit = 64 * 1024;
+
+struct SystemOptions {
+  int workers = 2;
+  std::string scratch_dir;  // a fresh directory the system may use for sockets and files
+};
+
+// One connection or session slot; used by one thread at a time.
+class Caller {
+ public:
+  virtual ~Caller() = default;
+  // One "bench" job: sends `request`, waits for the answer, checks it (echo or length) and
+  // returns the answer's size. A wrong answer is an error, never a number.
+  virtual absl::StatusOr<size_t> Call(std::string_view request) = 0;
+  // One start-multi batch: every request with the shared piece; returns when all have answered
+  // (and every answer was checked).
+  virtual absl::Status CallMulti(std::string_view shared, const std::vector<std::string_view>& requests) = 0;
+};
+
+class BenchSystem {
+ public:
+  virtual ~BenchSystem() = default;
+  virtual std::string name() const = 0;
+  // Starts servers and worker processes; idempotent failure leaves nothing running.
+  virtual absl::Status Start(const SystemOptions& options) = 0;
+  virtual absl::StatusOr<std::unique_ptr<Caller>> NewCaller() = 0;
+  // Stops everything Start started, by PID. Safe to call twice.
+  virtual void Stop() = 0;
+  // The largest request this system can carry (cases above it are reported as "n/a").
+  virtual size_t max_request() const = 0;
+};
+
+// Factories, one per system (each in its own file). Return nullptr when the system cannot run
+// on this machine (say why on stderr), e.g. the server binary is missing.
+std::unique_ptr<BenchSystem> MakeJobdSystem();
+std::unique_ptr<BenchSystem> MakeGrpcUnarySystem();
+std::unique_ptr<BenchSystem> MakeRedisSystem();
+std::unique_ptr<BenchSystem> MakeGearmanSystem();
+
+}  // namespace jobd::bench
