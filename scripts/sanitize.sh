@@ -22,7 +22,8 @@ fi
 if [ "$which" = tsan ] || [ "$which" = all ]; then
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBD_SANITIZE=thread >/dev/null
   cmake --build build-tsan -j"$(nproc)" --target arena_test arena_multiprocess_test size_classes_test \
-    coordinator_test coordinator_property_test supervisor_test chunking_test worker_env_test job_error_test
+    coordinator_test coordinator_property_test supervisor_test chunking_test worker_env_test job_error_test \
+    message_ring_test channel_file_test
   TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -L 'unit|stress' -j"$(nproc)" --output-on-failure \
     -E 'Operations|JobPath' || status=1
 fi

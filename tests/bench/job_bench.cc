@@ -11,11 +11,15 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <atomic>
+#include <fstream>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -63,6 +67,25 @@ Latency SocketPairPingPong(int n) {
   close(sv[0]);
   waitpid(child, nullptr, 0);
   return Summarise(us);
+}
+
+// utime + stime of a process, from /proc/<pid>/stat.
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  std::getline(in, line);
+  const size_t close = line.rfind(')');
+  std::vector<std::string> fields = absl::StrSplit(line.substr(close + 2), ' ');
+  // Fields after the command: state is [0], utime is [11], stime is [12].
+  return (std::stod(fields[11]) + std::stod(fields[12])) / sysconf(_SC_CLK_TCK);
+}
+
+double ProcessRssMiB(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024;
+  }
+  return -1;
 }
 
 double MemcpyMillis(size_t size) {
@@ -130,19 +153,57 @@ int main(int argc, char** argv) {
   const Latency job = Summarise(us);
   const Latency floor = SocketPairPingPong(n);
 
-  // Throughput with 8 in flight.
+  // Throughput with 8 and 64 in flight, one thread keeping the window full; the agent's CPU
+  // time and RSS are read from /proc around the 64 run.
   const absl::Duration run = absl::Seconds(absl::GetFlag(FLAGS_seconds));
-  std::deque<jobd::client::JobFuture> window;
-  uint64_t done = 0;
-  const absl::Time start = absl::Now();
-  while (absl::Now() - start < run) {
-    while (window.size() < 8) window.push_back(std::move(*c.Start("echo", payload)));
-    if (!window.front().Wait().ok()) return std::fprintf(stderr, "echo failed\n"), 1;
-    window.pop_front();
-    ++done;
-  }
-  while (!window.empty()) { (void)window.front().Wait(); window.pop_front(); ++done; }
-  const double jobs_per_s = done / absl::ToDoubleSeconds(absl::Now() - start);
+  auto throughput = [&](size_t in_flight) -> double {
+    std::deque<jobd::client::JobFuture> window;
+    uint64_t done = 0;
+    const absl::Time start = absl::Now();
+    while (absl::Now() - start < run) {
+      while (window.size() < in_flight) window.push_back(std::move(*c.Start("echo", payload)));
+      auto r = window.front().Wait();
+      if (!r.ok() || r->size() != payload.size()) return -1;
+      window.pop_front();
+      ++done;
+    }
+    while (!window.empty()) {
+      (void)window.front().Wait();
+      window.pop_front();
+      ++done;
+    }
+    return done / absl::ToDoubleSeconds(absl::Now() - start);
+  };
+  const double jobs_per_s = throughput(8);
+  // The same with one thread per job in flight, each starting and waiting in turn (how the
+  // comparison suite drives every system).
+  auto threaded = [&](int threads) -> double {
+    std::atomic<uint64_t> done{0};
+    std::atomic<bool> stop{false}, failed{false};
+    std::vector<std::thread> pool;
+    const absl::Time start = absl::Now();
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&] {
+        while (!stop.load()) {
+          auto r = c.Start("echo", payload)->Wait();
+          if (!r.ok() || r->size() != payload.size()) failed.store(true);
+          done.fetch_add(1);
+        }
+      });
+    }
+    absl::SleepFor(run);
+    stop.store(true);
+    for (auto& th : pool) th.join();
+    return failed.load() ? -1 : done.load() / absl::ToDoubleSeconds(absl::Now() - start);
+  };
+  const double threads_8 = threaded(8);
+  const double cpu_before = ProcessCpuSeconds((*agent)->pid());
+  const absl::Time t64 = absl::Now();
+  const double jobs_per_s_64 = throughput(64);
+  const double jobs_64 = jobs_per_s_64 * absl::ToDoubleSeconds(absl::Now() - t64);
+  const double agent_cpu_us_per_job = (ProcessCpuSeconds((*agent)->pid()) - cpu_before) * 1e6 / jobs_64;
+  const double agent_rss_mib = ProcessRssMiB((*agent)->pid());
+  if (jobs_per_s < 0 || jobs_per_s_64 < 0) return std::fprintf(stderr, "echo failed\n"), 1;
 
   // Large payloads: the worker answers with the length, so only the request crosses.
   std::printf("| case | jobd | baseline | ratio |\n|---|---:|---:|---:|\n");
@@ -151,6 +212,11 @@ int main(int argc, char** argv) {
   std::printf("| noop RTT p99 (us) | %.1f | %.1f | %.1fx |\n", job.p99_us, floor.p99_us, job.p99_us / floor.p99_us);
   std::printf("| jobs/s, 8 in flight | %.0f | %.0f (1e6/ping-pong p50) | %.2fx |\n", jobs_per_s,
               1e6 / floor.p50_us, jobs_per_s / (1e6 / floor.p50_us));
+  std::printf("| jobs/s, 64 in flight | %.0f | | |\n", jobs_per_s_64);
+  std::printf("| jobs/s, 8 threads each start+wait | %.0f | | |\n", threads_8);
+  std::printf("| agent CPU per job at 64 in flight (us) | %.1f | | |\n", agent_cpu_us_per_job);
+  std::printf("| agent RSS after 64 in flight (MiB) | %.1f | 50 (target) | %.2fx |\n", agent_rss_mib,
+              agent_rss_mib / 50);
   for (size_t mib : {1, 16}) {
     const size_t size = mib << 20;
     std::string big(size, 'b');
