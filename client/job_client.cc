@@ -45,6 +45,7 @@ struct JobFuture::State {
   std::shared_ptr<const std::string> local;  // the local fallback's result
   std::shared_ptr<SharedPiece> piece;        // start-multi
   JobTimings timings;
+  std::string type;
 };
 
 struct JobFuture::Shared {
@@ -522,6 +523,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
   state->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
   if (state->seq == 0) state->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
   state->job_id = (uint64_t{session_id} << 32) | state->seq;
+  state->type = std::string(type);
   state->piece = piece;
 
   pb::ClientMessage msg;
@@ -657,7 +659,15 @@ absl::StatusOr<JobStatusInfo> JobClient::Status(uint64_t job_id) {
   pb::JobStatusRequest request;
   request.set_job_id(job_id);
   pb::JobStatusReply reply;
-  grpc::Status st = Current()->stub->JobStatus(&ctx, request, &reply);
+  std::shared_ptr<JobFuture::Shared> conn = Current();
+  grpc::Status st = conn->stub->JobStatus(&ctx, request, &reply);
+  if (st.error_code() == grpc::StatusCode::NOT_FOUND && (job_id >> 32) == conn->session_id) {
+    // A job of ours may still be on its way up the channel (the submit does not wait for the
+    // agent): to the caller it is queued.
+    absl::MutexLock lock(&conn->mu);
+    auto it = conn->pending.find(static_cast<uint32_t>(job_id));
+    if (it != conn->pending.end()) return JobStatusInfo{job_id, it->second->type, "queued", "", 0};
+  }
   if (!st.ok()) return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
   return JobStatusInfo{reply.job_id(), reply.type(), reply.state(), reply.outcome(), reply.attempt()};
 }
