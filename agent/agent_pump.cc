@@ -68,55 +68,50 @@ absl::StatusOr<bool> PopMessage(shm::MessageRing& ring, std::string& scratch, Me
   return popped;
 }
 
-}  // namespace
-
-bool Agent::DrainSession(SessionConn& session) {
-  if (session.closed.load(std::memory_order_relaxed) || session.channel->broken()) return false;
+// Pops up to kBatch messages from a peer's up ring and hands each to `handle`. A ring the peer
+// broke, or a message that does not parse, ends that peer's stream (and so its session or its
+// worker process); nothing else is touched.
+template <typename Conn, typename Message, typename Handle>
+bool DrainChannel(Conn& conn, const char* what, Handle handle) {
+  if (conn.closed.load(std::memory_order_relaxed) || conn.channel->broken()) return false;
   static thread_local std::string scratch;
-  pb::ClientMessage msg;
+  Message msg;
   int n = 0;
   for (; n < kBatch; ++n) {
     bool parsed = false;
-    absl::StatusOr<bool> popped = PopMessage(session.channel->up(), scratch, msg, parsed);
+    absl::StatusOr<bool> popped = PopMessage(conn.channel->up(), scratch, msg, parsed);
     if (popped.ok() && !*popped) break;
     if (!popped.ok() || !parsed) {
-      const absl::Status why = popped.ok() ? absl::InvalidArgumentError("a malformed control message on its channel")
-                                           : popped.status();
-      spdlog::warn("session {} (pid {}): {}; ending the session", session.id, session.pid, why.ToString());
-      session.channel->Break(why);
-      session.stream.Abort();
+      const absl::Status why =
+          popped.ok() ? absl::InvalidArgumentError("a malformed control message on its channel")
+                      : popped.status();
+      spdlog::warn("{} {} (pid {}): {}; ending its stream", what, conn.id, conn.pid, why.ToString());
+      conn.channel->Break(why);
+      conn.stream.Abort();
       return true;
     }
+    handle(msg);
+  }
+  return n > 0;
+}
+
+}  // namespace
+
+bool Agent::DrainSession(SessionConn& session) {
+  return DrainChannel<SessionConn, pb::ClientMessage>(session, "session", [&](const pb::ClientMessage& msg) {
     switch (msg.msg_case()) {
       case pb::ClientMessage::kSubmit: HandleSubmit(session, msg.submit()); break;
       case pb::ClientMessage::kCancel: HandleCancel(session, msg.cancel()); break;
       default:
         spdlog::warn("session {}: ignored a channel message of kind {}", session.id, static_cast<int>(msg.msg_case()));
     }
-  }
-  return n > 0;
+  });
 }
 
 bool Agent::DrainWorker(WorkerConn& worker) {
-  if (worker.closed.load(std::memory_order_relaxed) || worker.channel->broken()) return false;
-  static thread_local std::string scratch;
-  pb::WorkerMessage msg;
-  int n = 0;
-  for (; n < kBatch; ++n) {
-    bool parsed = false;
-    absl::StatusOr<bool> popped = PopMessage(worker.channel->up(), scratch, msg, parsed);
-    if (popped.ok() && !*popped) break;
-    if (!popped.ok() || !parsed) {
-      const absl::Status why = popped.ok() ? absl::InvalidArgumentError("a malformed result on its channel")
-                                           : popped.status();
-      spdlog::warn("worker {} (pid {}): {}; stopping it", worker.slot, worker.pid, why.ToString());
-      worker.channel->Break(why);
-      worker.stream.Abort();
-      return true;
-    }
+  return DrainChannel<WorkerConn, pb::WorkerMessage>(worker, "worker", [&](const pb::WorkerMessage& msg) {
     if (msg.has_result()) HandleResult(worker, msg.result());
-  }
-  return n > 0;
+  });
 }
 
 void Agent::PumpLoop() {
