@@ -4,7 +4,7 @@
 //   crash  aborts the process             hang  never returns
 //   context returns the job's context as k=v lines   attempt returns the attempt number
 //   (more for the job-model tests: manual, user, inside, counter, counter-ttl, fail-first,
-//    sleep-quiet, shared-size, spin)
+//    sleep-quiet, shared-size, spin; bench and bench-multi for tests/bench/suite)
 #include <unistd.h>
 
 #include <cstdio>
@@ -15,6 +15,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/testworker/bench_handler.h"
 #include "client/socket_path.h"
 #include "client/worker.h"
 
@@ -87,6 +88,14 @@ int main() {
     return absl::CancelledError("stopped on cancel");
   });
   worker.Handle("echo", [](JobContext& job) { return job.Respond(job.request()); });
+  static uint64_t sink = 0;
+  worker.Handle("bench", [](JobContext& job) {
+    return job.Respond(jobd::bench::BenchAnswer(job.request_view(), &sink));
+  });
+  worker.Handle("bench-multi", [](JobContext& job) {
+    const std::string_view shared(reinterpret_cast<const char*>(job.shared().data()), job.shared().size());
+    return job.Respond(jobd::bench::MultiAnswer(shared, job.request_view(), &sink));
+  });
   worker.Handle("size", [](JobContext& job) { return job.Respond(absl::StrCat(job.request().size())); });
   worker.Handle("sleep", [](JobContext& job) -> absl::Status {
     int ms = 0;

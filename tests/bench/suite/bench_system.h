@@ -1,11 +1,12 @@
 // One system in the comparison suite (jobd, gRPC unary, a Redis list queue, Gearman): started
 // once with its worker processes, then asked for callers, one per job in flight. Every system
 // runs the same handler in the same number of worker processes:
-//   "bench":        a request of up to 64 KiB is echoed; a larger one is answered with its
-//                   length as 8 little-endian bytes (the worker still reads every byte).
-//   start-multi:    8 jobs share one 32 MiB piece; each answers with the piece's length plus its
-//                   own request's length. A system without sharing sends the piece with each job.
+//   the handler of agent/testworker/bench_handler.h (echo up to 64 KiB, else the length);
+//   start-multi: 8 jobs share one 32 MiB piece; each answers the piece's length plus its own
+//   request's. A system without sharing sends the piece with each job.
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
@@ -15,10 +16,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "agent/testworker/bench_handler.h"
 
 namespace jobd::bench {
-
-inline constexpr size_t kEchoLimit = 64 * 1024;
 
 struct SystemOptions {
   int workers = 2;
@@ -48,6 +48,8 @@ class BenchSystem {
   virtual void Stop() = 0;
   // The largest request this system can carry (cases above it are reported as "n/a").
   virtual size_t max_request() const = 0;
+  // The process that coordinates (agent, broker, server), for its CPU time and RSS; 0: none.
+  virtual pid_t server_pid() const { return 0; }
 };
 
 // Factories, one per system (each in its own file). Return nullptr when the system cannot run

@@ -1,0 +1,118 @@
+// The comparison suite: every case against every system in one run, unpinned and then with
+// every process pinned to CPU 0, plus the raw floors; one markdown table on stdout and a JSON
+// file. scripts/bench.sh installs the peers and runs it.
+//   bench_suite [--systems=jobd,grpc,redis,gearman] [--modes=unpinned,pinned] [--quick]
+//               [--json=bench-results.json] [--breakdown]
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "tests/bench/suite/breakdown.h"
+#include "tests/bench/suite/cases.h"
+#include "tests/bench/suite/raw_limits.h"
+#include "tests/bench/suite/report.h"
+
+ABSL_FLAG(std::string, systems, "jobd,grpc,redis,gearman", "systems to run");
+ABSL_FLAG(std::string, modes, "unpinned,pinned", "placements: unpinned (default), pinned (all on CPU 0)");
+ABSL_FLAG(bool, quick, false, "a smoke run: few jobs, short throughput runs");
+ABSL_FLAG(std::string, json, "bench-results.json", "where to write the JSON results");
+ABSL_FLAG(bool, breakdown, false, "also print where a jobd noop job's microseconds go");
+ABSL_FLAG(int, jobs, 5000, "noop round trips measured per system");
+ABSL_FLAG(double, seconds, 3, "seconds per throughput level");
+
+namespace jobd::bench {
+namespace {
+
+std::unique_ptr<BenchSystem> Make(const std::string& id) {
+  if (id == "jobd") return MakeJobdSystem();
+  if (id == "grpc") return MakeGrpcUnarySystem();
+  if (id == "redis") return MakeRedisSystem();
+  if (id == "gearman") return MakeGearmanSystem();
+  return nullptr;
+}
+
+void PinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (cpu >= 0) {
+    CPU_SET(cpu, &set);
+  } else {
+    for (long i = 0; i < sysconf(_SC_NPROCESSORS_ONLN); ++i) CPU_SET(i, &set);
+  }
+  sched_setaffinity(0, sizeof set, &set);
+}
+
+}  // namespace
+}  // namespace jobd::bench
+
+int main(int argc, char** argv) {
+  using namespace jobd::bench;
+  absl::ParseCommandLine(argc, argv);
+  const bool quick = absl::GetFlag(FLAGS_quick);
+  CaseOptions options;
+  options.latency_jobs = quick ? 300 : absl::GetFlag(FLAGS_jobs);
+  options.throughput_time = absl::Seconds(quick ? 0.5 : absl::GetFlag(FLAGS_seconds));
+  options.large_budget = absl::Seconds(quick ? 1 : 5);
+  options.large_reps = quick ? 3 : 20;
+
+  Results results;
+  results.machine = DescribeMachine();
+  std::fprintf(stderr, "machine: %s\n", results.machine.c_str());
+  results.raw.pingpong_same_cpu = SocketPingPong(quick ? 500 : 5000, 0, 0);
+  results.raw.pingpong_two_cpus = SocketPingPong(quick ? 500 : 5000, 0, 1);
+  for (size_t mib : {1, 16, 64}) results.raw.memcpy_ms[mib] = MemcpyMillis(mib << 20);
+
+  char scratch_template[] = "/tmp/jobd-bench.XXXXXX";
+  const char* scratch = mkdtemp(scratch_template);
+  if (scratch == nullptr) return std::fprintf(stderr, "cannot make a scratch dir\n"), 1;
+  for (absl::string_view mode : absl::StrSplit(absl::GetFlag(FLAGS_modes), ',', absl::SkipEmpty())) {
+    PinTo(mode == "pinned" ? 0 : -1);  // children started from now on inherit it
+    for (absl::string_view id : absl::StrSplit(absl::GetFlag(FLAGS_systems), ',', absl::SkipEmpty())) {
+      std::unique_ptr<BenchSystem> system = Make(std::string(id));
+      SystemRun& run = results.runs[std::string(mode)][std::string(id)];
+      if (system == nullptr) {
+        run.error = "not built on this machine";
+        continue;
+      }
+      run.name = system->name();
+      std::fprintf(stderr, "[%s] %s ...\n", std::string(mode).c_str(), run.name.c_str());
+      SystemOptions so;
+      so.workers = 2;
+      so.scratch_dir = absl::StrCat(scratch, "/", id, "-", mode);
+      mkdir(so.scratch_dir.c_str(), 0700);
+      absl::Status started = system->Start(so);
+      if (!started.ok()) {
+        run.error = std::string(started.message());
+        system->Stop();
+        continue;
+      }
+      run.cases = RunCases(*system, options);
+      system->Stop();
+    }
+  }
+  PinTo(-1);
+  const std::string table = RenderMarkdown(results);
+  std::printf("%s", table.c_str());
+  if (absl::GetFlag(FLAGS_breakdown)) {
+    absl::StatusOr<std::string> b = JobdBreakdown(quick ? 300 : 2000);
+    std::printf("\n%s", b.ok() ? b->c_str() : b.status().ToString().c_str());
+  }
+  std::ofstream(absl::GetFlag(FLAGS_json)) << RenderJson(results);
+  std::fprintf(stderr, "wrote %s\n", absl::GetFlag(FLAGS_json).c_str());
+  rmdir(scratch);
+  return 0;
+}

@@ -1,0 +1,60 @@
+#include "tests/bench/suite/breakdown.h"
+
+#include <algorithm>
+#include <functional>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "tests/integration/agent_process.h"
+
+namespace jobd::bench {
+
+absl::StatusOr<std::string> JobdBreakdown(int jobs) {
+  auto agent = testing::AgentProcess::Start({.workers = 2});
+  if (!agent.ok()) return agent.status();
+  auto client = (*agent)->Connect();
+  if (!client.ok()) return client.status();
+  const std::string noop(64, 'n');
+  std::vector<client::JobTimings> stamps;
+  for (int i = 0; i < jobs + 300; ++i) {
+    auto f = (*client)->Start("bench", noop);
+    if (!f.ok()) return f.status();
+    auto r = f->Wait();
+    if (!r.ok()) return r.status();
+    if (i >= 300) stamps.push_back(f->timings());
+  }
+  using T = client::JobTimings;
+  struct Hop {
+    const char* name;
+    const char* where;
+    std::function<int64_t(const T&)> ns;
+  };
+  const std::vector<Hop> hops = {
+      {"client submit", "Start: slab, copy, Submit into the ring", [](const T& t) { return t.client_sent_ns - t.client_start_ns; }},
+      {"to agent", "ring + doorbell to the agent's pump", [](const T& t) { return t.agent_received_ns - t.client_sent_ns; }},
+      {"agent: submit", "validate, coordinator, dispatch", [](const T& t) { return t.agent_dispatched_ns - t.agent_received_ns; }},
+      {"to worker", "ring + doorbell to the worker", [](const T& t) { return t.worker_received_ns - t.agent_dispatched_ns; }},
+      {"worker", "resolve, handler, response slab", [](const T& t) { return t.worker_done_ns - t.worker_received_ns; }},
+      {"to agent", "ring + doorbell back", [](const T& t) { return t.agent_result_ns - t.worker_done_ns; }},
+      {"agent: result", "coordinator, ownership, completion", [](const T& t) { return t.agent_sent_ns - t.agent_result_ns; }},
+      {"to client", "ring + doorbell to the waiting thread", [](const T& t) { return t.client_received_ns - t.agent_sent_ns; }},
+      {"wake", "the future resolves, Wait returns", [](const T& t) { return t.client_woken_ns - t.client_received_ns; }},
+      {"total", "Start to Wait returning", [](const T& t) { return t.client_woken_ns - t.client_start_ns; }},
+  };
+  std::string out = absl::StrFormat(
+      "### Where a noop job's time goes (jobd, %d jobs, median and p99 of each hop)\n\n"
+      "| hop | what happens | p50 µs | p99 µs |\n|---|---|---:|---:|\n",
+      jobs);
+  for (const Hop& h : hops) {
+    std::vector<double> us;
+    for (const T& t : stamps) us.push_back(static_cast<double>(h.ns(t)) / 1000.0);
+    std::sort(us.begin(), us.end());
+    absl::StrAppendFormat(&out, "| %s | %s | %.1f | %.1f |\n", h.name, h.where, us[us.size() / 2],
+                          us[std::min(us.size() - 1, us.size() * 99 / 100)]);
+  }
+  client->reset();
+  (void)(*agent)->Terminate();
+  return out;
+}
+
+}  // namespace jobd::bench

@@ -1,0 +1,251 @@
+#include "tests/bench/suite/report.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+
+namespace jobd::bench {
+namespace {
+
+const std::vector<std::string> kSystemOrder = {"jobd", "grpc", "redis", "gearman"};
+const std::vector<std::string> kModes = {"unpinned", "pinned"};
+
+std::optional<double> Get(const Results& r, const std::string& mode, const std::string& system,
+                          const std::string& id) {
+  auto m = r.runs.find(mode);
+  if (m == r.runs.end()) return std::nullopt;
+  auto s = m->second.find(system);
+  if (s == m->second.end() || !s->second.error.empty()) return std::nullopt;
+  auto c = s->second.cases.find(id);
+  if (c == s->second.cases.end() || !c->second.error.empty()) return std::nullopt;
+  return c->second.value;
+}
+
+std::string Number(double v) {
+  if (v >= 1000) return absl::StrFormat("%.0f", v);
+  if (v >= 10) return absl::StrFormat("%.1f", v);
+  return absl::StrFormat("%.2f", v);
+}
+
+std::string Cell(const Results& r, const std::string& system, const std::string& id) {
+  std::vector<std::string> parts;
+  for (const std::string& mode : kModes) {
+    if (!r.runs.contains(mode)) continue;
+    auto v = Get(r, mode, system, id);
+    parts.push_back(v ? Number(*v) : "n/a");
+  }
+  return absl::StrJoin(parts, " / ");
+}
+
+// Best of the given peers: min for times, max for rates.
+std::optional<double> BestPeer(const Results& r, const std::string& mode, const std::vector<std::string>& peers,
+                               const std::string& id, bool lower_is_better) {
+  std::optional<double> best;
+  for (const std::string& p : peers) {
+    auto v = Get(r, mode, p, id);
+    if (!v) continue;
+    if (!best || (lower_is_better ? *v < *best : *v > *best)) best = v;
+  }
+  return best;
+}
+
+struct Target {
+  std::string what;
+  std::string bound;
+  std::function<std::optional<std::pair<double, bool>>(const Results&, const std::string&)> check;
+};
+
+std::vector<Target> Targets() {
+  const std::vector<std::string> queues = {"redis", "gearman"};
+  const std::vector<std::string> peers = {"grpc", "redis", "gearman"};
+  auto ratio = [](std::string id, std::vector<std::string> against, bool lower, double bound) {
+    return [=](const Results& r, const std::string& mode) -> std::optional<std::pair<double, bool>> {
+      auto mine = Get(r, mode, "jobd", id);
+      auto best = BestPeer(r, mode, against, id, lower);
+      if (!mine || !best || *best == 0) return std::nullopt;
+      const double x = *mine / *best;
+      return std::make_pair(x, lower ? x <= bound : x >= bound);
+    };
+  };
+  return {
+      {"noop p50 / best of Redis, Gearman", "≤ 0.5", ratio("rtt_p50_us", queues, true, 0.5)},
+      {"noop p99 / best of Redis, Gearman", "≤ 1", ratio("rtt_p99_us", queues, true, 1.0)},
+      {"jobs/s at 8 in flight / best of Redis, Gearman", "≥ 2", ratio("jobs_s_8", queues, false, 2.0)},
+      {"jobs/s at 64 in flight / best of Redis, Gearman", "≥ 3", ratio("jobs_s_64", queues, false, 3.0)},
+      {"16 MiB round trip / best peer (gRPC included)", "≤ 0.1", ratio("rtt_16mib_ms", peers, true, 0.1)},
+      {"16 MiB round trip / (16 MiB memcpy + noop p50)", "≤ 2",
+       [](const Results& r, const std::string& mode) -> std::optional<std::pair<double, bool>> {
+         auto mine = Get(r, mode, "jobd", "rtt_16mib_ms");
+         auto p50 = Get(r, mode, "jobd", "rtt_p50_us");
+         auto copy = r.raw.memcpy_ms.find(16);
+         if (!mine || !p50 || copy == r.raw.memcpy_ms.end()) return std::nullopt;
+         const double x = *mine / (copy->second + *p50 / 1000);
+         return std::make_pair(x, x <= 2.0);
+       }},
+      {"agent RSS at 64 in flight, outside the arena (MiB)", "< 50",
+       [](const Results& r, const std::string& mode) -> std::optional<std::pair<double, bool>> {
+         auto rss = Get(r, mode, "jobd", "server_rss_mib_64");
+         if (!rss) return std::nullopt;
+         return std::make_pair(*rss, *rss < 50);
+       }},
+  };
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += absl::StrFormat("\\u%04x", c);
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string DescribeMachine() {
+  std::string cpu = "unknown CPU";
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  utsname u{};
+  uname(&u);
+  return absl::StrCat(sysconf(_SC_NPROCESSORS_ONLN), " CPUs (", cpu, "), Linux ", u.release, ", ",
+                      absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()));
+}
+
+std::string RenderMarkdown(const Results& r) {
+  std::vector<std::string> systems;
+  for (const std::string& id : kSystemOrder) {
+    for (const auto& [mode, runs] : r.runs) {
+      if (runs.contains(id) && std::find(systems.begin(), systems.end(), id) == systems.end()) systems.push_back(id);
+    }
+  }
+  std::vector<std::string> modes;
+  for (const std::string& m : kModes) {
+    if (r.runs.contains(m)) modes.push_back(m);
+  }
+  std::string out = absl::StrCat("## jobd against the alternatives\n\n", r.machine,
+                                 ". Same handler everywhere (64 B echo; above 64 KiB the length), 2 worker "
+                                 "processes each. Cells: ",
+                                 absl::StrJoin(modes, " / "), ".\n\n| case |");
+  for (const std::string& s : systems) {
+    std::string name = s;
+    for (const auto& [mode, runs] : r.runs) {
+      auto it = runs.find(s);
+      if (it != runs.end() && !it->second.name.empty()) name = it->second.name;
+    }
+    absl::StrAppend(&out, " ", name, " |");
+  }
+  absl::StrAppend(&out, "\n|---|");
+  for (size_t i = 0; i < systems.size(); ++i) absl::StrAppend(&out, "---:|");
+  absl::StrAppend(&out, "\n");
+  for (const CaseInfo& c : AllCases()) {
+    absl::StrAppend(&out, "| ", c.label, " |");
+    for (const std::string& s : systems) absl::StrAppend(&out, " ", Cell(r, s, c.id), " |");
+    absl::StrAppend(&out, "\n");
+  }
+  // Why a cell is n/a: the first error per system and mode.
+  std::string notes;
+  for (const auto& [mode, runs] : r.runs) {
+    for (const auto& [id, run] : runs) {
+      if (!run.error.empty()) absl::StrAppend(&notes, "- ", id, " (", mode, "): did not run: ", run.error, "\n");
+      for (const auto& [case_id, v] : run.cases) {
+        if (!v.error.empty()) absl::StrAppend(&notes, "- ", id, " (", mode, ") ", case_id, ": ", v.error, "\n");
+      }
+    }
+  }
+  if (!notes.empty()) absl::StrAppend(&out, "\n", notes);
+
+  absl::StrAppend(&out, "\n### Floors\n\n| floor | value |\n|---|---:|\n");
+  absl::StrAppendFormat(&out, "| Unix-socket ping-pong, 64 B, both ends on one CPU: p50 / p99 (µs) | %s / %s |\n",
+                        Number(r.raw.pingpong_same_cpu.p50_us), Number(r.raw.pingpong_same_cpu.p99_us));
+  absl::StrAppendFormat(&out, "| Unix-socket ping-pong, 64 B, ends on two CPUs: p50 / p99 (µs) | %s / %s |\n",
+                        Number(r.raw.pingpong_two_cpus.p50_us), Number(r.raw.pingpong_two_cpus.p99_us));
+  for (const auto& [mib, ms] : r.raw.memcpy_ms) {
+    absl::StrAppendFormat(&out, "| memcpy %d MiB (ms) | %s |\n", mib, Number(ms));
+  }
+
+  absl::StrAppend(&out, "\n### Targets (issue 7)\n\n| target | bound |");
+  for (const std::string& m : modes) absl::StrAppend(&out, " ", m, " |");
+  absl::StrAppend(&out, "\n|---|---|");
+  for (size_t i = 0; i < modes.size(); ++i) absl::StrAppend(&out, "---|");
+  absl::StrAppend(&out, "\n");
+  for (const Target& t : Targets()) {
+    absl::StrAppend(&out, "| ", t.what, " | ", t.bound, " |");
+    for (const std::string& m : modes) {
+      auto v = t.check(r, m);
+      absl::StrAppend(&out, " ", v ? absl::StrCat(Number(v->first), v->second ? " met" : " **not met**") : "n/a",
+                      " |");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
+std::string RenderJson(const Results& r) {
+  std::string out = absl::StrCat("{\n  \"machine\": ", JsonString(r.machine), ",\n  \"floors\": {");
+  absl::StrAppendFormat(&out,
+                        "\"pingpong_same_cpu_p50_us\": %f, \"pingpong_same_cpu_p99_us\": %f, "
+                        "\"pingpong_two_cpus_p50_us\": %f, \"pingpong_two_cpus_p99_us\": %f",
+                        r.raw.pingpong_same_cpu.p50_us, r.raw.pingpong_same_cpu.p99_us,
+                        r.raw.pingpong_two_cpus.p50_us, r.raw.pingpong_two_cpus.p99_us);
+  for (const auto& [mib, ms] : r.raw.memcpy_ms) absl::StrAppendFormat(&out, ", \"memcpy_%dmib_ms\": %f", mib, ms);
+  absl::StrAppend(&out, "},\n  \"runs\": {");
+  bool first_mode = true;
+  for (const auto& [mode, runs] : r.runs) {
+    absl::StrAppend(&out, first_mode ? "\n" : ",\n", "    ", JsonString(mode), ": {");
+    first_mode = false;
+    bool first_system = true;
+    for (const auto& [id, run] : runs) {
+      absl::StrAppend(&out, first_system ? "\n" : ",\n", "      ", JsonString(id), ": {\"name\": ",
+                      JsonString(run.name), ", \"error\": ", JsonString(run.error), ", \"cases\": {");
+      first_system = false;
+      bool first_case = true;
+      for (const auto& [case_id, v] : run.cases) {
+        absl::StrAppend(&out, first_case ? "" : ", ", JsonString(case_id), ": ");
+        first_case = false;
+        if (v.error.empty()) {
+          absl::StrAppendFormat(&out, "%f", v.value);
+        } else {
+          absl::StrAppend(&out, "{\"error\": ", JsonString(v.error), "}");
+        }
+      }
+      absl::StrAppend(&out, "}}");
+    }
+    absl::StrAppend(&out, "\n    }");
+  }
+  absl::StrAppend(&out, "\n  },\n  \"targets\": [");
+  bool first = true;
+  for (const Target& t : Targets()) {
+    absl::StrAppend(&out, first ? "\n" : ",\n", "    {\"target\": ", JsonString(t.what), ", \"bound\": ",
+                    JsonString(t.bound));
+    first = false;
+    for (const auto& [mode, runs] : r.runs) {
+      auto v = t.check(r, mode);
+      if (v) absl::StrAppendFormat(&out, ", \"%s\": {\"value\": %f, \"met\": %s}", mode, v->first,
+                                   v->second ? "true" : "false");
+    }
+    absl::StrAppend(&out, "}");
+  }
+  absl::StrAppend(&out, "\n  ]\n}\n");
+  return out;
+}
+
+}  // namespace jobd::bench

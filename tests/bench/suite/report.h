@@ -1,0 +1,35 @@
+// The suite's results and how they are shown: a markdown table (systems side by side, unpinned
+// / pinned in each cell), the raw floors, the targets with met / not met, and JSON.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "tests/bench/suite/cases.h"
+#include "tests/bench/suite/raw_limits.h"
+
+namespace jobd::bench {
+
+struct SystemRun {
+  std::string name;
+  std::string error;  // the system did not start
+  std::map<std::string, CaseValue> cases;
+};
+
+struct RawFloors {
+  PingPong pingpong_same_cpu, pingpong_two_cpus;
+  std::map<size_t, double> memcpy_ms;  // by MiB
+};
+
+struct Results {
+  std::string machine;
+  RawFloors raw;
+  // mode ("unpinned", "pinned") -> system id ("jobd", "grpc", "redis", "gearman") -> run
+  std::map<std::string, std::map<std::string, SystemRun>> runs;
+};
+
+std::string DescribeMachine();
+std::string RenderMarkdown(const Results& results);
+std::string RenderJson(const Results& results);
+
+}  // namespace jobd::bench
