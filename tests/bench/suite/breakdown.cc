@@ -9,20 +9,22 @@
 
 namespace jobd::bench {
 
-absl::StatusOr<std::string> JobdBreakdown(int jobs) {
-  auto agent = testing::AgentProcess::Start({.workers = 2});
-  if (!agent.ok()) return agent.status();
-  auto client = (*agent)->Connect();
-  if (!client.ok()) return client.status();
-  const std::string noop(64, 'n');
+namespace {
+
+absl::StatusOr<std::vector<client::JobTimings>> Run(client::JobClient& client, const std::string& request, int warmup,
+                                                   int jobs) {
   std::vector<client::JobTimings> stamps;
-  for (int i = 0; i < jobs + 300; ++i) {
-    auto f = (*client)->Start("bench", noop);
+  for (int i = 0; i < jobs + warmup; ++i) {
+    auto f = client.Start("bench", request);
     if (!f.ok()) return f.status();
     auto r = f->Wait();
     if (!r.ok()) return r.status();
-    if (i >= 300) stamps.push_back(f->timings());
+    if (i >= warmup) stamps.push_back(f->timings());
   }
+  return stamps;
+}
+
+std::string Table(const std::string& title, const std::vector<client::JobTimings>& stamps) {
   using T = client::JobTimings;
   struct Hop {
     const char* name;
@@ -42,9 +44,9 @@ absl::StatusOr<std::string> JobdBreakdown(int jobs) {
       {"total", "Start to Wait returning", [](const T& t) { return t.client_woken_ns - t.client_start_ns; }},
   };
   std::string out = absl::StrFormat(
-      "### Where a noop job's time goes (jobd, %d jobs, median and p99 of each hop)\n\n"
+      "### Where %s's time goes (jobd, %d jobs, median and p99 of each hop)\n\n"
       "| hop | what happens | p50 µs | p99 µs |\n|---|---|---:|---:|\n",
-      jobs);
+      title, stamps.size());
   for (const Hop& h : hops) {
     std::vector<double> us;
     for (const T& t : stamps) us.push_back(static_cast<double>(h.ns(t)) / 1000.0);
@@ -52,9 +54,23 @@ absl::StatusOr<std::string> JobdBreakdown(int jobs) {
     absl::StrAppendFormat(&out, "| %s | %s | %.1f | %.1f |\n", h.name, h.where, us[us.size() / 2],
                           us[std::min(us.size() - 1, us.size() * 99 / 100)]);
   }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> JobdBreakdown(int jobs) {
+  auto agent = testing::AgentProcess::Start({.workers = 2});
+  if (!agent.ok()) return agent.status();
+  auto client = (*agent)->Connect();
+  if (!client.ok()) return client.status();
+  auto noop = Run(**client, std::string(64, 'n'), 300, jobs);
+  if (!noop.ok()) return noop.status();
+  auto large = Run(**client, std::string(size_t{16} << 20, 'L'), 3, 20);
+  if (!large.ok()) return large.status();
   client->reset();
   (void)(*agent)->Terminate();
-  return out;
+  return absl::StrCat(Table("a noop job (64 B)", *noop), "\n", Table("a 16 MiB job", *large));
 }
 
 }  // namespace jobd::bench

@@ -1,6 +1,7 @@
 // Processes the suite starts (servers, workers): started by fork or exec, stopped by PID.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -27,11 +28,17 @@ inline pid_t ForkChild(const std::function<void()>& body) {
   return pid;
 }
 
-inline absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv) {
+// Starts a server binary; its stdout and stderr go to `log` (the suite's own stdout is the table).
+inline absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log) {
   if (access(argv[0].c_str(), X_OK) != 0) {
     return absl::NotFoundError(absl::StrCat(argv[0], " is not installed (scripts/bench.sh installs it)"));
   }
   return ForkChild([&] {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

@@ -115,7 +115,7 @@ class GearmanSystem : public BenchSystem {
     port_ = FreeLoopbackPort();
     auto server = Spawn({"/usr/sbin/gearmand", "--threads=1", "--listen=127.0.0.1", absl::StrCat("--port=", port_),
                          "--log-file=" + options.scratch_dir + "/gearmand.log",
-                         "--pid-file=" + options.scratch_dir + "/gearmand.pid"});
+                         "--pid-file=" + options.scratch_dir + "/gearmand.pid"}, options.scratch_dir + "/gearmand.out");
     if (!server.ok()) return server.status();
     server_ = *server;
     // Workers that connect before gearmand listens never get their functions registered

@@ -81,7 +81,7 @@ class GrpcUnarySystem : public BenchSystem {
 
   absl::Status Start(const SystemOptions& options) override {
     socket_ = options.scratch_dir + "/grpc.sock";
-    auto server = Spawn({JOBD_BENCH_BIN_DIR "/bench_grpc_server", socket_, std::to_string(options.workers)});
+    auto server = Spawn({JOBD_BENCH_BIN_DIR "/bench_grpc_server", socket_, std::to_string(options.workers)}, options.scratch_dir + "/grpc.log");
     if (!server.ok()) return server.status();
     server_ = *server;
     auto channel = Dial(socket_);

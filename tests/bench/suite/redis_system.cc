@@ -120,7 +120,7 @@ class RedisSystem : public BenchSystem {
     port_ = FreeLoopbackPort();
     auto server = Spawn({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save",
                          "", "--appendonly", "no", "--loglevel", "warning", "--proto-max-bulk-len", "1gb",
-                         "--client-output-buffer-limit", "normal 0 0 0"});
+                         "--client-output-buffer-limit", "normal 0 0 0"}, options.scratch_dir + "/redis.log");
     if (!server.ok()) return server.status();
     server_ = *server;
     redisContext* probe = Connect(port_);
