@@ -19,9 +19,10 @@ namespace jobd::client {
 
 namespace pb = ::jobd::v1;
 
-// The one slab a start-multi batch shares. When the last future of the batch is gone it frees
-// the slab if the session still holds it (no job of the batch was accepted); otherwise the
-// agent frees it when the last job ends, and this Free fails harmlessly.
+// The one slab a start-multi batch shares, held by every job of the batch until it answers.
+// The agent holds the slab while jobs of the batch run and gives it back to the session when
+// the last of them ends, so when the last answer drops this the slab is the session's again
+// and is freed here (a job that never reached the agent leaves it with the session too).
 struct SharedPiece {
   std::shared_ptr<shm::Arena> arena;
   shm::OwnerId owner = shm::kNoOwner;
@@ -157,6 +158,9 @@ void JobFuture::Shared::Complete(const pb::Completion& c) {
       FreeQuietly(state->request);
     }
     state->request = shm::Handle();
+    // The agent hands a start-multi piece back once the batch's jobs have ended; the last
+    // answer dropping it frees it (SharedPiece).
+    state->piece.reset();
     if (state->abandoned) {
       FreeQuietly(state->response);
       state->response = shm::Handle();

@@ -155,7 +155,15 @@ struct Coordinator::Impl {
     if (j.req.shared.present()) {
       auto s = shared.find(j.req.shared.handle.bits());
       if (s != shared.end() && --s->second.refs == 0) {
-        (void)ledger.Free(j.req.shared.handle, shm::kAgentOwner);
+        // The last job the agent knows of has ended, but more of the batch may still be on
+        // their way (the client sends them one by one, and a fast job can end before the next
+        // is read): the piece goes back to its session, which frees it once every job of the
+        // batch has answered, or loses it when it closes. A closed session gets nothing back.
+        if (LiveSession(j) != nullptr) {
+          (void)ledger.Transfer(j.req.shared.handle, shm::kAgentOwner, j.req.session);
+        } else {
+          (void)ledger.Free(j.req.shared.handle, shm::kAgentOwner);
+        }
         shared.erase(s);
       }
     }
