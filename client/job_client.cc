@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <thread>
@@ -47,6 +48,7 @@ struct JobFuture::State {
   std::shared_ptr<SharedPiece> piece;        // start-multi
   JobTimings timings;
   std::string type;
+  absl::CondVar* waiter = nullptr;  // guarded by Shared::mu: the thread waiting for this job
 };
 
 struct JobFuture::Shared {
@@ -74,6 +76,10 @@ struct JobFuture::Shared {
   absl::Mutex mu;
   absl::flat_hash_map<uint32_t, std::shared_ptr<State>> pending ABSL_GUARDED_BY(mu);
   bool consuming ABSL_GUARDED_BY(mu) = false;
+  // Threads waiting while another drains the ring. Each sleeps on its own condition variable
+  // and is woken alone (its job done, or the drainer leaving): with many waiters, a shared
+  // Mutex condition would be re-evaluated for every one of them on every unlock.
+  std::vector<absl::CondVar*> followers ABSL_GUARDED_BY(mu);
   JobClient::BeforeStartHook before_start;
 
   // Allocates, writes and submits one job; the heart of every Start variant.
@@ -93,7 +99,12 @@ struct JobFuture::Shared {
   // Completes whatever waits in the down ring. Only the consumer calls it.
   void DrainRing();
   // Blocks (mu held) until `cond()` or `deadline`; meanwhile one waiter drains the ring.
-  bool AwaitLocked(const std::function<bool()>& cond, absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // `watched`: the jobs whose completion may satisfy `cond`.
+  bool AwaitLocked(const std::function<bool()>& cond, std::span<State* const> watched, absl::Time deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void WakeLocked(State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (state.waiter != nullptr) state.waiter->Signal();
+  }
   // Drains the ring now if no waiter is doing it (for Ready()).
   void PollRing();
   void FailAll(const absl::Status& status);
@@ -165,6 +176,7 @@ void JobFuture::Shared::Complete(const pb::Completion& c) {
       FreeQuietly(state->response);
       state->response = shm::Handle();
     }
+    WakeLocked(*state);
   }
 }
 
@@ -173,6 +185,7 @@ void JobFuture::Shared::FailAll(const absl::Status& status) {
   for (auto& [seq, state] : pending) {
     state->done = true;
     state->status = status;
+    WakeLocked(*state);
   }
   pending.clear();
 }
@@ -225,7 +238,8 @@ void JobFuture::Shared::DrainRing() {
   }
 }
 
-bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, absl::Time deadline) {
+bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, std::span<State* const> watched,
+                                     absl::Time deadline) {
   while (!cond()) {
     const absl::Time now = absl::Now();
     if (now >= deadline) return false;
@@ -244,10 +258,17 @@ bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, absl::Tim
       }
       mu.Lock();
       consuming = false;
+      if (!followers.empty()) followers.front()->Signal();  // the next drainer
       continue;
     }
-    auto woken = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return cond() || (ring != nullptr && !consuming); };
-    mu.AwaitWithDeadline(absl::Condition(&woken), ring != nullptr ? slice : deadline);
+    absl::CondVar cv;
+    for (State* st : watched) st->waiter = &cv;
+    followers.push_back(&cv);
+    cv.WaitWithDeadline(&mu, ring != nullptr ? slice : deadline);
+    followers.erase(std::find(followers.begin(), followers.end(), &cv));
+    for (State* st : watched) {
+      if (st->waiter == &cv) st->waiter = nullptr;
+    }
   }
   return true;
 }
@@ -323,7 +344,8 @@ absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
   }
   absl::MutexLock lock(&shared_->mu);
   State* state = state_.get();
-  if (!shared_->AwaitLocked([state]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state->done; },
+  State* const watched[] = {state};
+  if (!shared_->AwaitLocked([state]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state->done; }, watched,
                             absl::Now() + timeout)) {
     return WithOutcome(absl::DeadlineExceededError(absl::StrCat(
                            "job ", state_->job_id, " not finished after ", absl::FormatDuration(timeout))),
@@ -376,8 +398,10 @@ absl::StatusOr<size_t> WaitAny(std::span<JobFuture> futures, absl::Duration time
     }
     return false;
   };
+  std::vector<JobFuture::State*> watched;
+  for (JobFuture& f : futures) watched.push_back(f.state_.get());
   absl::MutexLock lock(&shared->mu);
-  if (!shared->AwaitLocked(any_done, absl::Now() + timeout)) {
+  if (!shared->AwaitLocked(any_done, watched, absl::Now() + timeout)) {
     return WithOutcome(absl::DeadlineExceededError("no job finished in time"),
                        JobOutcome::kDeadlineExceeded);
   }
