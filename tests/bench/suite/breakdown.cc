@@ -44,7 +44,7 @@ std::string Table(const std::string& title, const std::vector<client::JobTimings
       {"total", "Start to Wait returning", [](const T& t) { return t.client_woken_ns - t.client_start_ns; }},
   };
   std::string out = absl::StrFormat(
-      "### Where %s's time goes (jobd, %d jobs, median and p99 of each hop)\n\n"
+      "### Where the time of %s goes (jobd, %d jobs, median and p99 of each hop)\n\n"
       "| hop | what happens | p50 µs | p99 µs |\n|---|---|---:|---:|\n",
       title, stamps.size());
   for (const Hop& h : hops) {
