@@ -1,0 +1,138 @@
+// Internal to client/: one session with the agent (the stream, the channel, the pending jobs)
+// and the state behind a JobFuture. JobClient holds the current session; futures and
+// responses keep theirs alive after a reconnect.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "client/job_client.h"
+#include "client/peer_channel.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/jobd.grpc.pb.h"
+
+namespace jobd::client {
+
+namespace pb = ::jobd::v1;
+
+// The one slab a start-multi batch shares, held by every job of the batch until it answers.
+// The agent holds the slab while jobs of the batch run and gives it back to the session when
+// the last of them ends, so when the last answer drops this the slab is the session's again
+// and is freed here (a job that never reached the agent leaves it with the session too).
+struct SharedPiece {
+  std::shared_ptr<shm::Arena> arena;
+  shm::OwnerId owner = shm::kNoOwner;
+  shm::Handle handle;
+  ~SharedPiece() {
+    if (!handle.is_null()) (void)arena->Free(handle, owner);
+  }
+};
+
+struct JobFuture::State {
+  uint32_t seq = 0;
+  uint64_t job_id = 0;
+  shm::Handle request;  // ours again if the agent rejects the job
+  // Guarded by Shared::mu.
+  bool done = false;
+  bool abandoned = false;  // the future was dropped before the job ended
+  bool taken = false;
+  absl::Status status;
+  shm::Handle response;
+  uint64_t response_size = 0;
+  std::shared_ptr<const std::string> local;  // the local fallback's result
+  std::shared_ptr<SharedPiece> piece;        // start-multi
+  JobTimings timings;
+  std::string type;
+  absl::CondVar* waiter = nullptr;  // guarded by Shared::mu: the thread waiting for this job
+};
+
+struct JobFuture::Shared {
+  std::shared_ptr<shm::Arena> arena;
+  uint32_t session_id = 0;
+  uint32_t workers = 0;
+  uint64_t max_payload = 0;
+  std::string socket_path;
+
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<pb::Jobd::Stub> stub;
+  grpc::ClientContext stream_context;
+  std::unique_ptr<grpc::ClientReaderWriter<pb::ClientMessage, pb::AgentMessage>> stream;
+  std::thread reader;
+  std::atomic<bool> connected{false};
+  std::atomic<uint32_t> next_seq{1};
+
+  // The fast path (null: the stream carries everything). One waiter at a time drains its down
+  // ring (`consuming`), completing other threads' futures as well as its own, so a completion
+  // costs no hand-off through a reader thread.
+  std::unique_ptr<PeerChannel> ring;
+  std::atomic<uint64_t> stream_events{0};  // completions or a disconnect that came by the stream
+
+  absl::Mutex write_mu;
+  absl::Mutex mu;
+  absl::flat_hash_map<uint32_t, std::shared_ptr<State>> pending ABSL_GUARDED_BY(mu);
+  bool consuming ABSL_GUARDED_BY(mu) = false;
+  // Threads waiting while another drains the ring. Each sleeps on its own condition variable
+  // and is woken alone (its job done, or the drainer leaving): with many waiters, a shared
+  // Mutex condition would be re-evaluated for every one of them on every unlock.
+  std::vector<absl::CondVar*> followers ABSL_GUARDED_BY(mu);
+  JobClient::BeforeStartHook before_start;
+
+  // Allocates, writes and submits one job; the heart of every Start variant.
+  absl::StatusOr<std::shared_ptr<State>> Submit(std::string_view type, size_t size, const JobClient::SlabWriter& write,
+                                                const StartOptions& options, pb::Policy policy,
+                                                const std::shared_ptr<SharedPiece>& piece, uint64_t piece_size);
+
+  // Opens a session with the agent at `socket` (hello, welcome, arena); starts the reader.
+  static absl::StatusOr<std::shared_ptr<Shared>> Open(const ClientOptions& options);
+  // Ends the stream and joins the reader; pending jobs fail as disconnected.
+  void Close();
+
+  void ReaderLoop();
+  void Complete(const pb::Completion& c);
+  // Sends up the channel (waiting a little for room) or else on the stream. Needs write_mu.
+  bool SendLocked(const pb::ClientMessage& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu);
+  // Completes whatever waits in the down ring. Only the consumer calls it.
+  void DrainRing();
+  // Blocks (mu held) until `cond()` or `deadline`; meanwhile one waiter drains the ring.
+  // `watched`: the jobs whose completion may satisfy `cond`.
+  bool AwaitLocked(const std::function<bool()>& cond, std::span<State* const> watched, absl::Time deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void WakeLocked(State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (state.waiter != nullptr) state.waiter->Signal();
+  }
+  // Drains the ring now if no waiter is doing it (for Ready()).
+  void PollRing();
+  void FailAll(const absl::Status& status);
+  void FreeQuietly(shm::Handle h) {
+    if (!h.is_null()) (void)arena->Free(h, session_id);
+  }
+};
+
+namespace internal {
+
+inline JobOutcome FromProto(pb::Outcome o) {
+  switch (o) {
+    case pb::OUTCOME_OK: return JobOutcome::kOk;
+    case pb::OUTCOME_REJECTED: return JobOutcome::kRejected;
+    case pb::OUTCOME_DEADLINE_EXCEEDED: return JobOutcome::kDeadlineExceeded;
+    case pb::OUTCOME_WORKER_DIED: return JobOutcome::kWorkerDied;
+    case pb::OUTCOME_HANDLER_ERROR: return JobOutcome::kHandlerError;
+    case pb::OUTCOME_CANCELLED: return JobOutcome::kCancelled;
+    default: return JobOutcome::kRejected;
+  }
+}
+
+inline absl::Status Unavailable(const std::string& msg) {
+  return WithOutcome(absl::UnavailableError(msg), JobOutcome::kRejected);
+}
+
+}  // namespace internal
+
+}  // namespace jobd::client

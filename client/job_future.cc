@@ -1,0 +1,131 @@
+// JobFuture: waiting for a job, taking its response, WaitMulti and WaitAny.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "client/internal/session.h"
+#include "client/socket_path.h"
+#include "shm/status_macros.h"
+
+namespace jobd::client {
+
+using internal::FromProto;
+using internal::Unavailable;
+
+JobFuture JobFuture::Local(absl::StatusOr<std::string> result) {
+  auto state = std::make_shared<State>();
+  state->done = true;
+  if (result.ok()) {
+    state->local = std::make_shared<const std::string>(std::move(*result));
+  } else {
+    state->status = WithOutcome(result.status(), JobOutcome::kHandlerError);
+  }
+  return JobFuture(nullptr, std::move(state));
+}
+
+JobFuture::~JobFuture() {
+  if (state_ == nullptr || shared_ == nullptr) return;
+  absl::MutexLock lock(&shared_->mu);
+  if (!state_->done) {
+    state_->abandoned = true;
+  } else if (!state_->taken) {
+    shared_->FreeQuietly(state_->response);
+    state_->response = shm::Handle();
+  }
+}
+
+uint64_t JobFuture::id() const { return state_ ? state_->job_id : 0; }
+
+JobTimings JobFuture::timings() const {
+  if (state_ == nullptr) return {};
+  if (shared_ == nullptr) return state_->timings;
+  absl::MutexLock lock(&shared_->mu);
+  return state_->timings;
+}
+
+bool JobFuture::Ready() const {
+  if (state_ == nullptr) return false;
+  if (shared_ == nullptr) return true;
+  shared_->PollRing();
+  absl::MutexLock lock(&shared_->mu);
+  return state_->done;
+}
+
+absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
+  if (state_ == nullptr) return absl::FailedPreconditionError("Wait on an empty JobFuture");
+  if (shared_ == nullptr) {  // ran locally: already done
+    if (!state_->status.ok()) return state_->status;
+    if (state_->taken) return absl::FailedPreconditionError("the response was already taken");
+    state_->taken = true;
+    return Response(std::move(state_->local));
+  }
+  absl::MutexLock lock(&shared_->mu);
+  State* state = state_.get();
+  State* const watched[] = {state};
+  if (!shared_->AwaitLocked([state]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state->done; }, watched,
+                            absl::Now() + timeout)) {
+    return WithOutcome(absl::DeadlineExceededError(absl::StrCat(
+                           "job ", state_->job_id, " not finished after ", absl::FormatDuration(timeout))),
+                       JobOutcome::kDeadlineExceeded);
+  }
+  if (!state_->status.ok()) return state_->status;
+  if (state_->taken) return absl::FailedPreconditionError("the response was already taken");
+  state_->taken = true;
+  state_->timings.client_woken_ns = MonotonicNanos();
+  std::span<const std::byte> bytes;
+  if (!state_->response.is_null()) {
+    auto view = shared_->arena->Resolve(state_->response, state_->response_size, shared_->session_id);
+    if (!view.ok()) return view.status();
+    bytes = *view;
+  }
+  return Response(shared_->arena, shared_->session_id, state_->response, bytes);
+}
+
+std::vector<absl::StatusOr<Response>> WaitMulti(std::span<JobFuture> futures, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::vector<absl::StatusOr<Response>> out;
+  out.reserve(futures.size());
+  for (JobFuture& f : futures) {
+    const absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
+    out.push_back(f.Wait(timeout == absl::InfiniteDuration() ? timeout : left));
+  }
+  return out;
+}
+
+absl::StatusOr<size_t> WaitAny(std::span<JobFuture> futures, absl::Duration timeout) {
+  if (futures.empty()) return absl::InvalidArgumentError("WaitAny on no futures");
+  JobFuture::Shared* shared = nullptr;
+  for (size_t i = 0; i < futures.size(); ++i) {
+    if (futures[i].valid() && futures[i].shared_ == nullptr) return i;  // local: done already
+  }
+  for (const JobFuture& f : futures) {
+    if (!f.valid()) return absl::InvalidArgumentError("WaitAny on an empty JobFuture");
+    if (shared == nullptr) shared = f.shared_.get();
+    if (shared != f.shared_.get()) {
+      return absl::InvalidArgumentError("WaitAny needs futures of one JobClient");
+    }
+  }
+  size_t ready = futures.size();
+  auto any_done = [&]() {
+    for (size_t i = 0; i < futures.size(); ++i) {
+      if (futures[i].state_->done) {
+        ready = i;
+        return true;
+      }
+    }
+    return false;
+  };
+  std::vector<JobFuture::State*> watched;
+  for (JobFuture& f : futures) watched.push_back(f.state_.get());
+  absl::MutexLock lock(&shared->mu);
+  if (!shared->AwaitLocked(any_done, watched, absl::Now() + timeout)) {
+    return WithOutcome(absl::DeadlineExceededError("no job finished in time"),
+                       JobOutcome::kDeadlineExceeded);
+  }
+  return ready;
+}
+
+
+}  // namespace jobd::client

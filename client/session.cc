@@ -1,0 +1,311 @@
+// One session with the agent: opening it, sending up the channel or the stream, completing
+// futures from either, and waiting while one waiter drains the channel for all.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "client/internal/session.h"
+#include "client/socket_path.h"
+#include "shm/status_macros.h"
+
+namespace jobd::client {
+
+using internal::FromProto;
+using internal::Unavailable;
+
+void JobFuture::Shared::Complete(const pb::Completion& c) {
+  const shm::Handle response = shm::Handle::FromBits(c.response().handle());
+  std::shared_ptr<State> state;
+  {
+    absl::MutexLock lock(&mu);
+    auto it = pending.find(c.seq());
+    if (it == pending.end()) {
+      // Nobody will read it: a duplicate or a job whose future was dropped and already erased.
+      FreeQuietly(response);
+      return;
+    }
+    state = std::move(it->second);
+    pending.erase(it);
+    state->done = true;
+    const pb::Stamps& st = c.stamps();
+    state->timings.agent_received_ns = st.agent_received_ns();
+    state->timings.agent_dispatched_ns = st.agent_dispatched_ns();
+    state->timings.worker_received_ns = st.worker_received_ns();
+    state->timings.worker_done_ns = st.worker_done_ns();
+    state->timings.agent_result_ns = st.agent_result_ns();
+    state->timings.agent_sent_ns = st.agent_sent_ns();
+    state->timings.client_received_ns = MonotonicNanos();
+    if (c.outcome() == pb::OUTCOME_OK) {
+      state->status = absl::OkStatus();
+      state->response = response;
+      state->response_size = c.response().size();
+    } else {
+      state->status = WithOutcome(
+          absl::Status(static_cast<absl::StatusCode>(c.code()), c.message()), FromProto(c.outcome()));
+      FreeQuietly(response);
+    }
+    if (c.outcome() == pb::OUTCOME_REJECTED) {
+      // The agent never took the request slab: it is still ours.
+      FreeQuietly(state->request);
+    }
+    state->request = shm::Handle();
+    // The agent hands a start-multi piece back once the batch's jobs have ended; the last
+    // answer dropping it frees it (SharedPiece).
+    state->piece.reset();
+    if (state->abandoned) {
+      FreeQuietly(state->response);
+      state->response = shm::Handle();
+    }
+    WakeLocked(*state);
+  }
+}
+
+void JobFuture::Shared::FailAll(const absl::Status& status) {
+  absl::MutexLock lock(&mu);
+  for (auto& [seq, state] : pending) {
+    state->done = true;
+    state->status = status;
+    WakeLocked(*state);
+  }
+  pending.clear();
+}
+
+void JobFuture::Shared::ReaderLoop() {
+  pb::AgentMessage msg;
+  while (stream->Read(&msg)) {
+    if (msg.has_completion()) Complete(msg.completion());
+    if (ring != nullptr) {
+      stream_events.fetch_add(1);
+      ring->Wake();
+    }
+  }
+  FailAll(WithOutcome(absl::UnavailableError(absl::StrCat("connection to jobd at ", socket_path,
+                                                          " lost while the job was pending")),
+                      JobOutcome::kDisconnected));
+  connected.store(false);  // last: the reconnector may replace this session once it reads false
+  if (ring != nullptr) {
+    stream_events.fetch_add(1);
+    ring->Wake();
+  }
+}
+
+bool JobFuture::Shared::SendLocked(const pb::ClientMessage& msg) {
+  if (ring != nullptr) {
+    // A full ring means the agent is behind by a few hundred messages: it catches up within
+    // microseconds, so waiting briefly keeps submits and cancels in order.
+    const absl::Time give_up = absl::Now() + absl::Seconds(1);
+    for (;;) {
+      absl::StatusOr<bool> sent = ring->TrySend(msg);
+      if (sent.ok() && *sent) return true;
+      if (!sent.ok() || !connected.load() || absl::Now() > give_up) break;
+      absl::SleepFor(absl::Microseconds(20));
+    }
+  }
+  return stream->Write(msg);
+}
+
+void JobFuture::Shared::DrainRing() {
+  pb::AgentMessage msg;
+  for (;;) {
+    absl::StatusOr<bool> got = ring->TryReceive(msg);
+    if (!got.ok()) {
+      // The agent never writes a broken ring: end the session rather than guess.
+      stream_context.TryCancel();
+      return;
+    }
+    if (!*got) return;
+    if (msg.has_completion()) Complete(msg.completion());
+  }
+}
+
+bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, std::span<State* const> watched,
+                                     absl::Time deadline) {
+  while (!cond()) {
+    const absl::Time now = absl::Now();
+    if (now >= deadline) return false;
+    const absl::Time slice = std::min(deadline, now + absl::Milliseconds(20));
+    if (ring != nullptr && !consuming) {
+      consuming = true;
+      mu.Unlock();
+      DrainRing();
+      mu.Lock();
+      const bool done = cond();
+      mu.Unlock();
+      if (!done) {
+        const uint64_t events = stream_events.load();
+        ring->Wait([&] { return ring->HasData() || stream_events.load() != events; }, slice - now);
+        DrainRing();
+      }
+      mu.Lock();
+      consuming = false;
+      if (!followers.empty()) followers.front()->Signal();  // the next drainer
+      continue;
+    }
+    absl::CondVar cv;
+    for (State* st : watched) st->waiter = &cv;
+    followers.push_back(&cv);
+    cv.WaitWithDeadline(&mu, ring != nullptr ? slice : deadline);
+    followers.erase(std::find(followers.begin(), followers.end(), &cv));
+    for (State* st : watched) {
+      if (st->waiter == &cv) st->waiter = nullptr;
+    }
+  }
+  return true;
+}
+
+void JobFuture::Shared::PollRing() {
+  if (ring == nullptr || !ring->HasData()) return;
+  {
+    absl::MutexLock lock(&mu);
+    if (consuming) return;
+    consuming = true;
+  }
+  DrainRing();
+  absl::MutexLock lock(&mu);
+  consuming = false;
+}
+
+void JobFuture::Shared::Close() {
+  {
+    absl::MutexLock lock(&write_mu);
+    if (connected.load()) stream->WritesDone();
+  }
+  stream_context.TryCancel();
+  if (reader.joinable()) reader.join();
+  (void)stream->Finish();
+}
+
+
+absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(const ClientOptions& options) {
+  auto shared = std::make_shared<JobFuture::Shared>();
+  shared->socket_path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
+  if (access(shared->socket_path.c_str(), F_OK) != 0) {
+    return Unavailable(absl::StrCat("no jobd agent: ", shared->socket_path,
+                                    " does not exist (start jobd, or set JOBD_SOCKET)"));
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  shared->channel = grpc::CreateCustomChannel(GrpcAddress(shared->socket_path),
+                                              grpc::InsecureChannelCredentials(), args);
+  if (!shared->channel->WaitForConnected(absl::ToChronoTime(absl::Now() + options.connect_timeout))) {
+    return Unavailable(absl::StrCat("no jobd agent answers at ", shared->socket_path));
+  }
+  shared->stub = pb::Jobd::NewStub(shared->channel);
+  shared->stream = shared->stub->Session(&shared->stream_context);
+  pb::ClientMessage hello;
+  hello.mutable_hello()->set_client_name(options.client_name);
+  hello.mutable_hello()->set_pid(getpid());
+  hello.mutable_hello()->set_wants_channel(true);
+  pb::AgentMessage welcome;
+  if (!shared->stream->Write(hello) || !shared->stream->Read(&welcome) || !welcome.has_welcome()) {
+    grpc::Status st = shared->stream->Finish();
+    return Unavailable(absl::StrCat("jobd at ", shared->socket_path,
+                                    " refused the session: ", st.error_message()));
+  }
+  const pb::SessionWelcome& w = welcome.welcome();
+  auto arena = shm::Arena::Attach(w.arena_path());
+  if (!arena.ok()) {
+    shared->stream_context.TryCancel();
+    (void)shared->stream->Finish();
+    return Unavailable(absl::StrCat("cannot map the jobd arena: ", arena.status().message()));
+  }
+  shared->arena = std::move(*arena);
+  shared->session_id = w.session_id();
+  shared->workers = w.workers();
+  shared->max_payload = w.max_payload();
+  if (w.has_channel()) {
+    // The agent now sends completions down this channel: a client that cannot map it must not
+    // start a session that would never hear back.
+    auto ring = PeerChannel::Open(w.channel());
+    if (!ring.ok()) {
+      shared->stream_context.TryCancel();
+      (void)shared->stream->Finish();
+      return Unavailable(absl::StrCat("cannot map the jobd channel file: ", ring.status().message()));
+    }
+    shared->ring = std::move(*ring);
+  }
+  shared->connected.store(true);
+  JobFuture::Shared* raw = shared.get();
+  shared->reader = std::thread([raw] { raw->ReaderLoop(); });
+  return shared;
+}
+
+
+absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
+    std::string_view type, size_t size, const JobClient::SlabWriter& write, const StartOptions& options,
+    pb::Policy policy, const std::shared_ptr<SharedPiece>& piece, uint64_t piece_size) {
+  if (!connected.load()) return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));
+  if (size > max_payload) {
+    return WithOutcome(absl::InvalidArgumentError(absl::StrCat("request of ", size,
+                                                               " bytes exceeds the largest slab (", max_payload,
+                                                               " bytes)")),
+                       JobOutcome::kRejected);
+  }
+  if (options.timeout < absl::ZeroDuration()) {
+    return WithOutcome(absl::InvalidArgumentError("timeout must not be negative"), JobOutcome::kRejected);
+  }
+  auto state = std::make_shared<JobFuture::State>();
+  state->timings.client_start_ns = MonotonicNanos();
+  state->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
+  if (state->seq == 0) state->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
+  state->job_id = (uint64_t{session_id} << 32) | state->seq;
+  state->type = std::string(type);
+  state->piece = piece;
+
+  pb::ClientMessage msg;
+  pb::Submit* submit = msg.mutable_submit();
+  if (size > 0) {
+    auto slab = arena->AllocateWait(size, session_id, options.slab_wait);
+    if (!slab.ok()) return WithOutcome(slab.status(), JobOutcome::kRejected);
+    auto written = write(slab->data.first(size));
+    if (!written.ok() || *written > size) {
+      (void)arena->Free(slab->handle, session_id);
+      if (!written.ok()) return WithOutcome(written.status(), JobOutcome::kRejected);
+      return WithOutcome(absl::InvalidArgumentError("the writer reported more bytes than the slab holds"),
+                         JobOutcome::kRejected);
+    }
+    state->request = slab->handle;
+    submit->mutable_request()->set_handle(slab->handle.bits());
+    submit->mutable_request()->set_size(*written);
+  }
+  if (piece != nullptr) {
+    submit->mutable_shared()->set_handle(piece->handle.bits());
+    submit->mutable_shared()->set_size(piece_size);
+  }
+  submit->set_seq(state->seq);
+  submit->set_type(std::string(type));
+  submit->set_policy(policy);
+  submit->set_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(options.timeout)));
+  submit->set_priority(options.priority == Priority::kBatch ? pb::PRIORITY_BATCH : pb::PRIORITY_INTERACTIVE);
+  Context context = options.context;
+  if (before_start) before_start(type, context);
+  for (const auto& [k, v] : context) (*submit->mutable_context())[k] = v;
+  if (options.retry.max_attempts > 1) {
+    submit->mutable_retry()->set_max_attempts(options.retry.max_attempts);
+    submit->mutable_retry()->set_backoff_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(options.retry.backoff)));
+    submit->mutable_retry()->set_retry_handler_errors(options.retry.retry_handler_errors);
+  }
+  {
+    absl::MutexLock lock(&mu);
+    pending[state->seq] = state;
+  }
+  bool sent;
+  {
+    absl::MutexLock lock(&write_mu);
+    state->timings.client_sent_ns = MonotonicNanos();
+    submit->mutable_stamps()->set_client_sent_ns(state->timings.client_sent_ns);
+    sent = SendLocked(msg);
+  }
+  if (!sent) {
+    absl::MutexLock lock(&mu);
+    pending.erase(state->seq);
+    FreeQuietly(state->request);
+    return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));
+  }
+  return state;
+}
+
+
+}  // namespace jobd::client
