@@ -6,10 +6,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "tests/bench/suite/bench_system.h"
+#include "tests/bench/suite/carried_batch.h"
 #include "tests/bench/suite/child_process.h"
 
 namespace jobd::bench {
@@ -32,13 +32,12 @@ void* RunBench(gearman_job_st* job, void*, size_t* size, gearman_return_t* ret) 
 
 void* RunMulti(gearman_job_st* job, void*, size_t* size, gearman_return_t* ret) {
   const std::string_view payload(static_cast<const char*>(gearman_job_workload(job)), gearman_job_workload_size(job));
-  uint64_t shared = 0;
-  if (payload.size() >= 8) std::memcpy(&shared, payload.data(), 8);
-  if (payload.size() < 8 || shared > payload.size() - 8) {
+  std::string answer;
+  if (!AnswerPacked(payload, &g_sink, &answer)) {
     *ret = GEARMAN_ERROR;
     return nullptr;
   }
-  return Answer(MultiAnswer(payload.substr(8, shared), payload.substr(8 + shared), &g_sink), size, ret);
+  return Answer(answer, size, ret);
 }
 
 [[noreturn]] void Work(int port) {
@@ -69,24 +68,11 @@ class GearmanCaller : public Caller {
   }
 
   absl::Status CallMulti(std::string_view shared, const std::vector<std::string_view>& requests) override {
-    std::vector<std::thread> threads;
-    std::vector<absl::Status> results(requests.size());
-    for (size_t i = 0; i < requests.size(); ++i) {
-      threads.emplace_back([&, i] {
-        GearmanCaller one(port_);
-        std::string payload(8, '\0');
-        const uint64_t n = shared.size();
-        std::memcpy(payload.data(), &n, 8);
-        payload.append(shared).append(requests[i]);
-        auto answer = Do(one.c_, "bench-multi", payload);
-        results[i] = answer.ok() ? CheckLength(shared.size() + requests[i].size(), *answer) : answer.status();
-      });
-    }
-    for (auto& t : threads) t.join();
-    for (const absl::Status& s : results) {
-      if (!s.ok()) return s;
-    }
-    return absl::OkStatus();
+    const int port = port_;
+    return RunCarriedBatch(shared, requests, [port](std::string_view piece, std::string_view request) {
+      GearmanCaller one(port);
+      return Do(one.c_, "bench-multi", PackCarried(piece, request));
+    });
   }
 
  private:

@@ -3,12 +3,12 @@
 #include <sys/stat.h>
 
 #include <memory>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "tests/bench/suite/bench_echo.grpc.pb.h"
 #include "tests/bench/suite/bench_system.h"
+#include "tests/bench/suite/carried_batch.h"
 #include "tests/bench/suite/child_process.h"
 
 namespace jobd::bench {
@@ -40,26 +40,16 @@ class GrpcCaller : public Caller {
   }
 
   absl::Status CallMulti(std::string_view shared, const std::vector<std::string_view>& requests) override {
-    std::vector<std::thread> threads;
-    std::vector<absl::Status> results(requests.size());
-    for (size_t i = 0; i < requests.size(); ++i) {
-      threads.emplace_back([&, i] {
-        auto stub = pb::BenchEcho::NewStub(Dial(socket_));
-        pb::Job job;
-        job.set_multi(true);
-        job.set_shared_len(shared.size());
-        std::string* payload = job.mutable_payload();
-        payload->reserve(shared.size() + requests[i].size());
-        payload->append(shared).append(requests[i]);
-        auto answer = Run(*stub, job);
-        results[i] = answer.ok() ? CheckLength(shared.size() + requests[i].size(), *answer) : answer.status();
-      });
-    }
-    for (auto& t : threads) t.join();
-    for (const absl::Status& s : results) {
-      if (!s.ok()) return s;
-    }
-    return absl::OkStatus();
+    return RunCarriedBatch(shared, requests, [this](std::string_view piece, std::string_view request) {
+      auto stub = pb::BenchEcho::NewStub(Dial(socket_));
+      pb::Job job;
+      job.set_multi(true);
+      job.set_shared_len(piece.size());
+      std::string* payload = job.mutable_payload();
+      payload->reserve(piece.size() + request.size());
+      payload->append(piece).append(request);
+      return Run(*stub, job);
+    });
   }
 
  private:

@@ -5,10 +5,10 @@
 
 #include <atomic>
 #include <memory>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "tests/bench/suite/bench_system.h"
+#include "tests/bench/suite/carried_batch.h"
 #include "tests/bench/suite/child_process.h"
 
 namespace jobd::bench {
@@ -48,10 +48,8 @@ struct Reply {
     std::string answer;
     if (item[0] == 'b') {
       answer = BenchAnswer(payload, &sink);
-    } else {
-      uint64_t shared = 0;
-      std::memcpy(&shared, payload.data(), 8);
-      answer = MultiAnswer(payload.substr(8, shared), payload.substr(8 + shared), &sink);
+    } else if (!AnswerPacked(payload, &sink, &answer)) {
+      answer = "malformed";
     }
     Reply done(redisCommand(c, "RPUSH %b %b", key.data(), key.size(), answer.data(), answer.size()));
   }
@@ -71,33 +69,19 @@ class RedisCaller : public Caller {
     return answer->size();
   }
 
-  // No sharing in a list queue: each job carries the piece; the 8 go out at once, on 8
-  // connections, and are awaited together.
+  // No sharing in a list queue: each job carries the piece, on its own connection.
   absl::Status CallMulti(std::string_view shared, const std::vector<std::string_view>& requests) override {
-    std::vector<std::thread> threads;
-    std::vector<absl::Status> results(requests.size());
-    for (size_t i = 0; i < requests.size(); ++i) {
-      threads.emplace_back([&, i] {
-        redisContext* c = Connect(port_of(c_));
-        std::string payload(8, '\0');
-        const uint64_t n = shared.size();
-        std::memcpy(payload.data(), &n, 8);
-        payload.append(shared).append(requests[i]);
-        RedisCaller one(c);
-        auto answer = one.RoundTrip('m', one.key_, payload);
-        results[i] = answer.ok() ? CheckLength(shared.size() + requests[i].size(), *answer) : answer.status();
-      });
-    }
-    for (auto& t : threads) t.join();
-    for (const absl::Status& s : results) {
-      if (!s.ok()) return s;
-    }
-    return absl::OkStatus();
+    const int port = c_->tcp.port;
+    return RunCarriedBatch(shared, requests, [port](std::string_view piece, std::string_view request)
+                                                 -> absl::StatusOr<std::string> {
+      redisContext* c = Connect(port);
+      if (c == nullptr) return absl::UnavailableError("cannot connect to redis");
+      RedisCaller one(c);
+      return one.RoundTrip('m', one.key_, PackCarried(piece, request));
+    });
   }
 
  private:
-  static int port_of(redisContext* c) { return c->tcp.port; }
-
   absl::StatusOr<std::string> RoundTrip(char kind, const std::string& key, std::string_view payload) {
     std::string item(1, kind);
     item.append(key).append("|").append(payload);
