@@ -1,6 +1,9 @@
 #include "agent/agent.h"
 
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/jobd_service.h"
+#include "agent/log_text.h"
 #include "agent/submit_decoder.h"
 #include "shm/monotonic.h"
 #include "spdlog/spdlog.h"
@@ -59,36 +63,27 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentConfig config) {
 
 absl::Status Agent::Init() {
   started_at_ = clock_.Now();
-  shm::ArenaOptions arena_options;
-  arena_options.path = config_.arena_path();
-  arena_options.classes = config_.size_classes;
-  // Clients write their requests into the arena, so a group allowed on the socket needs rw.
-  arena_options.mode = config_.socket_group == static_cast<gid_t>(-1) ? 0600 : 0660;
-  absl::StatusOr<std::unique_ptr<shm::Arena>> arena = shm::Arena::Create(arena_options);
-  if (!arena.ok()) return arena.status();
-  arena_ = std::move(*arena);
+  session_shape_.classes = config_.size_classes;
+  session_shape_.ring_capacity = config_.ring_capacity;
+  absl::StatusOr<uint64_t> segment_bytes = shm::Segment::BytesFor(session_shape_);
+  if (!segment_bytes.ok()) return segment_bytes.status();
+  if (config_.memory_budget == 0) config_.memory_budget = *segment_bytes * 16;
+  absl::StatusOr<std::unique_ptr<shm::AgentBeacon>> beacon = shm::AgentBeacon::Create();
+  if (!beacon.ok()) return beacon.status();
+  beacon_ = std::move(*beacon);
+  epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
+  pump_wake_.Reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!epoll_.valid() || !pump_wake_.valid()) return absl::ResourceExhaustedError("cannot create the pump's epoll");
+  // The side socket has the gRPC socket's mode and group: whoever may talk to jobd may pick up
+  // its own segment there, and nothing else.
+  absl::StatusOr<shm::UniqueFd> side = shm::ListenUnix(config_.side_socket_path(), 0660);
+  if (!side.ok()) return side.status();
+  side_listen_ = std::move(*side);
   if (config_.socket_group != static_cast<gid_t>(-1)) {
-    if (chown(config_.arena_path().c_str(), static_cast<uid_t>(-1), config_.socket_group) != 0) {
-      return absl::PermissionDeniedError(absl::StrCat("cannot give the arena to group ", config_.socket_group));
-    }
+    (void)chown(config_.side_socket_path().c_str(), static_cast<uid_t>(-1), config_.socket_group);
   }
-  ledger_ = std::make_unique<ArenaLedger>(*arena_);
-  if (config_.fast_path) {
-    shm::ChannelFileOptions copts;
-    copts.path = config_.channels_path();
-    copts.slots = config_.channel_slots;
-    copts.mode = arena_options.mode;
-    auto channels = shm::ChannelFile::Create(copts);
-    if (!channels.ok()) return channels.status();
-    channels_ = std::move(*channels);
-    if (config_.socket_group != static_cast<gid_t>(-1)) {
-      (void)chown(config_.channels_path().c_str(), static_cast<uid_t>(-1), config_.socket_group);
-    }
-    absl::MutexLock lock(&conns_mu_);
-    for (uint32_t i = 0; i < channels_->slots(); ++i) free_slots_.push_back(i);
-  }
-  spdlog::info("arena {} ({}):\n{}", config_.arena_path(), shm::HumanBytes(arena_->mapped_bytes()),
-               shm::DescribeSizeClasses(config_.size_classes));
+  spdlog::info("session segments: {} each (sparse), classes {}; memory budget {}", shm::HumanBytes(*segment_bytes),
+               shm::FormatSizeClasses(config_.size_classes), shm::HumanBytes(config_.memory_budget));
 
   coordinator::CoordinatorOptions copts;
   copts.max_queue = config_.max_queue;
@@ -98,7 +93,7 @@ absl::Status Agent::Init() {
   copts.worker_max_jobs = config_.worker_max_jobs;
   {
     absl::MutexLock lock(&coord_mu_);
-    coordinator_ = std::make_unique<coordinator::Coordinator>(copts, clock_, *ledger_);
+    coordinator_ = std::make_unique<coordinator::Coordinator>(copts, clock_, ledger_);
   }
 
   // The supervisor exists before any server does: health probes and sessions read it. Its
@@ -153,7 +148,7 @@ absl::Status Agent::Init() {
   }
 
   spdlog::info("starting {} workers: {}", config_.workers, absl::StrJoin(config_.worker_argv, " "));
-  if (channels_ != nullptr) pump_ = std::thread([this] { PumpLoop(); });
+  pump_ = std::thread([this] { PumpLoop(); });
   supervisor_->StartAll();
   housekeeping_ = std::thread([this] { HousekeepingLoop(); });
   return absl::OkStatus();
@@ -202,52 +197,104 @@ void Agent::Shutdown(absl::Duration grace) {
   }
   if (pump_.joinable()) {
     stop_pump_.store(true);
-    channels_->agent_bell().seq.fetch_add(1);
-    shm::internal::FutexWakeAll(&channels_->agent_bell().seq);
+    WakePump();
     pump_.join();
   }
   http_.reset();
   spdlog::info("metrics endpoint closed");
   if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
   if (server_ != nullptr) unlink(config_.socket_path().c_str());
-  if (arena_ != nullptr) (void)arena_->Unlink();
-  if (channels_ != nullptr) (void)channels_->Unlink();
+  if (side_listen_.valid()) unlink(config_.side_socket_path().c_str());
   spdlog::info("stopped");
 }
 
 // ---------------------------------------------------------------- sessions
 
+absl::Status Agent::NewSegment(const std::string& name, const shm::SegmentShape& shape, bool worker, uint32_t id,
+                               std::shared_ptr<shm::Segment>* segment, shm::UniqueFd* wake,
+                               pb::SegmentGrant* grant) {
+  absl::StatusOr<std::unique_ptr<shm::Segment>> seg = shm::Segment::Create(name, shape);
+  if (!seg.ok()) return seg.status();
+  *segment = std::move(*seg);
+  wake->Reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake->valid()) return absl::ResourceExhaustedError(absl::StrCat("eventfd: ", strerror(errno)));
+  std::string token(16, '\0');
+  if (getrandom(token.data(), token.size(), 0) != static_cast<ssize_t>(token.size())) {
+    return absl::InternalError("no randomness for a session token");
+  }
+  grant->set_side_socket(config_.side_socket_path());
+  grant->set_token(token);
+  grant->set_classes(shape.classes.empty() ? "" : shm::FormatSizeClasses(shape.classes));
+  grant->set_ring_capacity(shape.ring_capacity);
+  grant->set_spin_us(static_cast<uint32_t>(absl::ToInt64Microseconds(config_.spin)));
+  absl::MutexLock lock(&conns_mu_);
+  pending_[token] = Pending{worker, id, absl::Now() + absl::Seconds(10)};
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
     grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* stream, grpc::ServerContext* context,
     const pb::SessionHello& hello) {
+  {
+    absl::MutexLock lock(&conns_mu_);
+    if (sessions_.size() >= config_.max_sessions) {
+      metrics_.Rejected("_session", absl::StatusCode::kResourceExhausted);
+      return absl::ResourceExhaustedError(absl::StrCat("jobd has ", sessions_.size(),
+                                                       " sessions open, the most it takes (--max_sessions=",
+                                                       config_.max_sessions, ")"));
+    }
+  }
+  const uint64_t committed = ledger_.CommittedBytes();
+  if (committed >= config_.memory_budget) {
+    metrics_.Rejected("_session", absl::StatusCode::kResourceExhausted);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "shared memory budget spent: sessions commit ", shm::HumanBytes(committed), " of --memory_budget=",
+        shm::HumanBytes(config_.memory_budget), "; retry when sessions close"));
+  }
   auto conn = std::make_shared<SessionConn>(stream, context);
   conn->id = NewOwnerId();
-  conn->name = hello.client_name();
-  conn->pid = hello.pid();
+  conn->name = Quoted(hello.client_name(), 64);
+  conn->hello_pid = hello.pid();
+  pb::AgentMessage msg;
+  pb::SessionWelcome* w = msg.mutable_welcome();
+  if (absl::Status s = NewSegment(absl::StrCat("jobd-session-", conn->id), session_shape_, false, conn->id,
+                                  &conn->segment, &conn->wake, w->mutable_segment());
+      !s.ok()) {
+    return s;
+  }
+  conn->channel = std::make_unique<AgentChannel>(conn->segment->channel(),
+                                                 BacklogLimits{config_.peer_backlog_bytes, config_.peer_stall});
+  ledger_.Add(conn->id, conn->segment);
   std::vector<std::string> types;
   {
     absl::MutexLock lock(&coord_mu_);
     coordinator_->OpenSession(conn->id);
     types = coordinator_->KnownTypes();
   }
-  pb::AgentMessage msg;
-  pb::SessionWelcome* w = msg.mutable_welcome();
-  if (hello.wants_channel()) conn->channel = OpenChannel(w->mutable_channel());
-  if (conn->channel == nullptr) w->clear_channel();
   {
     absl::MutexLock lock(&conns_mu_);
     sessions_[conn->id] = conn;
   }
-  // The pump learns of the channel before the client can write to it.
-  if (conn->channel != nullptr) conns_epoch_.fetch_add(1);
   w->set_session_id(conn->id);
-  w->set_arena_path(config_.arena_path());
   w->set_workers(config_.workers);
   for (auto& t : types) w->add_known_types(t);
   w->set_max_payload(config_.size_classes.back().slab_size);
+  // This session's own handler thread writes its welcome: a client that does not read blocks
+  // only the thread that serves it.
   conn->stream.Write(msg);
-  spdlog::debug("session {} opened: {} pid {}", conn->id, conn->name, conn->pid);
+  spdlog::debug("session {} opened: {} (pid {} says its hello)", conn->id, conn->name, conn->hello_pid);
   return conn;
+}
+
+absl::Status Agent::CheckAllowed(const SessionConn& session, const std::string& type) const {
+  if (config_.allow.empty()) return absl::OkStatus();
+  for (const AgentConfig::AllowRule& r : config_.allow) {
+    if ((r.gid ? session.cred.gid : session.cred.uid) != r.id) continue;
+    if (r.types.empty() || std::find(r.types.begin(), r.types.end(), type) != r.types.end()) return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat("uid ", session.cred.uid, " (gid ", session.cred.gid,
+                                                  ") may not submit jobs of type ", Quoted(type),
+                                                  ": no --allow rule lets it"));
 }
 
 void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
@@ -256,10 +303,13 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
     metrics_.Rejected(s.type(), status.code());
     pb::AgentMessage msg;
     *msg.mutable_completion() = Rejection(s.seq(), status);
-    spdlog::warn("job {} type '{}' rejected: {}", (uint64_t{session.id} << 32) | s.seq(), s.type(),
-                 status.ToString());
+    spdlog::warn("job {} type {} rejected (session {}, uid {}, pid {}): {}", coordinator::MakeJobId(session.id, s.seq()),
+                 Quoted(s.type()), session.id, session.cred.uid, session.cred.pid, Quoted(status.ToString(), 512));
     SendToSession(session, msg);
   };
+  if (!session.attached.load()) {
+    return reject(absl::FailedPreconditionError("the session has not picked up its segment on the side socket"));
+  }
   if (draining_.load()) {
     return reject(absl::UnavailableError("jobd is draining (shutting down): submit to another agent or retry later"));
   }
@@ -267,10 +317,11 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
     return reject(absl::UnavailableError(absl::StrCat(
         "no worker is running: the worker command keeps failing (", *looping, "); jobd retries with backoff")));
   }
+  if (absl::Status allowed = CheckAllowed(session, s.type()); !allowed.ok()) return reject(allowed);
   if (config_.max_slabs_per_session > 0) {
-    // Clients allocate without asking (no round trip), so the quota bites where they submit:
-    // a session holding more than its share cannot start more work until it lets go.
-    const uint32_t held = arena_->CountOwnedBy(session.id);
+    // Clients allocate without asking (no round trip), so the quota bites where they submit;
+    // their segment bounds what they can take at all.
+    const uint32_t held = ledger_.SlabsOf(session.id);
     if (held > config_.max_slabs_per_session) {
       return reject(absl::ResourceExhaustedError(absl::StrCat("session holds ", held,
                                                               " slabs (max_slabs_per_session=",
@@ -300,18 +351,24 @@ void Agent::HandleCancel(SessionConn& session, const pb::Cancel& cancel) {
   absl::StatusOr<coordinator::Effects> effects;
   {
     absl::MutexLock lock(&coord_mu_);
-    effects = coordinator_->Cancel(session.id, (uint64_t{session.id} << 32) | cancel.seq());
+    effects = coordinator_->Cancel(session.id, coordinator::MakeJobId(session.id, cancel.seq()));
   }
   if (effects.ok()) Apply(std::move(*effects));
 }
 
 void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
-  session->closed.store(true);
+  if (session->closed.exchange(true)) return;
   session->stream.Close();
   {
     absl::MutexLock lock(&conns_mu_);
     sessions_.erase(session->id);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      auto next = std::next(it);
+      if (!it->second.worker && it->second.id == session->id) pending_.erase(it);
+      it = next;
+    }
   }
+  if (session->wake.valid()) (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, session->wake.get(), nullptr);
   conns_epoch_.fetch_add(1);
   coordinator::Effects effects;
   {
@@ -319,10 +376,47 @@ void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
     effects = coordinator_->CloseSession(session->id);
   }
   Apply(std::move(effects));
-  // After CloseSession nothing moves to this session any more, so what it holds now is all
-  // it will ever hold.
-  const uint32_t freed = arena_->ReclaimOwner(session->id);
-  spdlog::debug("session {} closed: {} slabs reclaimed", session->id, freed);
+  // The segment stays while a job of the session may still touch it (a NoReply job runs on).
+  {
+    absl::MutexLock lock(&conns_mu_);
+    lingering_.insert(session->id);
+  }
+  ReleaseLingeringSegments();
+  spdlog::debug("session {} closed ({}, uid {}, pid {})", session->id, session->name, session->cred.uid,
+                session->cred.pid);
+}
+
+void Agent::ReleaseLingeringSegments() {
+  std::vector<coordinator::SessionId> done;
+  {
+    absl::MutexLock lock(&conns_mu_);
+    if (lingering_.empty()) return;
+    absl::MutexLock coord(&coord_mu_);
+    for (coordinator::SessionId id : lingering_) {
+      if (coordinator_->LiveJobsOf(id) == 0) done.push_back(id);
+    }
+    for (coordinator::SessionId id : done) lingering_.erase(id);
+  }
+  if (done.empty()) return;
+  std::vector<std::shared_ptr<WorkerConn>> workers;
+  {
+    absl::MutexLock lock(&conns_mu_);
+    for (auto& [id, w] : workers_) workers.push_back(w);
+  }
+  for (coordinator::SessionId id : done) {
+    ledger_.Remove(id);
+    for (auto& w : workers) {
+      bool had;
+      {
+        absl::MutexLock lock(&w->side_mu);
+        had = w->segments.erase(id) > 0;
+      }
+      if (!had) continue;
+      pb::AgentToWorker forget;
+      forget.mutable_forget()->set_segment(id);
+      SendToWorker(*w, forget);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- workers
@@ -337,28 +431,29 @@ absl::StatusOr<std::shared_ptr<WorkerConn>> Agent::OpenWorker(
   if (!slot.ok()) return slot.status();
   conn->slot = *slot;
   pb::AgentToWorker msg;
-  if (hello.wants_channel()) conn->channel = OpenChannel(msg.mutable_welcome()->mutable_channel());
-  if (conn->channel == nullptr) msg.mutable_welcome()->clear_channel();
+  pb::WorkerWelcome* w = msg.mutable_welcome();
+  std::shared_ptr<shm::Segment> segment;
+  shm::SegmentShape shape;
+  shape.ring_capacity = config_.ring_capacity;
+  if (absl::Status s = NewSegment(absl::StrCat("jobd-worker-", conn->slot), shape, true, conn->id, &segment,
+                                  &conn->wake, w->mutable_segment());
+      !s.ok()) {
+    return s;
+  }
+  conn->segment = std::move(segment);
+  conn->channel = std::make_unique<AgentChannel>(conn->segment->channel(),
+                                                 BacklogLimits{config_.peer_backlog_bytes, config_.peer_stall});
+  conn->types.assign(hello.types().begin(), hello.types().end());
   {
     absl::MutexLock lock(&conns_mu_);
     workers_[conn->id] = conn;
   }
-  if (conn->channel != nullptr) conns_epoch_.fetch_add(1);
-  msg.mutable_welcome()->set_owner_id(conn->id);
-  msg.mutable_welcome()->set_arena_path(config_.arena_path());
-  msg.mutable_welcome()->set_worker_index(conn->slot);
+  w->set_owner_id(conn->id);
+  w->set_worker_index(conn->slot);
+  w->set_session_classes(shm::FormatSizeClasses(session_shape_.classes));
+  w->set_session_ring_capacity(session_shape_.ring_capacity);
   conn->stream.Write(msg);
-  absl::StatusOr<coordinator::Effects> effects;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    effects = coordinator_->AddWorker(conn->id, {hello.types().begin(), hello.types().end()});
-  }
-  if (!effects.ok()) {
-    CloseWorker(conn);
-    return effects.status();
-  }
-  spdlog::info("worker {} ready: pid {}, types {}", conn->slot, conn->pid, absl::StrJoin(hello.types(), ","));
-  Apply(std::move(*effects));
+  // It gets jobs once it has its channel (AttachWorker, on the side socket).
   return conn;
 }
 
@@ -372,16 +467,21 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
       effects = coordinator_->EarlyResponse(worker.id, r.job_id(), {response, r.response().size()});
     } else if (r.code() != 0) {
       effects = coordinator_->JobFinished(
-          worker.id, r.job_id(), absl::Status(static_cast<absl::StatusCode>(r.code()), r.message()));
+          worker.id, r.job_id(), absl::Status(static_cast<absl::StatusCode>(r.code()), Quoted(r.message(), 4096)));
     } else {
       effects = coordinator_->JobFinished(worker.id, r.job_id(), coordinator::SlabRef{response, r.response().size()});
     }
-  }
-  if (!effects.ok()) {
-    spdlog::warn("worker {} (pid {}) sent a bad result for job {}: {}", worker.slot, worker.pid, r.job_id(),
-                 effects.status().ToString());
-    if (!response.is_null()) (void)arena_->Free(response, worker.id);
-    return;
+    if (!effects.ok()) {
+      // A worker that answers with a slab it does not own, another job's slab, a size past its
+      // slab or a job it was never given is broken or hostile: its job ends now with the
+      // violation named, and the worker is replaced.
+      const absl::Status why = absl::InternalError(
+          absl::StrCat("worker ", worker.slot, " (pid ", worker.pid, ") sent a bad result for job ", r.job_id(), ": ",
+                       effects.status().message(), "; the worker is replaced"));
+      effects = coordinator_->WorkerGone(worker.id, why);
+      spdlog::error("{}", std::string(why.message()));
+      (void)supervisor_->StopOwner(worker.id, ExitReason::kCrash, SIGKILL);
+    }
   }
   pb::JobResult stamped;
   stamped.set_job_id(r.job_id());
@@ -391,13 +491,19 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
 }
 
 void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
-  worker->closed.store(true);
+  if (worker->closed.exchange(true)) return;
   conns_epoch_.fetch_add(1);
   worker->stream.Close();
+  if (worker->wake.valid()) (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, worker->wake.get(), nullptr);
   bool was_registered;
   {
     absl::MutexLock lock(&conns_mu_);
     was_registered = workers_.erase(worker->id) > 0;
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      auto next = std::next(it);
+      if (it->second.worker && it->second.id == worker->id) pending_.erase(it);
+      it = next;
+    }
   }
   if (!was_registered) return;
   coordinator::Effects effects;
@@ -411,6 +517,42 @@ void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
   if (!shut_down_.load()) (void)supervisor_->StopOwner(worker->id, ExitReason::kCrash, SIGKILL);
 }
 
+absl::Status Agent::GiveSegment(WorkerConn& worker, coordinator::SessionId session) {
+  absl::MutexLock lock(&worker.side_mu);
+  if (worker.segments.contains(session)) return absl::OkStatus();
+  if (!worker.side.valid()) return absl::FailedPreconditionError("the worker has no side socket yet");
+  std::shared_ptr<shm::Segment> segment = ledger_.Get(session);
+  if (segment == nullptr) return absl::NotFoundError(absl::StrCat("session ", session, " has no segment"));
+  std::byte record[5] = {std::byte{'X'}};
+  std::memcpy(record + 1, &session, 4);
+  const int fds[] = {segment->fd()};
+  if (absl::Status s = shm::SendRecord(worker.side.get(), record, fds); !s.ok()) return s;
+  worker.segments.insert(session);
+  return absl::OkStatus();
+}
+
+void Agent::SendToSession(SessionConn& session, const pb::AgentMessage& message) {
+  if (session.closed.load(std::memory_order_relaxed) || session.channel == nullptr) return;
+  if (session.channel->Send(message)) {
+    if (session.channel->backlogged()) WakePump();
+    return;
+  }
+  spdlog::warn("session {} ({}, uid {}, pid {}) cut off: {}", session.id, session.name, session.cred.uid,
+               session.cred.pid, session.channel->why());
+  session.stream.Abort();
+}
+
+void Agent::SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message) {
+  if (worker.closed.load(std::memory_order_relaxed) || worker.channel == nullptr) return;
+  if (worker.channel->Send(message)) {
+    if (worker.channel->backlogged()) WakePump();
+    return;
+  }
+  spdlog::warn("worker {} (pid {}) cut off: {}", worker.slot, worker.pid, worker.channel->why());
+  worker.stream.Abort();
+  (void)supervisor_->StopOwner(worker.id, ExitReason::kCrash, SIGKILL);
+}
+
 // ---------------------------------------------------------------- effects
 
 void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
@@ -421,9 +563,19 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
       auto it = workers_.find(d.worker);
       if (it != workers_.end()) conn = it->second;
     }
+    if (conn != nullptr) {
+      if (absl::Status s = GiveSegment(*conn, coordinator::SessionOf(d.id)); !s.ok()) {
+        // The job comes back through WorkerGone: retried or failed with the reason.
+        spdlog::warn("job {} type {}: worker {} cannot take session {}'s segment: {}; replacing it", d.id,
+                     Quoted(d.type), conn->slot, coordinator::SessionOf(d.id), s.ToString());
+        conn->stream.Abort();
+        continue;
+      }
+    }
     pb::AgentToWorker msg;
     pb::Assignment* a = msg.mutable_assignment();
     a->set_job_id(d.id);
+    a->set_segment(coordinator::SessionOf(d.id));
     a->set_type(d.type);
     a->mutable_request()->set_handle(d.request.handle.bits());
     a->mutable_request()->set_size(d.request.size);
@@ -439,14 +591,16 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
     stamps->set_agent_received_ns(d.trace.agent_received_ns);
     stamps->set_agent_dispatched_ns(shm::MonotonicNanos());
     // A worker that vanished between dispatch and write is reported by its stream's end.
-    if (conn == nullptr || !SendToWorker(*conn, msg)) {
-      spdlog::warn("job {} type {}: worker {} is gone before dispatch", d.id, d.type, d.worker);
+    if (conn == nullptr) {
+      spdlog::warn("job {} type {}: worker owner {} is gone before dispatch", d.id, Quoted(d.type), d.worker);
+      continue;
     }
+    SendToWorker(*conn, msg);
   }
   for (coordinator::Completion& c : effects.completions) {
     if (c.outcome != Outcome::kOk) {
-      spdlog::warn("job {} type {} {}: {}", c.id, c.type, coordinator::OutcomeName(c.outcome),
-                   std::string(c.status.message()));
+      spdlog::warn("job {} type {} {}: {}", c.id, Quoted(c.type), coordinator::OutcomeName(c.outcome),
+                   Quoted(c.status.message(), 512));
     }
     metrics_.JobEnded(c.type, coordinator::OutcomeName(c.outcome), c.queue_wait, c.run_time,
                       c.run_time > absl::ZeroDuration());
@@ -485,9 +639,20 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
       if (it != workers_.end()) conn = it->second;
     }
     if (conn == nullptr) continue;
-    pb::AgentToWorker msg;
-    msg.mutable_cancel()->set_job_id(cancel.id);
-    conn->stream.Write(msg);
+    // On the side socket, not the ring: the worker's handler thread is busy with the job, and
+    // its side reader is there to notice.
+    std::byte record[9] = {std::byte{'C'}};
+    std::memcpy(record + 1, &cancel.id, 8);
+    absl::Status sent;
+    {
+      absl::MutexLock lock(&conn->side_mu);
+      sent = conn->side.valid() ? shm::SendRecord(conn->side.get(), record, {})
+                                : absl::FailedPreconditionError("no side socket");
+    }
+    if (!sent.ok()) {
+      spdlog::warn("worker {}: cannot tell it job {} is cancelled ({}); it is killed after the grace", conn->slot,
+                   cancel.id, sent.ToString());
+    }
   }
   for (const coordinator::KillWorker& kill : effects.kills) {
     std::optional<uint32_t> slot = supervisor_->SlotOfOwner(kill.worker);

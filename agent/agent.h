@@ -1,6 +1,7 @@
-// The jobd agent: wires the coordinator to the world. It owns the arena, the coordinator (behind
-// one mutex), the supervisor of the worker pool and the open client and worker streams; it
-// turns stream messages into coordinator events and carries out the Effects that come back.
+// The jobd agent: wires the coordinator to the world. It owns every peer's segment, the
+// coordinator (behind one mutex), the supervisor of the worker pool and the open client and
+// worker streams; it turns channel messages into coordinator events and carries out the Effects
+// that come back. No agent thread blocks on a peer: sends go to rings or bounded backlogs.
 // The gRPC service (jobd_service.h) is a thin layer over the methods below.
 #pragma once
 
@@ -15,8 +16,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "agent/agent_config.h"
+#include "absl/container/flat_hash_set.h"
 #include "agent/agent_channel.h"
-#include "agent/arena_ledger.h"
+#include "agent/segment_ledger.h"
 #include "agent/http_endpoint.h"
 #include "agent/metrics.h"
 #include "agent/process_launcher.h"
@@ -25,8 +27,10 @@
 #include "coordinator/clock.h"
 #include "coordinator/coordinator.h"
 #include "proto/jobd.grpc.pb.h"
-#include "shm/arena.h"
-#include "shm/channel_file.h"
+#include "shm/agent_beacon.h"
+#include "shm/fd_passing.h"
+#include "shm/segment.h"
+#include "shm/unique_fd.h"
 
 namespace jobd::agent {
 
@@ -36,24 +40,38 @@ namespace pb = ::jobd::v1;
 using SessionStream = StreamConn<pb::AgentMessage, pb::ClientMessage>;
 using WorkerStream = StreamConn<pb::AgentToWorker, pb::WorkerMessage>;
 
+// What the agent knows of a client session. Its segment (slabs and channel) is created for it
+// alone; its identity comes from the kernel (SO_PEERCRED on the side socket), not from its hello.
 struct SessionConn {
   coordinator::SessionId id = 0;
   std::string name;
-  int pid = 0;
+  int hello_pid = 0;
+  shm::PeerCredentials cred;                // valid once `attached`
+  std::atomic<bool> attached{false};        // the client has its segment: it may submit
+  std::shared_ptr<shm::Segment> segment;
+  shm::UniqueFd wake;                       // eventfd the client writes when the agent sleeps
+  std::unique_ptr<AgentChannel> channel;
   SessionStream stream;
-  std::unique_ptr<AgentChannel> channel;  // null: the stream carries everything
   std::atomic<bool> closed{false};
   SessionConn(grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* s, grpc::ServerContext* c)
       : stream(s, c) {}
 };
 
 struct WorkerConn {
-  coordinator::WorkerId id = 0;  // its arena owner id
+  coordinator::WorkerId id = 0;  // its owner id in every segment
   uint32_t slot = 0;
   int pid = 0;
+  std::atomic<bool> attached{false};
+  std::vector<std::string> types;         // what it handles; it joins the pool once attached
+  std::shared_ptr<shm::Segment> segment;  // its channel only
+  shm::UniqueFd wake;
+  std::unique_ptr<AgentChannel> channel;
   WorkerStream stream;
-  std::unique_ptr<AgentChannel> channel;  // null: assignments take the stream
   std::atomic<bool> closed{false};
+  // The side socket stays open: session segments reach the worker through it.
+  absl::Mutex side_mu;
+  shm::UniqueFd side ABSL_GUARDED_BY(side_mu);
+  absl::flat_hash_set<coordinator::SessionId> segments ABSL_GUARDED_BY(side_mu);
   WorkerConn(grpc::ServerReaderWriter<pb::AgentToWorker, pb::WorkerMessage>* s, grpc::ServerContext* c)
       : stream(s, c) {}
 };
@@ -101,25 +119,38 @@ class Agent {
   absl::Status Init();
   // `result`: the worker message these effects answer (its stamps go into the completion).
   void Apply(coordinator::Effects effects, const pb::JobResult* result = nullptr);
-  // To a peer: down its channel when it has one and there is room, else on its stream.
-  bool SendToSession(SessionConn& session, const pb::AgentMessage& message);
-  bool SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message);
-  // Gives a new peer a channel slot (and fills `grant`); null when the fast path is off or
-  // every slot is taken.
-  std::unique_ptr<AgentChannel> OpenChannel(pb::ChannelGrant* grant);
-  // The pump: drains every channel's up ring and sleeps on the agent doorbell when all are empty.
+  // To a peer, down its channel (or its backlog). Never blocks; a peer cut off is ended.
+  void SendToSession(SessionConn& session, const pb::AgentMessage& message);
+  void SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message);
+  // A segment, its wake eventfd and a one-time token for the side socket; fills `grant`.
+  absl::Status NewSegment(const std::string& name, const shm::SegmentShape& shape, bool worker, uint32_t id,
+                          std::shared_ptr<shm::Segment>* segment, shm::UniqueFd* wake, pb::SegmentGrant* grant);
+  // Before a worker's first job of a session: the session's segment down its side socket.
+  absl::Status GiveSegment(WorkerConn& worker, coordinator::SessionId session);
+  // Drops the segments of closed sessions whose jobs have all ended.
+  void ReleaseLingeringSegments();
+  // Why a submit of `type` by this session's uid/gid is refused by --allow; OK when allowed.
+  absl::Status CheckAllowed(const SessionConn& session, const std::string& type) const;
+
+  // The pump (agent_pump.cc): drains every channel's up ring, flushes backlogs, takes side-socket
+  // handshakes; sleeps in epoll (on the peers' wake eventfds) when there is nothing to do.
   void PumpLoop();
   bool DrainSession(SessionConn& session);
   bool DrainWorker(WorkerConn& worker);
+  void WakePump();
+  void AcceptSideConnections();
+  void ServeHandshake(int fd);
   void HousekeepingLoop();
+  void ExpirePending();
   void ReapChildren();
   void CheckWorkerMemory();
   shm::OwnerId NewOwnerId() { return next_owner_.fetch_add(1, std::memory_order_relaxed); }
 
   AgentConfig config_;
   coordinator::RealClock clock_;
-  std::shared_ptr<shm::Arena> arena_;
-  std::unique_ptr<ArenaLedger> ledger_;
+  shm::SegmentShape session_shape_;
+  SegmentLedger ledger_;
+  std::unique_ptr<shm::AgentBeacon> beacon_;
   absl::Mutex coord_mu_;
   std::unique_ptr<coordinator::Coordinator> coordinator_ ABSL_GUARDED_BY(coord_mu_);
   PosixProcessLauncher launcher_;
@@ -133,9 +164,25 @@ class Agent {
   absl::flat_hash_map<coordinator::SessionId, std::shared_ptr<SessionConn>> sessions_ ABSL_GUARDED_BY(conns_mu_);
   absl::flat_hash_map<coordinator::WorkerId, std::shared_ptr<WorkerConn>> workers_ ABSL_GUARDED_BY(conns_mu_);
 
-  std::unique_ptr<shm::ChannelFile> channels_;
-  std::deque<uint32_t> free_slots_ ABSL_GUARDED_BY(conns_mu_);  // FIFO: a slot rests before reuse
-  std::atomic<uint64_t> conns_epoch_{0};  // bumped when a conn with a channel comes or goes
+  // Side-socket handshakes waiting for their peer, by token.
+  struct Pending {
+    bool worker = false;
+    uint32_t id = 0;
+    absl::Time until;
+  };
+  absl::flat_hash_map<std::string, Pending> pending_ ABSL_GUARDED_BY(conns_mu_);
+  // Closed sessions whose segments wait for their last job (a NoReply job runs on).
+  absl::flat_hash_set<coordinator::SessionId> lingering_ ABSL_GUARDED_BY(conns_mu_);
+  shm::UniqueFd side_listen_;
+  shm::UniqueFd epoll_;
+  shm::UniqueFd pump_wake_;  // eventfd: a new peer, a backlog, or stop
+  struct Handshake {
+    shm::UniqueFd fd;
+    absl::Time since;
+    std::string got;
+  };
+  absl::flat_hash_map<int, Handshake> handshakes_;  // the pump thread's alone
+  std::atomic<uint64_t> conns_epoch_{0};  // bumped when an attached peer comes or goes
   std::atomic<bool> stop_pump_{false};
   std::thread pump_;
 

@@ -46,7 +46,12 @@ pb::StatsReply Agent::Stats() {
     if (auto age = coordinator_->OldestQueuedAge()) reply.set_oldest_queued_age_s(absl::ToDoubleSeconds(*age));
     workers = coordinator_->Workers();
   }
-  for (const shm::ClassOccupancy& c : arena_->Occupancy()) {
+  std::vector<shm::ClassOccupancy> occupancy = ledger_.Occupancy();
+  if (occupancy.empty()) {
+    // No session yet: the classes every session's segment will have, none of them in use.
+    for (const shm::SizeClass& c : session_shape_.classes) occupancy.push_back({c.slab_size, 0, 0, 0, 0});
+  }
+  for (const shm::ClassOccupancy& c : occupancy) {
     pb::SlabClassStats* s = reply.add_slabs();
     s->set_slab_size(c.slab_size);
     s->set_total(c.total);
@@ -68,8 +73,40 @@ pb::StatsReply Agent::Stats() {
       w->set_jobs_done(info.jobs_done);
     }
   }
-  reply.set_arena_bytes(arena_->mapped_bytes());
-  reply.set_arena_path(config_.arena_path());
+  uint64_t committed = 0, segment_bytes = 0;
+  std::vector<SegmentUsage> usage = ledger_.Usage();
+  for (const SegmentUsage& u : usage) {
+    committed += u.committed_bytes;
+    segment_bytes += u.segment_bytes;
+  }
+  reply.set_arena_bytes(segment_bytes);
+  reply.set_arena_path("per-session segments (memfd)");
+  reply.set_memory_budget(config_.memory_budget);
+  reply.set_committed_bytes(committed);
+  {
+    absl::MutexLock lock(&conns_mu_);
+    for (const SegmentUsage& u : usage) {
+      pb::SessionStats* s = reply.add_session_list();
+      s->set_id(u.session);
+      s->set_slabs_in_use(u.slabs_in_use);
+      s->set_bytes_in_use(u.bytes_in_use);
+      s->set_committed_bytes(u.committed_bytes);
+      s->set_segment_bytes(u.segment_bytes);
+      auto it = sessions_.find(u.session);
+      if (it == sessions_.end()) {
+        s->set_name("(closed; its jobs run on)");
+        continue;
+      }
+      s->set_name(it->second->name);
+      s->set_pid(it->second->cred.pid);
+      s->set_uid(it->second->cred.uid);
+      s->set_gid(it->second->cred.gid);
+    }
+  }
+  {
+    absl::MutexLock lock(&coord_mu_);
+    for (pb::SessionStats& s : *reply.mutable_session_list()) s.set_live_jobs(coordinator_->LiveJobsOf(s.id()));
+  }
   reply.set_uptime_s(static_cast<uint64_t>(absl::ToInt64Seconds(clock_.Now() - started_at_)));
   reply.set_draining(draining_.load());
   return reply;
@@ -88,7 +125,7 @@ std::string Agent::MetricsText() {
     if (slot.state == SlotState::kStarting || slot.state == SlotState::kBackoff) ++by_state["starting"];
   }
   metrics_.SetWorkers(by_state);
-  metrics_.SetArena(arena_->Occupancy(), arena_->mapped_bytes());
+  metrics_.SetArena(ledger_.Occupancy(), ledger_.CommittedBytes());
   return metrics_.Serialize();
 }
 

@@ -1,63 +1,121 @@
-// The agent's end of one peer's shared-memory channel (a slot of shm::ChannelFile). Sends go
-// down the ring and ring the peer's doorbell; the pump thread (agent_pump.cc) drains the up
-// ring. When the down ring is full, or the peer has broken the ring, the sender falls back to
-// the gRPC stream, which every peer also reads.
+// The agent's end of one peer's channel (the ring pair in the peer's segment). Sends go down
+// the ring and ring the peer's doorbell; the pump drains the up ring. A send never blocks: when
+// the down ring is full the message waits in a backlog in the agent's own memory, which the pump
+// flushes as the peer reads. A peer whose backlog passes its bound in bytes, or that has not
+// read for `max_stall`, is cut off (its stream ended, its jobs failed, its memory freed), so a
+// peer that stops reading costs the agent a bounded amount of memory and nothing else.
 #pragma once
 
 #include <atomic>
-#include <functional>
+#include <deque>
+#include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "google/protobuf/message_lite.h"
 #include "shm/channel_file.h"
 #include "spdlog/spdlog.h"
 
 namespace jobd::agent {
 
+struct BacklogLimits {
+  size_t max_bytes = 1 << 20;
+  absl::Duration max_stall = absl::Seconds(10);
+};
+
 class AgentChannel {
  public:
-  // `release` gives the slot back when the channel is gone (no pump still reads it by then).
-  AgentChannel(shm::ChannelSlot slot, std::function<void(uint32_t)> release)
-      : slot_(slot), release_(std::move(release)) {}
-  ~AgentChannel() {
-    if (release_) release_(slot_.index);
-  }
+  AgentChannel(shm::ChannelSlot slot, BacklogLimits limits) : slot_(slot), limits_(limits) {}
   AgentChannel(const AgentChannel&) = delete;
   AgentChannel& operator=(const AgentChannel&) = delete;
 
-  // True when `message` went down the ring; false when it must take the stream instead.
-  bool TrySend(const google::protobuf::MessageLite& message) {
+  // Queues `message` for the peer. False when the peer is cut off (broken ring, or backlog over
+  // its bound): the caller ends the peer.
+  bool Send(const google::protobuf::MessageLite& message) {
     if (broken_.load(std::memory_order_relaxed)) return false;
-    const size_t size = message.ByteSizeLong();
-    absl::StatusOr<bool> pushed;
-    {
-      absl::MutexLock lock(&send_mu_);
-      pushed = slot_.down.TryPushWith(size, [&](std::span<std::byte> out) {
+    absl::MutexLock lock(&mu_);
+    if (backlog_.empty()) {
+      const size_t size = message.ByteSizeLong();
+      absl::StatusOr<bool> pushed = slot_.down.TryPushWith(size, [&](std::span<std::byte> out) {
         message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
       });
+      if (!pushed.ok()) return BreakLocked(pushed.status());
+      if (*pushed) {
+        slot_.peer_bell->Ring();
+        return true;
+      }
+      backlog_since_ = absl::Now();
     }
-    if (!pushed.ok()) {
-      Break(pushed.status());
-      return false;
+    std::string bytes = message.SerializeAsString();
+    if (backlog_bytes_ + bytes.size() > limits_.max_bytes) {
+      return BreakLocked(absl::ResourceExhaustedError(absl::StrCat(
+          "the peer does not read its channel: ", backlog_bytes_ + bytes.size(), " bytes waiting, more than ",
+          limits_.max_bytes)));
     }
-    if (*pushed) slot_.peer_bell->Ring();
-    return *pushed;
+    backlog_bytes_ += bytes.size();
+    backlog_.push_back(std::move(bytes));
+    backlogged_.store(true, std::memory_order_relaxed);
+    return true;
   }
 
-  // The up ring; the pump alone consumes it.
-  shm::MessageRing& up() { return slot_.up; }
-  uint32_t index() const { return slot_.index; }
+  // The pump: pushes what waits. False when the peer must be cut off (stalled past the bound).
+  bool Flush() {
+    if (!backlogged_.load(std::memory_order_relaxed)) return !broken();
+    absl::MutexLock lock(&mu_);
+    bool moved = false;
+    while (!backlog_.empty()) {
+      const std::string& m = backlog_.front();
+      absl::StatusOr<bool> pushed = slot_.down.TryPush(std::as_bytes(std::span(m.data(), m.size())));
+      if (!pushed.ok()) return BreakLocked(pushed.status());
+      if (!*pushed) break;
+      moved = true;
+      backlog_bytes_ -= m.size();
+      backlog_.pop_front();
+      backlog_since_ = absl::Now();
+    }
+    if (moved) slot_.peer_bell->Ring();
+    if (backlog_.empty()) {
+      backlogged_.store(false, std::memory_order_relaxed);
+      return true;
+    }
+    if (absl::Now() - backlog_since_ > limits_.max_stall) {
+      return BreakLocked(absl::DeadlineExceededError(absl::StrCat(
+          "the peer has not read its channel for ", absl::FormatDuration(limits_.max_stall))));
+    }
+    return true;
+  }
 
-  // The peer broke the ring's invariants: nothing more goes through it.
+  bool backlogged() const { return backlogged_.load(std::memory_order_relaxed); }
+  shm::MessageRing& up() { return slot_.up; }
+
+  // The peer broke the ring's invariants, or stopped reading: nothing more goes through it.
   void Break(const absl::Status& why) {
-    if (!broken_.exchange(true)) spdlog::warn("channel slot {} abandoned: {}", slot_.index, why.ToString());
+    absl::MutexLock lock(&mu_);
+    BreakLocked(why);
   }
   bool broken() const { return broken_.load(std::memory_order_relaxed); }
+  std::string why() const {
+    absl::MutexLock lock(&mu_);
+    return why_;
+  }
 
  private:
+  bool BreakLocked(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!broken_.exchange(true)) why_ = why.ToString();
+    backlog_.clear();
+    backlog_bytes_ = 0;
+    backlogged_.store(false, std::memory_order_relaxed);
+    return false;
+  }
+
   shm::ChannelSlot slot_;
-  std::function<void(uint32_t)> release_;
-  absl::Mutex send_mu_;  // the down ring has one producer at a time
+  BacklogLimits limits_;
+  mutable absl::Mutex mu_;
+  std::deque<std::string> backlog_ ABSL_GUARDED_BY(mu_);
+  size_t backlog_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time backlog_since_ ABSL_GUARDED_BY(mu_);
+  std::string why_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> backlogged_{false};
   std::atomic<bool> broken_{false};
 };
 

@@ -27,15 +27,29 @@ struct AgentConfig {
   uint64_t worker_max_rss = 0;  // bytes; 0: no limit
   std::string metrics_address;  // empty: no metrics endpoint
   gid_t socket_group = static_cast<gid_t>(-1);  // -1: the agent's own group
-  // The shared-memory channels (shm::ChannelFile) for control messages; off: streams only.
-  bool fast_path = true;
-  uint32_t channel_slots = 256;
   absl::Duration spin = absl::Microseconds(50);  // spin before sleeping on a doorbell
+  uint64_t ring_capacity = 64 * 1024;            // per direction, in every peer's segment
+  // The most all session segments may commit together; a session that would pass it is
+  // refused at open with the numbers.
+  uint64_t memory_budget = 0;  // 0: the session classes' size x 16
+  uint32_t max_sessions = 4096;
+  size_t peer_backlog_bytes = 1 << 20;            // what waits for a peer that does not read
+  absl::Duration peer_stall = absl::Seconds(10);  // how long a peer may not read before it is cut off
+  // --allow: who may submit what. Empty: everyone who can open the socket, anything.
+  struct AllowRule {
+    bool gid = false;  // the rule names a group, else a user
+    uint32_t id = 0;
+    std::vector<std::string> types;  // empty: every type
+  };
+  std::vector<AllowRule> allow;
 
   std::string socket_path() const { return run_dir + "/jobd.sock"; }
-  std::string arena_path() const { return run_dir + "/arena"; }
-  std::string channels_path() const { return run_dir + "/channels"; }
+  // Where peers pick up their segments (SCM_RIGHTS); beside the gRPC socket, same mode.
+  std::string side_socket_path() const { return run_dir + "/jobd.side.sock"; }
 };
+
+// "uid:1000=echo,resize;gid:50=*" -> rules. Errors say which rule is wrong and the form.
+absl::StatusOr<std::vector<AgentConfig::AllowRule>> ParseAllowRules(const std::string& text);
 
 // Reads the --flags (declared in flags.cc) into a config. Errors name the flag, the value and
 // what is allowed. Resolves the run dir but does not create it.

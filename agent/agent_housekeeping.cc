@@ -22,7 +22,7 @@ void Agent::ReapChildren() {
     if (!exit.has_value()) continue;
     metrics_.WorkerRestarted(ExitReasonName(exit->reason));
     uint32_t freed = 0;
-    if (exit->owner != shm::kNoOwner) freed = arena_->ReclaimOwner(exit->owner);
+    if (exit->owner != shm::kNoOwner) freed = ledger_.ReclaimWorker(exit->owner);
     spdlog::log(exit->reason == ExitReason::kCrash ? spdlog::level::warn : spdlog::level::info,
                 "worker {} (pid {}) {} after {} [{}]; {} slabs reclaimed; restart in {}", exit->index, pid,
                 exit->description, absl::FormatDuration(absl::Trunc(exit->lived, absl::Milliseconds(1))),
@@ -49,6 +49,35 @@ void Agent::CheckWorkerMemory() {
   }
 }
 
+// Tokens handed out in a welcome whose peer never came to the side socket: that session or
+// worker cannot work, so it is ended rather than left holding its segment.
+void Agent::ExpirePending() {
+  std::vector<Pending> expired;
+  {
+    absl::MutexLock lock(&conns_mu_);
+    const absl::Time now = absl::Now();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      auto next = std::next(it);
+      if (it->second.until < now) {
+        expired.push_back(it->second);
+        pending_.erase(it);
+      }
+      it = next;
+    }
+  }
+  for (const Pending& p : expired) {
+    absl::MutexLock lock(&conns_mu_);
+    if (!p.worker) {
+      auto s = sessions_.find(p.id);
+      if (s != sessions_.end()) s->second->stream.Abort();
+    } else {
+      auto w = workers_.find(p.id);
+      if (w != workers_.end()) w->second->stream.Abort();
+    }
+    spdlog::warn("{} {} never picked up its segment on the side socket; ended", p.worker ? "worker" : "session", p.id);
+  }
+}
+
 void Agent::HousekeepingLoop() {
   while (!stop_housekeeping_.WaitForNotificationWithTimeout(absl::Milliseconds(5))) {
     ReapChildren();
@@ -60,6 +89,8 @@ void Agent::HousekeepingLoop() {
       effects = coordinator_->Tick();
     }
     if (!effects.empty()) Apply(std::move(effects));
+    ReleaseLingeringSegments();
+    ExpirePending();
   }
   ReapChildren();
 }

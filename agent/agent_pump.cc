@@ -1,61 +1,34 @@
-// The fast path's agent side: channel slots for new peers, sends down the rings, and the pump
-// thread that drains every up ring. One thread serves every channel, so a message costs no
-// thread hop inside the agent; it spins briefly before sleeping so that back-to-back messages
-// cost no wake-up either.
+// The agent's pump thread: drains every peer's up ring, flushes backlogs, and takes side-socket
+// handshakes. One thread serves every channel, so a message costs no thread hop inside the
+// agent. It spins briefly when messages are flowing, then says so in the beacon and sleeps in
+// epoll on the peers' wake eventfds: idle, it makes no system call at all.
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
+#include "agent/log_text.h"
+#include "shm/doorbell.h"
 #include "spdlog/spdlog.h"
 
 namespace jobd::agent {
-
-std::unique_ptr<AgentChannel> Agent::OpenChannel(pb::ChannelGrant* grant) {
-  if (channels_ == nullptr) return nullptr;
-  uint32_t index;
-  {
-    absl::MutexLock lock(&conns_mu_);
-    if (free_slots_.empty()) {
-      spdlog::warn("every channel slot is taken (--channel_slots={}): this peer uses its stream only",
-                   channels_->slots());
-      return nullptr;
-    }
-    index = free_slots_.front();
-    free_slots_.pop_front();
-  }
-  channels_->Reset(index);
-  absl::StatusOr<shm::ChannelSlot> slot = channels_->Slot(index);
-  if (!slot.ok()) return nullptr;
-  grant->set_path(channels_->path());
-  grant->set_slot(index);
-  grant->set_spin_us(static_cast<uint32_t>(absl::ToInt64Microseconds(config_.spin)));
-  return std::make_unique<AgentChannel>(*slot, [this](uint32_t i) {
-    absl::MutexLock lock(&conns_mu_);
-    free_slots_.push_back(i);
-  });
-}
-
-bool Agent::SendToSession(SessionConn& session, const pb::AgentMessage& message) {
-  if (session.channel != nullptr && !session.closed.load(std::memory_order_relaxed) &&
-      session.channel->TrySend(message)) {
-    return true;
-  }
-  return session.stream.Write(message);
-}
-
-bool Agent::SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message) {
-  if (worker.channel != nullptr && !worker.closed.load(std::memory_order_relaxed) &&
-      worker.channel->TrySend(message)) {
-    return true;
-  }
-  return worker.stream.Write(message);
-}
 
 namespace {
 
 // At most this many messages from one channel per round, so one busy peer cannot starve the rest.
 constexpr int kBatch = 64;
+constexpr size_t kTokenBytes = 16;
+constexpr size_t kMaxHandshakes = 256;
+
+// epoll tags: what woke us.
+enum Tag : uint64_t { kListen = 1, kPumpWake = 2, kHandshake = 3, kPeerWake = 4 };
+uint64_t MakeTag(Tag tag, int fd) { return (uint64_t{tag} << 32) | static_cast<uint32_t>(fd); }
 
 // Copies the message out of shared memory before parsing: the peer could change the bytes
 // while the parser reads them.
@@ -85,7 +58,7 @@ bool DrainChannel(Conn& conn, const char* what, Handle handle) {
       const absl::Status why =
           popped.ok() ? absl::InvalidArgumentError("a malformed control message on its channel")
                       : popped.status();
-      spdlog::warn("{} {} (pid {}): {}; ending its stream", what, conn.id, conn.pid, why.ToString());
+      spdlog::warn("{} {}: {}; ending it", what, conn.id, why.ToString());
       conn.channel->Break(why);
       conn.stream.Abort();
       return true;
@@ -95,7 +68,18 @@ bool DrainChannel(Conn& conn, const char* what, Handle handle) {
   return n > 0;
 }
 
+void DrainEventfd(int eventfd_fd) {
+  uint64_t n;
+  while (read(eventfd_fd, &n, sizeof n) == sizeof n) {
+  }
+}
+
 }  // namespace
+
+void Agent::WakePump() {
+  const uint64_t one = 1;
+  (void)!write(pump_wake_.get(), &one, sizeof one);
+}
 
 bool Agent::DrainSession(SessionConn& session) {
   return DrainChannel<SessionConn, pb::ClientMessage>(session, "session", [&](const pb::ClientMessage& msg) {
@@ -114,7 +98,132 @@ bool Agent::DrainWorker(WorkerConn& worker) {
   });
 }
 
+void Agent::AcceptSideConnections() {
+  for (;;) {
+    const int fd = accept4(side_listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    if (handshakes_.size() >= kMaxHandshakes) {
+      close(fd);  // a flood of half-open handshakes costs its senders, not the agent
+      continue;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = MakeTag(kHandshake, fd);
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close(fd);
+      continue;
+    }
+    handshakes_[fd] = Handshake{shm::UniqueFd(fd), absl::Now(), {}};
+  }
+}
+
+// A peer presents its one-time token; the agent answers with its segment, its wake eventfd
+// and the beacon, and learns from the kernel who the peer is.
+void Agent::ServeHandshake(int fd) {
+  auto it = handshakes_.find(fd);
+  if (it == handshakes_.end()) return;
+  Handshake& h = it->second;
+  char buf[1 + kTokenBytes];
+  const ssize_t n = recv(fd, buf, sizeof buf - h.got.size(), MSG_DONTWAIT);
+  if (n > 0) h.got.append(buf, static_cast<size_t>(n));
+  const bool done = h.got.size() == 1 + kTokenBytes;
+  if (!done && !(n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))) return;  // more to come
+  (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  shm::UniqueFd conn = std::move(h.fd);
+  std::string token = done ? h.got.substr(1) : "";
+  handshakes_.erase(it);
+  if (!done) return;
+  Pending pending;
+  {
+    absl::MutexLock lock(&conns_mu_);
+    auto p = pending_.find(token);
+    if (p == pending_.end()) {
+      spdlog::warn("side socket: a peer presented an unknown or used token; closed");
+      return;
+    }
+    pending = p->second;
+    pending_.erase(p);
+  }
+  absl::StatusOr<shm::PeerCredentials> cred = shm::CredentialsOf(conn.get());
+  if (!cred.ok()) return;
+  std::byte record[5] = {std::byte{'S'}};
+  std::memcpy(record + 1, &pending.id, 4);
+  if (!pending.worker) {
+    std::shared_ptr<SessionConn> session;
+    {
+      absl::MutexLock lock(&conns_mu_);
+      auto s = sessions_.find(pending.id);
+      if (s != sessions_.end()) session = s->second;
+    }
+    if (session == nullptr) return;
+    const int fds[] = {session->segment->fd(), session->wake.get(), beacon_->fd()};
+    if (absl::Status s = shm::SendRecord(conn.get(), record, fds); !s.ok()) {
+      session->stream.Abort();
+      return;
+    }
+    session->cred = *cred;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = MakeTag(kPeerWake, session->wake.get());
+    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, session->wake.get(), &ev);
+    session->attached.store(true);
+    conns_epoch_.fetch_add(1);
+    spdlog::info("session {} attached: {} uid {} gid {} pid {}", session->id, session->name, cred->uid, cred->gid,
+                 cred->pid);
+    return;
+  }
+  std::shared_ptr<WorkerConn> worker;
+  {
+    absl::MutexLock lock(&conns_mu_);
+    auto w = workers_.find(pending.id);
+    if (w != workers_.end()) worker = w->second;
+  }
+  if (worker == nullptr) return;
+  // The kernel's pid, not the hello's: only the process jobd started may serve as this worker.
+  if (cred->pid != worker->pid) {
+    spdlog::warn("worker {}: side socket opened by pid {}, not the worker's pid {}; refused", worker->slot, cred->pid,
+                 worker->pid);
+    worker->stream.Abort();
+    return;
+  }
+  const int fds[] = {worker->segment->fd(), worker->wake.get(), beacon_->fd()};
+  if (absl::Status s = shm::SendRecord(conn.get(), record, fds); !s.ok()) {
+    worker->stream.Abort();
+    return;
+  }
+  {
+    absl::MutexLock lock(&worker->side_mu);
+    worker->side = std::move(conn);
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = MakeTag(kPeerWake, worker->wake.get());
+  (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, worker->wake.get(), &ev);
+  worker->attached.store(true);
+  conns_epoch_.fetch_add(1);
+  absl::StatusOr<coordinator::Effects> effects;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    effects = coordinator_->AddWorker(worker->id, worker->types);
+  }
+  if (!effects.ok()) {
+    spdlog::warn("worker {} refused: {}", worker->slot, effects.status().ToString());
+    worker->stream.Abort();
+    return;
+  }
+  spdlog::info("worker {} ready: pid {}, types {}", worker->slot, worker->pid, absl::StrJoin(worker->types, ","));
+  Apply(std::move(*effects));
+}
+
 void Agent::PumpLoop() {
+  {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = MakeTag(kListen, side_listen_.get());
+    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, side_listen_.get(), &ev);
+    ev.data.u64 = MakeTag(kPumpWake, pump_wake_.get());
+    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, pump_wake_.get(), &ev);
+  }
   std::vector<std::shared_ptr<SessionConn>> sessions;
   std::vector<std::shared_ptr<WorkerConn>> workers;
   uint64_t seen_epoch = ~uint64_t{0};
@@ -124,10 +233,10 @@ void Agent::PumpLoop() {
     workers.clear();
     absl::MutexLock lock(&conns_mu_);
     for (auto& [id, s] : sessions_) {
-      if (s->channel != nullptr) sessions.push_back(s);
+      if (s->attached.load()) sessions.push_back(s);
     }
     for (auto& [id, w] : workers_) {
-      if (w->channel != nullptr) workers.push_back(w);
+      if (w->attached.load()) workers.push_back(w);
     }
   };
   auto anything = [&] {
@@ -141,15 +250,66 @@ void Agent::PumpLoop() {
     }
     return false;
   };
+  std::vector<epoll_event> events(64);
   while (!stop_pump_.load(std::memory_order_relaxed)) {
     if (conns_epoch_.load(std::memory_order_acquire) != seen_epoch) refresh();
     bool busy = false;
+    bool backlogged = false;
     // Results first: they free workers that queued jobs are waiting for.
-    for (auto& w : workers) busy |= DrainWorker(*w);
-    for (auto& s : sessions) busy |= DrainSession(*s);
+    for (auto& w : workers) {
+      busy |= DrainWorker(*w);
+      if (!w->channel->Flush()) SendToWorker(*w, pb::AgentToWorker());  // cuts it off
+      backlogged |= w->channel->backlogged();
+    }
+    for (auto& s : sessions) {
+      busy |= DrainSession(*s);
+      if (!s->channel->Flush()) SendToSession(*s, pb::AgentMessage());  // cuts it off
+      backlogged |= s->channel->backlogged();
+    }
     if (busy) continue;
-    // A lost wake-up (a peer that scribbled on the doorbell) costs at most this long.
-    shm::SpinThenSleep(channels_->agent_bell(), anything, config_.spin, absl::Milliseconds(100));
+    // A short spin catches the next message of a busy peer without a wake-up.
+    if (config_.spin > absl::ZeroDuration()) {
+      const absl::Time until = absl::Now() + config_.spin;
+      bool got = false;
+      while (!got && absl::Now() < until) {
+        for (int k = 0; k < 16; ++k) shm::CpuRelax();
+        sched_yield();
+        got = anything();
+      }
+      if (got) continue;
+    }
+    beacon_->SetSleeping(true);
+    if (anything()) {
+      beacon_->SetSleeping(false);
+      continue;
+    }
+    // Forever when nothing waits on time; a backlog is retried every millisecond and a
+    // half-done handshake expires.
+    int timeout_ms = -1;
+    if (backlogged) timeout_ms = 1;
+    else if (!handshakes_.empty()) timeout_ms = 1000;
+    const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
+    beacon_->SetSleeping(false);
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = events[i].data.u64 >> 32;
+      const int fd = static_cast<int>(events[i].data.u64 & 0xFFFFFFFFu);
+      switch (tag) {
+        case kListen: AcceptSideConnections(); break;
+        case kHandshake: ServeHandshake(fd); break;
+        default: DrainEventfd(fd); break;  // a wake eventfd: the rings say what to do
+      }
+    }
+    if (!handshakes_.empty()) {
+      const absl::Time now = absl::Now();
+      for (auto it = handshakes_.begin(); it != handshakes_.end();) {
+        auto next = std::next(it);
+        if (now - it->second.since > absl::Seconds(5)) {
+          (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->first, nullptr);
+          handshakes_.erase(it);
+        }
+        it = next;
+      }
+    }
   }
 }
 

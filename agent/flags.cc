@@ -24,9 +24,13 @@ ABSL_FLAG(absl::Duration, default_timeout, absl::Seconds(30), "timeout of jobs t
 ABSL_FLAG(absl::Duration, grace, absl::Seconds(2),
           "after a deadline or cancel, how long a running job may go on before its worker is killed; "
           "also the drain period on SIGTERM");
-ABSL_FLAG(bool, fast_path, true,
-          "control messages through shared-memory rings (off: through the gRPC streams only)");
-ABSL_FLAG(int64_t, channel_slots, 256, "shared-memory channels: one per session and per worker");
+ABSL_FLAG(int64_t, max_sessions, 4096, "open client sessions (each has its own shared-memory segment)");
+ABSL_FLAG(std::string, memory_budget, "0",
+          "shared memory all sessions may commit together, e.g. 2G (0: 16 x one session's segment)");
+ABSL_FLAG(std::string, peer_backlog, "1M", "messages kept for a peer that does not read before it is cut off");
+ABSL_FLAG(absl::Duration, peer_stall, absl::Seconds(10), "how long a peer may not read before it is cut off");
+ABSL_FLAG(std::string, allow, "",
+          "who may submit what: uid:N=type,type;gid:N=* (default: everyone who can open the socket)");
 ABSL_FLAG(int64_t, spin_us, 50, "microseconds to spin for the next message before sleeping (0: never spin)");
 ABSL_FLAG(int64_t, max_queue, 10000, "queued jobs, all sessions");
 ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no quota)");
@@ -56,6 +60,25 @@ absl::StatusOr<uint64_t> ParseBytes(const std::string& text) {
     return absl::InvalidArgumentError(absl::StrCat("'", text, "' is not a byte count (e.g. 512M, 2G, 1048576)"));
   }
   return n * mult;
+}
+
+absl::StatusOr<std::vector<AgentConfig::AllowRule>> ParseAllowRules(const std::string& text) {
+  std::vector<AgentConfig::AllowRule> rules;
+  for (absl::string_view item : absl::StrSplit(text, ';', absl::SkipWhitespace())) {
+    const std::string rule(item);
+    const std::vector<std::string> kv = absl::StrSplit(rule, absl::MaxSplits('=', 1));
+    const std::vector<std::string> who = absl::StrSplit(kv[0], absl::MaxSplits(':', 1));
+    AgentConfig::AllowRule r;
+    if (kv.size() != 2 || who.size() != 2 || (who[0] != "uid" && who[0] != "gid") ||
+        !absl::SimpleAtoi(who[1], &r.id) || kv[1].empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rule '", rule, "': expected uid:N=TYPES or gid:N=TYPES, TYPES a comma list or *"));
+    }
+    r.gid = who[0] == "gid";
+    if (kv[1] != "*") r.types = absl::StrSplit(kv[1], ',', absl::SkipEmpty());
+    rules.push_back(std::move(r));
+  }
+  return rules;
 }
 
 namespace {
@@ -139,12 +162,28 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
   if (!rss.ok()) return absl::InvalidArgumentError(absl::StrCat("--worker_max_rss: ", rss.status().message()));
   c.worker_max_rss = *rss;
   c.metrics_address = absl::GetFlag(FLAGS_metrics_address);
-  c.fast_path = absl::GetFlag(FLAGS_fast_path);
-  const int64_t slots = absl::GetFlag(FLAGS_channel_slots);
-  if (slots < 1 || slots > 65536) {
-    return absl::InvalidArgumentError(absl::StrCat("--channel_slots=", slots, ": allowed 1 to 65536"));
+  const int64_t sessions = absl::GetFlag(FLAGS_max_sessions);
+  if (sessions < 1 || sessions > 65536) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_sessions=", sessions, ": allowed 1 to 65536"));
   }
-  c.channel_slots = static_cast<uint32_t>(slots);
+  c.max_sessions = static_cast<uint32_t>(sessions);
+  auto budget = ParseBytes(absl::GetFlag(FLAGS_memory_budget));
+  if (!budget.ok()) return absl::InvalidArgumentError(absl::StrCat("--memory_budget: ", budget.status().message()));
+  c.memory_budget = *budget;
+  auto backlog = ParseBytes(absl::GetFlag(FLAGS_peer_backlog));
+  if (!backlog.ok() || *backlog < 4096 || *backlog > (1ull << 30)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--peer_backlog=", absl::GetFlag(FLAGS_peer_backlog), ": allowed 4K to 1G"));
+  }
+  c.peer_backlog_bytes = *backlog;
+  c.peer_stall = absl::GetFlag(FLAGS_peer_stall);
+  if (c.peer_stall < absl::Milliseconds(100) || c.peer_stall > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--peer_stall=", absl::FormatDuration(c.peer_stall), ": allowed 100ms to 1h"));
+  }
+  auto allow = ParseAllowRules(absl::GetFlag(FLAGS_allow));
+  if (!allow.ok()) return absl::InvalidArgumentError(absl::StrCat("--allow: ", allow.status().message()));
+  c.allow = *allow;
   const int64_t spin_us = absl::GetFlag(FLAGS_spin_us);
   if (spin_us < 0 || spin_us > 10000) {
     return absl::InvalidArgumentError(absl::StrCat("--spin_us=", spin_us, ": allowed 0 to 10000"));

@@ -21,13 +21,12 @@ grpc::Status JobdService::Session(grpc::ServerContext* context,
   }
   absl::StatusOr<std::shared_ptr<SessionConn>> session = agent_.OpenSession(stream, context, msg.hello());
   if (!session.ok()) return ToGrpc(session.status());
+  // After the hello everything travels through the session's segment; the stream only says
+  // that the client is still there. A client that keeps talking on it is ended.
   while (stream->Read(&msg)) {
-    switch (msg.msg_case()) {
-      case v1::ClientMessage::kSubmit: agent_.HandleSubmit(**session, msg.submit()); break;
-      case v1::ClientMessage::kCancel: agent_.HandleCancel(**session, msg.cancel()); break;
-      default:
-        spdlog::warn("session {}: ignored a message of kind {}", (*session)->id, static_cast<int>(msg.msg_case()));
-    }
+    spdlog::warn("session {}: a message of kind {} on its stream, where only the hello belongs; ending it",
+                 (*session)->id, static_cast<int>(msg.msg_case()));
+    break;
   }
   agent_.CloseSession(*session);
   return grpc::Status::OK;
@@ -46,7 +45,8 @@ grpc::Status JobdService::Work(grpc::ServerContext* context,
     return ToGrpc(worker.status());
   }
   while (stream->Read(&msg)) {
-    if (msg.has_result()) agent_.HandleResult(**worker, msg.result());
+    spdlog::warn("worker {}: a message on its stream, where only the hello belongs; ending it", (*worker)->slot);
+    break;
   }
   agent_.CloseWorker(*worker);
   return grpc::Status::OK;

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   config->run_dir = *run_dir;
-  spdlog::info("run dir {} (socket {}, arena {})", config->run_dir, config->socket_path(), config->arena_path());
+  spdlog::info("run dir {} (socket {})", config->run_dir, config->socket_path());
 
   // Signals are taken by sigwait below, never by a random gRPC thread: block them before any
   // thread starts (workers get a clean mask in the launcher).

@@ -15,8 +15,14 @@ absl::StatusOr<coordinator::JobRequest> DecodeSubmit(coordinator::SessionId sess
   if (s.timeout_ms() > uint64_t{365} * 24 * 3600 * 1000) {
     return absl::InvalidArgumentError(absl::StrCat("timeout_ms ", s.timeout_ms(), " is absurd"));
   }
+  // Every duration has a bound, so no job can sit in a backoff nobody will see end.
+  constexpr uint32_t kMaxBackoffMs = 10 * 60 * 1000;
+  if (s.retry().backoff_ms() > kMaxBackoffMs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("retry.backoff_ms ", s.retry().backoff_ms(), ": allowed 0 to ", kMaxBackoffMs, " (10 min)"));
+  }
   coordinator::JobRequest r;
-  r.id = (uint64_t{session} << 32) | s.seq();
+  r.id = coordinator::MakeJobId(session, s.seq());
   r.session = session;
   r.type = s.type();
   r.request = {shm::Handle::FromBits(s.request().handle()), s.request().size()};

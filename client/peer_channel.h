@@ -1,29 +1,78 @@
-// A client's or worker's end of its shared-memory channel to the agent (one slot of the
-// agent's shm::ChannelFile): messages go up the ring and ring the agent's doorbell; the agent's
-// come down the other ring and ring ours. Internal to client/.
+// A client's or worker's end of its channel to the agent: the ring pair in its own segment.
+// Messages go up the ring, and the agent is woken through its eventfd only when its beacon says
+// it sleeps; the agent's messages come down the other ring and ring our doorbell. Internal to
+// client/.
 #pragma once
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 #include "proto/jobd.pb.h"
-#include "shm/channel_file.h"
+#include "shm/agent_beacon.h"
+#include "shm/doorbell.h"
+#include "shm/fd_passing.h"
+#include "shm/segment.h"
+#include "shm/size_classes.h"
 
 namespace jobd::client {
 
+// What the side socket hands a peer: its segment, mapped, and the means to wake the agent.
+struct PickedUp {
+  std::shared_ptr<shm::Segment> segment;
+  shm::UniqueFd wake;
+  std::unique_ptr<shm::AgentBeacon> beacon;
+  shm::UniqueFd side;  // still open: workers receive session segments on it
+};
+
+// Connects to the side socket, presents the grant's token and maps what comes back.
+inline absl::StatusOr<PickedUp> PickUpSegment(const v1::SegmentGrant& grant) {
+  absl::StatusOr<shm::UniqueFd> side = shm::ConnectUnix(grant.side_socket());
+  if (!side.ok()) return side.status();
+  const std::string& token = grant.token();
+  if (absl::Status s = shm::SendRecord(side->get(), std::as_bytes(std::span(token.data(), token.size())), {});
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<shm::Record> record = shm::ReceiveRecord(side->get(), absl::Seconds(10));
+  if (!record.ok()) return record.status();
+  if (record->bytes.empty() || record->bytes[0] != std::byte{'S'} || record->fds.size() != 3) {
+    return absl::FailedPreconditionError("the agent's side socket answered with something other than a segment");
+  }
+  shm::SegmentShape shape;
+  if (!grant.classes().empty()) {
+    absl::StatusOr<std::vector<shm::SizeClass>> classes = shm::ParseSizeClasses(grant.classes());
+    if (!classes.ok()) return classes.status();
+    shape.classes = std::move(*classes);
+  }
+  shape.ring_capacity = grant.ring_capacity();
+  absl::StatusOr<std::unique_ptr<shm::Segment>> segment = shm::Segment::Attach(std::move(record->fds[0]), shape);
+  if (!segment.ok()) return segment.status();
+  absl::StatusOr<std::unique_ptr<shm::AgentBeacon>> beacon = shm::AgentBeacon::Attach(std::move(record->fds[2]));
+  if (!beacon.ok()) return beacon.status();
+  PickedUp out;
+  out.segment = std::move(*segment);
+  out.wake = std::move(record->fds[1]);
+  out.beacon = std::move(*beacon);
+  out.side = std::move(*side);
+  return out;
+}
+
 class PeerChannel {
  public:
-  static absl::StatusOr<std::unique_ptr<PeerChannel>> Open(const v1::ChannelGrant& grant) {
-    auto file = shm::ChannelFile::Attach(grant.path());
-    if (!file.ok()) return file.status();
-    auto slot = (*file)->Slot(grant.slot());
-    if (!slot.ok()) return slot.status();
-    return std::unique_ptr<PeerChannel>(
-        new PeerChannel(std::move(*file), *slot, absl::Microseconds(grant.spin_us())));
-  }
+  PeerChannel(PickedUp picked, absl::Duration spin)
+      : segment_(std::move(picked.segment)),
+        wake_(std::move(picked.wake)),
+        beacon_(std::move(picked.beacon)),
+        slot_(segment_->channel()),
+        spin_(spin) {}
 
   // One sender at a time (the caller's lock). False when the ring is full right now.
   absl::StatusOr<bool> TrySend(const google::protobuf::MessageLite& message) {
@@ -31,7 +80,11 @@ class PeerChannel {
     absl::StatusOr<bool> pushed = slot_.up.TryPushWith(size, [&](std::span<std::byte> out) {
       message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
     });
-    if (pushed.ok() && *pushed) file_->agent_bell().Ring();
+    // The push's seq_cst store, then this seq_cst load: see shm/agent_beacon.h.
+    if (pushed.ok() && *pushed && beacon_->sleeping()) {
+      const uint64_t one = 1;
+      (void)!write(wake_.get(), &one, sizeof one);
+    }
     return pushed;
   }
 
@@ -54,13 +107,23 @@ class PeerChannel {
     return shm::SpinThenSleep(*slot_.peer_bell, ready, spin_, timeout);
   }
   // Wakes a thread of this process sleeping in Wait (something arrived another way).
-  void Wake() { slot_.peer_bell->Ring(); }
+  void Wake() {
+    slot_.peer_bell->seq.fetch_add(1, std::memory_order_seq_cst);
+    shm::internal::FutexWakeAll(&slot_.peer_bell->seq);
+  }
+
+  const std::shared_ptr<shm::Segment>& segment() const { return segment_; }
+  shm::ChannelSlot& slot() { return slot_; }
+  // Wakes the agent whatever its beacon says (for tests that push by hand).
+  void WakeAgent() {
+    const uint64_t one = 1;
+    (void)!write(wake_.get(), &one, sizeof one);
+  }
 
  private:
-  PeerChannel(std::unique_ptr<shm::ChannelFile> file, shm::ChannelSlot slot, absl::Duration spin)
-      : file_(std::move(file)), slot_(slot), spin_(spin) {}
-
-  std::unique_ptr<shm::ChannelFile> file_;
+  std::shared_ptr<shm::Segment> segment_;
+  shm::UniqueFd wake_;
+  std::unique_ptr<shm::AgentBeacon> beacon_;
   shm::ChannelSlot slot_;
   absl::Duration spin_;
 };

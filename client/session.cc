@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/internal/session.h"
 #include "client/socket_path.h"
+#include "proto/job_id.h"
 #include "shm/status_macros.h"
 
 namespace jobd::client {
@@ -81,10 +82,15 @@ void JobFuture::Shared::ReaderLoop() {
       ring->Wake();
     }
   }
+  // First `connected`, then FailAll, both seen under `mu` by Submit: a job is either refused
+  // at Submit or in `pending` when FailAll runs, whatever the interleaving.
+  {
+    absl::MutexLock lock(&mu);
+    connected.store(false);
+  }
   FailAll(WithOutcome(absl::UnavailableError(absl::StrCat("connection to jobd at ", socket_path,
                                                           " lost while the job was pending")),
                       JobOutcome::kDisconnected));
-  connected.store(false);  // last: the reconnector may replace this session once it reads false
   if (ring != nullptr) {
     stream_events.fetch_add(1);
     ring->Wake();
@@ -92,18 +98,16 @@ void JobFuture::Shared::ReaderLoop() {
 }
 
 bool JobFuture::Shared::SendLocked(const pb::ClientMessage& msg) {
-  if (ring != nullptr) {
-    // A full ring means the agent is behind by a few hundred messages: it catches up within
-    // microseconds, so waiting briefly keeps submits and cancels in order.
-    const absl::Time give_up = absl::Now() + absl::Seconds(1);
-    for (;;) {
-      absl::StatusOr<bool> sent = ring->TrySend(msg);
-      if (sent.ok() && *sent) return true;
-      if (!sent.ok() || !connected.load() || absl::Now() > give_up) break;
-      absl::SleepFor(absl::Microseconds(20));
-    }
+  // A full ring means the agent is behind by a few hundred messages: it catches up within
+  // microseconds, so waiting keeps submits and cancels in order. The channel is the only way
+  // up; the stream carries nothing after the hello.
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  for (;;) {
+    absl::StatusOr<bool> sent = ring->TrySend(msg);
+    if (sent.ok() && *sent) return true;
+    if (!sent.ok() || !connected.load() || absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Microseconds(20));
   }
-  return stream->Write(msg);
 }
 
 void JobFuture::Shared::DrainRing() {
@@ -197,7 +201,6 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(const
   pb::ClientMessage hello;
   hello.mutable_hello()->set_client_name(options.client_name);
   hello.mutable_hello()->set_pid(getpid());
-  hello.mutable_hello()->set_wants_channel(true);
   pb::AgentMessage welcome;
   if (!shared->stream->Write(hello) || !shared->stream->Read(&welcome) || !welcome.has_welcome()) {
     grpc::Status st = shared->stream->Finish();
@@ -205,27 +208,23 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(const
                                     " refused the session: ", st.error_message()));
   }
   const pb::SessionWelcome& w = welcome.welcome();
-  auto arena = shm::Arena::Attach(w.arena_path());
-  if (!arena.ok()) {
+  // The agent sends completions down this session's own segment: a client that cannot pick it
+  // up must not start a session that would never hear back.
+  absl::StatusOr<PickedUp> picked = PickUpSegment(w.segment());
+  if (!picked.ok() || picked->segment->arena() == nullptr) {
     shared->stream_context.TryCancel();
     (void)shared->stream->Finish();
-    return Unavailable(absl::StrCat("cannot map the jobd arena: ", arena.status().message()));
+    return Unavailable(absl::StrCat("cannot pick up this session's shared memory from jobd: ",
+                                    picked.ok() ? "it has no slabs" : picked.status().message()));
   }
-  shared->arena = std::move(*arena);
+  picked->side.Reset();  // a session needs nothing more from the side socket
+  // The arena lives as long as the segment: the aliasing pointer keeps the segment mapped.
+  std::shared_ptr<shm::Segment> segment = picked->segment;
+  shared->arena = std::shared_ptr<shm::Arena>(segment, segment->arena());
   shared->session_id = w.session_id();
   shared->workers = w.workers();
   shared->max_payload = w.max_payload();
-  if (w.has_channel()) {
-    // The agent now sends completions down this channel: a client that cannot map it must not
-    // start a session that would never hear back.
-    auto ring = PeerChannel::Open(w.channel());
-    if (!ring.ok()) {
-      shared->stream_context.TryCancel();
-      (void)shared->stream->Finish();
-      return Unavailable(absl::StrCat("cannot map the jobd channel file: ", ring.status().message()));
-    }
-    shared->ring = std::move(*ring);
-  }
+  shared->ring = std::make_unique<PeerChannel>(std::move(*picked), absl::Microseconds(w.segment().spin_us()));
   shared->connected.store(true);
   JobFuture::Shared* raw = shared.get();
   shared->reader = std::thread([raw] { raw->ReaderLoop(); });
@@ -250,7 +249,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
   state->timings.client_start_ns = MonotonicNanos();
   state->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
   if (state->seq == 0) state->seq = next_seq.fetch_add(1, std::memory_order_relaxed);
-  state->job_id = (uint64_t{session_id} << 32) | state->seq;
+  state->job_id = MakeJobId(session_id, state->seq);
   state->type = std::string(type);
   state->piece = piece;
 
@@ -289,6 +288,10 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
   }
   {
     absl::MutexLock lock(&mu);
+    if (!connected.load()) {
+      FreeQuietly(state->request);
+      return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));
+    }
     pending[state->seq] = state;
   }
   bool sent;

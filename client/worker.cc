@@ -1,5 +1,6 @@
 #include "client/worker.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include <exception>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -44,7 +46,10 @@ absl::StatusOr<std::span<std::byte>> JobContext::ResponseBuffer(uint64_t capacit
     (void)arena_->Free(response_, owner_);
     response_ = shm::Handle();
   }
-  JOBD_ASSIGN_OR_RETURN(shm::Allocation slab, arena_->Allocate(capacity, owner_));
+  // The caller's segment may be full of its own queued requests for a moment: wait for memory
+  // up to the job's deadline rather than fail the answer.
+  const absl::Duration wait = std::clamp(deadline_ - absl::Now(), absl::ZeroDuration(), absl::Seconds(30));
+  JOBD_ASSIGN_OR_RETURN(shm::Allocation slab, arena_->AllocateWait(capacity, owner_, wait));
   response_ = slab.handle;
   response_buffer_ = slab.data;
   return response_buffer_.first(capacity);
@@ -92,19 +97,56 @@ absl::Status RunHandler(const Handler& handler, JobContext& ctx) {
   }
 }
 
-// What the reader thread hands to the handler thread.
+// What the reader threads share with the handler thread: cancels, and the session segments
+// that arrive on the side socket.
 struct Inbox {
   absl::Mutex mu;
-  std::deque<pb::Assignment> jobs ABSL_GUARDED_BY(mu);
   bool closed ABSL_GUARDED_BY(mu) = false;
   uint64_t running ABSL_GUARDED_BY(mu) = 0;
-  // Cancels that came before their job left the inbox.
+  // Cancels that came before their job left the ring.
   absl::flat_hash_set<uint64_t> cancelled_early ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<uint32_t, std::shared_ptr<shm::Segment>> segments ABSL_GUARDED_BY(mu);
   std::atomic<bool> cancelled{false};
-  // Set by the reader when it adds a job or closes: the handler thread, asleep on the channel's
-  // doorbell, looks at the inbox too.
+  // Set when the agent goes away: the handler thread, asleep on the channel's doorbell, looks.
   std::atomic<bool> signal{false};
 };
+
+// The side socket: session segments ('X' + session id, one descriptor) and cancels ('C' + job
+// id) from the agent, until the agent closes it.
+void ReadSide(int side, const shm::SegmentShape& shape, Inbox& inbox, PeerChannel& ring) {
+  for (;;) {
+    absl::StatusOr<shm::Record> r = shm::ReceiveRecord(side, absl::Seconds(1));
+    if (r.status().code() == absl::StatusCode::kDeadlineExceeded) {
+      absl::MutexLock lock(&inbox.mu);
+      if (inbox.closed) return;
+      continue;
+    }
+    if (!r.ok()) break;
+    if (r->bytes.size() == 5 && r->bytes[0] == std::byte{'X'} && r->fds.size() == 1) {
+      uint32_t id;
+      std::memcpy(&id, r->bytes.data() + 1, 4);
+      absl::StatusOr<std::unique_ptr<shm::Segment>> seg = shm::Segment::Attach(std::move(r->fds[0]), shape);
+      absl::MutexLock lock(&inbox.mu);
+      // A segment that does not attach is left out: the job that needs it fails with that.
+      if (seg.ok()) inbox.segments[id] = std::move(*seg);
+    } else if (r->bytes.size() == 9 && r->bytes[0] == std::byte{'C'}) {
+      uint64_t id;
+      std::memcpy(&id, r->bytes.data() + 1, 8);
+      absl::MutexLock lock(&inbox.mu);
+      if (id == inbox.running) {
+        inbox.cancelled.store(true);
+      } else {
+        inbox.cancelled_early.insert(id);
+      }
+    }
+  }
+  {
+    absl::MutexLock lock(&inbox.mu);
+    inbox.closed = true;
+  }
+  inbox.signal.store(true);
+  ring.Wake();
+}
 
 }  // namespace
 
@@ -146,101 +188,97 @@ absl::Status Worker::Run(WorkerOptions options) {
   pb::WorkerMessage hello;
   hello.mutable_hello()->set_token(token);
   hello.mutable_hello()->set_pid(getpid());
-  hello.mutable_hello()->set_wants_channel(true);
   for (const auto& [type, handler] : handlers_) hello.mutable_hello()->add_types(type);
   pb::AgentToWorker in;
   if (!stream->Write(hello) || !stream->Read(&in) || !in.has_welcome()) {
     grpc::Status st = stream->Finish();
     return absl::UnavailableError(absl::StrCat("jobd at ", socket, " refused the worker: ", st.error_message()));
   }
-  const shm::OwnerId owner = in.welcome().owner_id();
-  JOBD_ASSIGN_OR_RETURN(std::unique_ptr<shm::Arena> arena, shm::Arena::Attach(in.welcome().arena_path()));
-  // The agent sends assignments down the channel it granted, so a worker that cannot map it
-  // must not pretend to serve.
-  std::unique_ptr<PeerChannel> ring;
-  if (in.welcome().has_channel()) {
-    JOBD_ASSIGN_OR_RETURN(ring, PeerChannel::Open(in.welcome().channel()));
-  }
+  const pb::WorkerWelcome& welcome = in.welcome();
+  const shm::OwnerId owner = welcome.owner_id();
+  shm::SegmentShape session_shape;
+  JOBD_ASSIGN_OR_RETURN(session_shape.classes, shm::ParseSizeClasses(welcome.session_classes()));
+  session_shape.ring_capacity = welcome.session_ring_capacity();
+  // The agent sends assignments down this worker's own channel, so a worker that cannot pick it
+  // up must not pretend to serve.
+  JOBD_ASSIGN_OR_RETURN(PickedUp picked, PickUpSegment(welcome.segment()));
+  shm::UniqueFd side = std::move(picked.side);
+  auto ring = std::make_unique<PeerChannel>(std::move(picked), absl::Microseconds(welcome.segment().spin_us()));
 
-  // The reader thread takes assignments and cancels as they come, so a cancel reaches a
-  // handler that is still running.
   Inbox inbox;
-  std::thread reader([&] {
+  std::thread side_reader([&] { ReadSide(side.get(), session_shape, inbox, *ring); });
+  // The stream carries nothing after the welcome: its end says the agent is gone.
+  std::thread stream_reader([&] {
     pb::AgentToWorker msg;
     while (stream->Read(&msg)) {
-      absl::MutexLock lock(&inbox.mu);
-      if (msg.has_assignment()) {
-        inbox.jobs.push_back(std::move(*msg.mutable_assignment()));
-        inbox.signal.store(true);
-        if (ring != nullptr) ring->Wake();
-      } else if (msg.has_cancel()) {
-        if (msg.cancel().job_id() == inbox.running) {
-          inbox.cancelled.store(true);
-        } else {
-          inbox.cancelled_early.insert(msg.cancel().job_id());
-        }
-      }
     }
     {
       absl::MutexLock lock(&inbox.mu);
       inbox.closed = true;
     }
     inbox.signal.store(true);
-    if (ring != nullptr) ring->Wake();
+    ring->Wake();
   });
+  auto stop_readers = [&] {
+    context.TryCancel();
+    stream_reader.join();
+    {
+      absl::MutexLock lock(&inbox.mu);
+      inbox.closed = true;
+    }
+    shutdown(side.get(), SHUT_RDWR);
+    side_reader.join();
+  };
 
   absl::Mutex write_mu;
+  // A full ring means the agent is behind by a few hundred messages; it catches up quickly.
   auto write = [&](const pb::WorkerMessage& m) {
     absl::MutexLock lock(&write_mu);
-    if (ring != nullptr) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    for (;;) {
       absl::StatusOr<bool> sent = ring->TrySend(m);
       if (sent.ok() && *sent) return true;
+      if (!sent.ok() || absl::Now() > give_up || inbox.signal.load()) return false;
+      absl::SleepFor(absl::Microseconds(20));
     }
-    return stream->Write(m);
   };
-  // The next assignment, from the channel or the stream; false when the stream has closed.
+  // The next assignment from the channel; false when the agent is gone.
   auto next = [&](pb::Assignment& a) -> absl::StatusOr<bool> {
     for (;;) {
-      if (ring != nullptr) {
-        pb::AgentToWorker m;
-        absl::StatusOr<bool> got = ring->TryReceive(m);
-        if (!got.ok()) return got.status();
-        if (*got) {
-          if (!m.has_assignment()) continue;
-          a = std::move(*m.mutable_assignment());
+      pb::AgentToWorker m;
+      absl::StatusOr<bool> got = ring->TryReceive(m);
+      if (!got.ok()) return got.status();
+      if (*got) {
+        if (m.has_forget()) {
           absl::MutexLock lock(&inbox.mu);
-          inbox.running = a.job_id();
-          inbox.cancelled.store(inbox.cancelled_early.erase(a.job_id()) > 0);
-          return true;
-        }
-      }
-      {
-        absl::MutexLock lock(&inbox.mu);
-        inbox.signal.store(false);
-        if (!inbox.jobs.empty()) {
-          a = std::move(inbox.jobs.front());
-          inbox.jobs.pop_front();
-          inbox.running = a.job_id();
-          inbox.cancelled.store(inbox.cancelled_early.erase(a.job_id()) > 0);
-          return true;
-        }
-        if (inbox.closed) return false;
-        if (ring == nullptr) {
-          inbox.mu.Await(absl::Condition(
-              +[](Inbox* box) ABSL_NO_THREAD_SAFETY_ANALYSIS { return box->closed || !box->jobs.empty(); }, &inbox));
+          inbox.segments.erase(m.forget().segment());
           continue;
         }
+        if (!m.has_assignment()) continue;
+        a = std::move(*m.mutable_assignment());
+        absl::MutexLock lock(&inbox.mu);
+        inbox.running = a.job_id();
+        inbox.cancelled.store(inbox.cancelled_early.erase(a.job_id()) > 0);
+        return true;
       }
-      ring->Wait([&] { return ring->HasData() || inbox.signal.load(); }, absl::Milliseconds(50));
+      if (inbox.signal.load()) return false;
+      ring->Wait([&] { return ring->HasData() || inbox.signal.load(); }, absl::Seconds(1));
     }
+  };
+  // The segment of the job's session: sent on the side socket before the job's assignment.
+  auto segment_of = [&](uint32_t id) -> std::shared_ptr<shm::Segment> {
+    absl::MutexLock lock(&inbox.mu);
+    auto has = [&] { return inbox.segments.contains(id) || inbox.closed; };
+    inbox.mu.AwaitWithTimeout(absl::Condition(&has), absl::Seconds(10));
+    auto it = inbox.segments.find(id);
+    return it == inbox.segments.end() ? nullptr : it->second;
   };
   bool stream_ok = true;
   while (stream_ok) {
     pb::Assignment a;
     absl::StatusOr<bool> got = next(a);
     if (!got.ok()) {
-      context.TryCancel();
-      reader.join();
+      stop_readers();
       return absl::DataLossError(absl::StrCat("channel to jobd broken: ", got.status().message()));
     }
     if (!*got) break;
@@ -250,8 +288,10 @@ absl::Status Worker::Run(WorkerOptions options) {
     pb::JobResult* result = out.mutable_result();
     result->set_job_id(a.job_id());
 
+    std::shared_ptr<shm::Segment> segment = segment_of(a.segment());
+    shm::Arena* arena = segment != nullptr ? segment->arena() : nullptr;
     JobContext ctx;
-    ctx.arena_ = arena.get();
+    ctx.arena_ = arena;
     ctx.owner_ = owner;
     ctx.job_id_ = a.job_id();
     ctx.type_ = a.type();
@@ -271,11 +311,14 @@ absl::Status Worker::Run(WorkerOptions options) {
     };
 
     absl::Status status;
-    if (a.request().handle() != 0) {
+    if (arena == nullptr) {
+      status = absl::FailedPreconditionError(
+          absl::StrCat("the shared memory of session ", a.segment(), " never reached this worker"));
+    } else if (a.request().handle() != 0) {
       auto view = arena->Resolve(shm::Handle::FromBits(a.request().handle()), a.request().size());
       if (view.ok()) ctx.request_ = *view; else status = view.status();
     }
-    if (status.ok() && a.shared().handle() != 0) {
+    if (status.ok() && arena != nullptr && a.shared().handle() != 0) {
       auto view = arena->Resolve(shm::Handle::FromBits(a.shared().handle()), a.shared().size());
       if (view.ok()) ctx.shared_ = *view; else status = view.status();
     }
@@ -308,8 +351,7 @@ absl::Status Worker::Run(WorkerOptions options) {
     result->mutable_stamps()->set_worker_done_ns(shm::MonotonicNanos());
     stream_ok = write(out);
   }
-  context.TryCancel();
-  reader.join();
+  stop_readers();
   grpc::Status st = stream->Finish();
   if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
     return absl::UnavailableError(absl::StrCat("connection to jobd lost: ", st.error_message()));

@@ -134,7 +134,7 @@ absl::StatusOr<Effects> Coordinator::Submit(JobRequest r) {
                                                      o.max_queued_per_session, ")"));
   }
   if (r.request.present()) {
-    if (absl::Status s = m.ledger.Check(r.request.handle, r.request.size, r.session); !s.ok()) {
+    if (absl::Status s = m.ledger.Check(r.session, r.request.handle, r.request.size, r.session); !s.ok()) {
       return Prefixed("request slab: ", s);
     }
   } else if (r.request.size != 0) {
@@ -152,7 +152,7 @@ absl::StatusOr<Effects> Coordinator::Submit(JobRequest r) {
                                                   piece->second.size, " bytes"));
       }
     } else {
-      if (absl::Status s = m.ledger.Check(r.shared.handle, r.shared.size, r.session); !s.ok()) {
+      if (absl::Status s = m.ledger.Check(r.session, r.shared.handle, r.shared.size, r.session); !s.ok()) {
         return Prefixed("shared piece: ", s);
       }
       new_piece = true;
@@ -161,14 +161,14 @@ absl::StatusOr<Effects> Coordinator::Submit(JobRequest r) {
     return absl::InvalidArgumentError("shared size without a shared slab");
   }
   if (r.request.present()) {
-    if (absl::Status s = m.ledger.Transfer(r.request.handle, r.session, shm::kAgentOwner); !s.ok()) {
+    if (absl::Status s = m.ledger.Transfer(r.session, r.request.handle, r.session, shm::kAgentOwner); !s.ok()) {
       return Prefixed("request slab: ", s);
     }
   }
   if (new_piece) {
-    if (absl::Status s = m.ledger.Transfer(r.shared.handle, r.session, shm::kAgentOwner); !s.ok()) {
+    if (absl::Status s = m.ledger.Transfer(r.session, r.shared.handle, r.session, shm::kAgentOwner); !s.ok()) {
       // Undo the request's move so that nothing changed; it cannot fail, we just made it.
-      if (r.request.present()) (void)m.ledger.Transfer(r.request.handle, shm::kAgentOwner, r.session);
+      if (r.request.present()) (void)m.ledger.Transfer(r.session, r.request.handle, shm::kAgentOwner, r.session);
       return Prefixed("shared piece: ", s);
     }
     m.shared[r.shared.handle.bits()] = {r.session, r.shared.size, 0};
@@ -247,7 +247,7 @@ absl::StatusOr<Effects> Coordinator::AddWorker(WorkerId worker, std::vector<std:
   return fx;
 }
 
-Effects Coordinator::WorkerGone(WorkerId worker) {
+Effects Coordinator::WorkerGone(WorkerId worker, absl::Status why) {
   Impl& m = *impl_;
   Effects fx;
   auto it = m.workers.find(worker);
@@ -259,10 +259,11 @@ Effects Coordinator::WorkerGone(WorkerId worker) {
   const absl::Time now = m.clock.Now();
   if (w.busy) {
     if (internal::Job* j = m.EndAttempt(w)) {
-      m.RetryOrFail(*j, Outcome::kWorkerDied,
-                    absl::AbortedError(absl::StrCat("worker died while running job ", j->req.id, " (type ",
-                                                    j->req.type, ", attempt ", j->attempt, ")")),
-                    /*retryable=*/true, now, fx);
+      absl::Status status = why.ok() ? absl::AbortedError(absl::StrCat("worker died while running job ", j->req.id,
+                                                                       " (type ", j->req.type, ", attempt ",
+                                                                       j->attempt, ")"))
+                                     : why;
+      m.RetryOrFail(*j, Outcome::kWorkerDied, status, /*retryable=*/true, now, fx);
     }
   }
   return fx;
@@ -293,7 +294,7 @@ absl::StatusOr<Effects> Coordinator::JobFinished(WorkerId worker, JobId id, absl
   internal::Worker& w = wit->second;
   const bool has_slab = response.ok() && response->present();
   if (has_slab) {
-    if (absl::Status s = m.ledger.Check(response->handle, response->size, worker); !s.ok()) return s;
+    if (absl::Status s = m.ledger.Check(SessionOf(id), response->handle, response->size, worker); !s.ok()) return s;
   } else if (response.ok() && response->size != 0) {
     return absl::InvalidArgumentError(absl::StrCat("response of ", response->size, " bytes has no slab"));
   }
@@ -302,7 +303,7 @@ absl::StatusOr<Effects> Coordinator::JobFinished(WorkerId worker, JobId id, absl
   internal::Job* j = m.EndAttempt(w);
   if (j == nullptr || j->final_emitted) {
     // Abandoned (deadline, cancel, session gone) or already answered early: nobody takes this.
-    if (has_slab) (void)m.ledger.Free(response->handle, worker);
+    if (has_slab) (void)m.ledger.Free(SessionOf(id), response->handle, worker);
     if (j != nullptr) {
       j->phase = Phase::kDetached;
       m.MaybeRelease(id);
@@ -316,10 +317,10 @@ absl::StatusOr<Effects> Coordinator::JobFinished(WorkerId worker, JobId id, absl
     SlabRef delivered;
     const bool deliver = m.Waiting(*j);
     if (has_slab) {
-      if (deliver && m.ledger.Transfer(response->handle, worker, j->req.session).ok()) {
+      if (deliver && m.ledger.Transfer(SessionOf(id), response->handle, worker, j->req.session).ok()) {
         delivered = *response;
       } else {
-        (void)m.ledger.Free(response->handle, worker);
+        (void)m.ledger.Free(SessionOf(id), response->handle, worker);
       }
     }
     j->phase = Phase::kDetached;
@@ -347,7 +348,7 @@ absl::StatusOr<Effects> Coordinator::EarlyResponse(WorkerId worker, JobId id, Sl
   }
   if (j.final_emitted) return absl::FailedPreconditionError(absl::StrCat("second response for job ", id));
   if (response.present()) {
-    if (absl::Status s = m.ledger.Check(response.handle, response.size, worker); !s.ok()) return s;
+    if (absl::Status s = m.ledger.Check(SessionOf(id), response.handle, response.size, worker); !s.ok()) return s;
   } else if (response.size != 0) {
     return absl::InvalidArgumentError(absl::StrCat("response of ", response.size, " bytes has no slab"));
   }
@@ -356,10 +357,10 @@ absl::StatusOr<Effects> Coordinator::EarlyResponse(WorkerId worker, JobId id, Sl
   SlabRef delivered;
   const bool deliver = m.Waiting(j);
   if (response.present()) {
-    if (deliver && m.ledger.Transfer(response.handle, worker, j.req.session).ok()) {
+    if (deliver && m.ledger.Transfer(SessionOf(id), response.handle, worker, j.req.session).ok()) {
       delivered = response;
     } else {
-      (void)m.ledger.Free(response.handle, worker);
+      (void)m.ledger.Free(SessionOf(id), response.handle, worker);
     }
   }
   m.EmitFinal(j, Outcome::kOk, absl::OkStatus(), delivered, deliver, now, fx);
@@ -432,6 +433,12 @@ std::optional<absl::Time> Coordinator::NextWakeup() const {
 size_t Coordinator::QueueDepth() const { return impl_->ready.size(); }
 
 std::map<std::string, size_t> Coordinator::QueueDepthByType() const { return impl_->ready.DepthByType(); }
+
+size_t Coordinator::LiveJobsOf(SessionId session) const {
+  size_t n = 0;
+  for (const auto& [id, job] : impl_->jobs) n += SessionOf(id) == session;
+  return n;
+}
 
 std::optional<absl::Duration> Coordinator::OldestQueuedAge() const {
   const std::optional<absl::Time> oldest = impl_->ready.OldestEnqueuedAt();

@@ -94,8 +94,9 @@ class Coordinator {
   // A worker connected and handles these types. It becomes idle (and may get a job at once).
   absl::StatusOr<Effects> AddWorker(WorkerId worker, std::vector<std::string> types);
   // The worker process is gone (exit, crash, kill). Its running job fails with kWorkerDied
-  // ("worker died while running job N") or is retried if its policy allows.
-  Effects WorkerGone(WorkerId worker);
+  // ("worker died while running job N", or `why` when given: a worker the agent stopped for a
+  // protocol violation) or is retried if its policy allows.
+  Effects WorkerGone(WorkerId worker, absl::Status why = absl::OkStatus());
 
   // Retire a worker (it grew too large, say): no more jobs for it; it is stopped
   // (KillWorker with `reason`) at once if idle, else as soon as its current job ends.
@@ -126,6 +127,8 @@ class Coordinator {
   const TypeStatsTable& Stats() const;
   std::vector<std::string> KnownTypes() const;
   size_t LiveJobs() const;
+  // Jobs of this session still in the table (queued, running or lingering). O(jobs).
+  size_t LiveJobsOf(SessionId session) const;
 
  private:
   struct Impl;

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "proto/job_id.h"
 #include "shm/handle.h"
 
 namespace jobd::coordinator {
@@ -17,6 +18,9 @@ using JobId = uint64_t;
 // Sessions and workers are named by their arena owner ids (see shm::OwnerId).
 using SessionId = shm::OwnerId;
 using WorkerId = shm::OwnerId;
+
+using ::jobd::MakeJobId;
+constexpr SessionId SessionOf(JobId id) { return ::jobd::SessionOfJob(id); }
 
 // KPHP's three policies.
 enum class Policy { kSimple, kManualRespond, kNoReply };

@@ -57,32 +57,75 @@ absl::Status ValidateClasses(const std::vector<SizeClass>& classes) {
   return absl::OkStatus();
 }
 
+uint64_t ComputeLayout(const std::vector<SizeClass>& classes, std::vector<Arena::ClassLayout>* out);
+void ComputeLayoutOf(const std::vector<SizeClass>& classes, std::vector<Arena::ClassLayout>* out) {
+  ComputeLayout(classes, out);
+}
+
 }  // namespace
 
 Arena::Arena(std::string path, std::byte* base, uint64_t mapped_bytes, std::vector<SizeClass> classes)
-    : path_(std::move(path)), base_(base), mapped_bytes_(mapped_bytes), classes_(std::move(classes)) {}
+    : path_(std::move(path)), base_(base), mapped_bytes_(mapped_bytes), classes_(std::move(classes)) {
+  ComputeLayoutOf(classes_, &layout_);
+}
 
 Arena::~Arena() {
   if (base_ != nullptr) munmap(base_, mapped_bytes_);
 }
 
+namespace {
+
+// Header, every class's state words, then every class's slabs, page-aligned. A pure function
+// of the classes, so every process computes the same layout without reading it from the file.
+uint64_t ComputeLayout(const std::vector<SizeClass>& classes, std::vector<Arena::ClassLayout>* out) {
+  uint64_t offset = internal::AlignUp(sizeof(ArenaHeader), 64);
+  out->assign(classes.size(), {});
+  for (size_t i = 0; i < classes.size(); ++i) {
+    (*out)[i].slab_size = classes[i].slab_size;
+    (*out)[i].count = classes[i].count;
+    (*out)[i].states_offset = offset;
+    offset += uint64_t{classes[i].count} * sizeof(uint64_t);
+  }
+  offset = internal::AlignUp(offset, internal::kPage);
+  for (size_t i = 0; i < classes.size(); ++i) {
+    (*out)[i].data_offset = offset;
+    offset = internal::AlignUp(offset + uint64_t{classes[i].count} * classes[i].slab_size, internal::kPage);
+  }
+  return offset;
+}
+
+// `base` is all zeros: every state word is (generation 0, free).
+void WriteHeader(std::byte* base, const std::vector<Arena::ClassLayout>& layout, uint64_t bytes) {
+  ArenaHeader* h = HeaderOf(base);
+  h->layout_version = internal::kLayoutVersion;
+  h->header_size = sizeof(ArenaHeader);
+  h->file_size = bytes;
+  h->class_count = static_cast<uint32_t>(layout.size());
+  for (size_t i = 0; i < layout.size(); ++i) {
+    ClassHeader& ch = h->classes[i];
+    ch.slab_size = layout[i].slab_size;
+    ch.count = layout[i].count;
+    ch.states_offset = layout[i].states_offset;
+    ch.data_offset = layout[i].data_offset;
+  }
+  // The magic goes last: a file with it is complete.
+  std::atomic_thread_fence(std::memory_order_release);
+  std::memcpy(h->magic, internal::kMagic, sizeof(h->magic));
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> Arena::BytesFor(const std::vector<SizeClass>& classes) {
+  if (absl::Status s = ValidateClasses(classes); !s.ok()) return s;
+  std::vector<ClassLayout> layout;
+  return ComputeLayout(classes, &layout);
+}
+
 absl::StatusOr<std::unique_ptr<Arena>> Arena::Create(const ArenaOptions& options) {
   if (absl::Status s = ValidateClasses(options.classes); !s.ok()) return s;
   if (options.path.empty()) return absl::InvalidArgumentError("arena path is empty");
-
-  // Layout: header, every class's state words, then every class's slabs, page-aligned.
-  uint64_t offset = internal::AlignUp(sizeof(ArenaHeader), 64);
-  std::vector<uint64_t> states_at, data_at;
-  for (const SizeClass& c : options.classes) {
-    states_at.push_back(offset);
-    offset += uint64_t{c.count} * sizeof(uint64_t);
-  }
-  offset = internal::AlignUp(offset, internal::kPage);
-  for (const SizeClass& c : options.classes) {
-    data_at.push_back(offset);
-    offset = internal::AlignUp(offset + uint64_t{c.count} * c.slab_size, internal::kPage);
-  }
-  const uint64_t file_size = offset;
+  std::vector<ClassLayout> layout;
+  const uint64_t file_size = ComputeLayout(options.classes, &layout);
 
   if (unlink(options.path.c_str()) != 0 && errno != ENOENT) {
     return absl::FailedPreconditionError(Errno("cannot replace " + options.path));
@@ -102,24 +145,50 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Create(const ArenaOptions& options
     unlink(options.path.c_str());
     return absl::FailedPreconditionError(Errno("cannot map arena " + options.path));
   }
-  // The file is fresh from ftruncate: all zeros, so every state word is (generation 0, free).
-  ArenaHeader* h = HeaderOf(static_cast<std::byte*>(base));
-  h->layout_version = internal::kLayoutVersion;
-  h->header_size = sizeof(ArenaHeader);
-  h->file_size = file_size;
-  h->class_count = static_cast<uint32_t>(options.classes.size());
-  for (size_t i = 0; i < options.classes.size(); ++i) {
-    ClassHeader& ch = h->classes[i];
-    ch.slab_size = options.classes[i].slab_size;
-    ch.count = options.classes[i].count;
-    ch.states_offset = states_at[i];
-    ch.data_offset = data_at[i];
-  }
-  // The magic goes last: a file with it is complete.
-  std::atomic_thread_fence(std::memory_order_release);
-  std::memcpy(h->magic, internal::kMagic, sizeof(h->magic));
+  WriteHeader(static_cast<std::byte*>(base), layout, file_size);
   return std::unique_ptr<Arena>(
       new Arena(options.path, static_cast<std::byte*>(base), file_size, options.classes));
+}
+
+absl::StatusOr<std::unique_ptr<Arena>> Arena::CreateInFile(int fd, uint64_t offset,
+                                                           const std::vector<SizeClass>& classes) {
+  if (absl::Status s = ValidateClasses(classes); !s.ok()) return s;
+  if (offset % internal::kPage != 0) return absl::InvalidArgumentError("an arena starts on a page boundary");
+  std::vector<ClassLayout> layout;
+  const uint64_t bytes = ComputeLayout(classes, &layout);
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(offset));
+  if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno("cannot map a new arena"));
+  WriteHeader(static_cast<std::byte*>(base), layout, bytes);
+  return std::unique_ptr<Arena>(new Arena("", static_cast<std::byte*>(base), bytes, classes));
+}
+
+absl::StatusOr<std::unique_ptr<Arena>> Arena::AttachToFile(int fd, uint64_t offset,
+                                                           const std::vector<SizeClass>& classes) {
+  if (absl::Status s = ValidateClasses(classes); !s.ok()) return s;
+  if (offset % internal::kPage != 0) return absl::InvalidArgumentError("an arena starts on a page boundary");
+  std::vector<ClassLayout> layout;
+  const uint64_t bytes = ComputeLayout(classes, &layout);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < offset + bytes) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the shared memory is too short for an arena of ", bytes, " bytes at offset ", offset));
+  }
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(offset));
+  if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno("cannot map the arena"));
+  const ArenaHeader* h = HeaderOf(static_cast<std::byte*>(base));
+  // Read once, to refuse a segment its owner has already broken; never relied on afterwards.
+  bool same = std::memcmp(h->magic, internal::kMagic, sizeof(h->magic)) == 0 &&
+              h->layout_version == internal::kLayoutVersion && h->class_count == layout.size();
+  for (size_t i = 0; same && i < layout.size(); ++i) {
+    const ClassHeader& ch = h->classes[i];
+    same = ch.slab_size == layout[i].slab_size && ch.count == layout[i].count &&
+           ch.states_offset == layout[i].states_offset && ch.data_offset == layout[i].data_offset;
+  }
+  if (!same) {
+    munmap(base, bytes);
+    return absl::FailedPreconditionError("the arena's header does not match the layout the agent gave");
+  }
+  return std::unique_ptr<Arena>(new Arena("", static_cast<std::byte*>(base), bytes, classes));
 }
 
 absl::StatusOr<std::unique_ptr<Arena>> Arena::Attach(const std::string& path) {
@@ -185,6 +254,14 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Attach(const std::string& path) {
     }
   }
   if (absl::Status s = ValidateClasses(classes); !s.ok()) return refuse(std::string(s.message()));
+  // From here on only the layout computed from the classes counts, and the header must agree.
+  std::vector<ClassLayout> layout;
+  if (ComputeLayout(classes, &layout) != size) return refuse("the file size does not match its class table");
+  for (uint32_t i = 0; i < h->class_count; ++i) {
+    if (h->classes[i].states_offset != layout[i].states_offset || h->classes[i].data_offset != layout[i].data_offset) {
+      return refuse(absl::StrCat("class ", i, "'s offsets do not match the layout of its class table"));
+    }
+  }
   return std::unique_ptr<Arena>(new Arena(path, static_cast<std::byte*>(base), size, std::move(classes)));
 }
 
@@ -203,14 +280,15 @@ struct SlabRefs {
 
 }  // namespace
 
-// Finds the state word of a handle, or says why the handle names no slab.
-static absl::StatusOr<SlabRefs> Locate(std::byte* base, const std::vector<SizeClass>& classes, Handle h) {
+// Finds the state word of a handle, or says why the handle names no slab. Only the private
+// layout is consulted: whatever the shared header says, the result lies inside the mapping.
+static absl::StatusOr<SlabRefs> Locate(std::byte* base, const std::vector<Arena::ClassLayout>& layout, Handle h) {
   if (h.is_null()) return absl::InvalidArgumentError("null slab handle");
-  if (h.size_class() >= classes.size()) {
+  if (h.size_class() >= layout.size()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("handle names size class ", h.size_class(), "; the arena has ", classes.size(), " classes"));
+        absl::StrCat("handle names size class ", h.size_class(), "; the arena has ", layout.size(), " classes"));
   }
-  const ClassHeader& ch = HeaderOf(base)->classes[h.size_class()];
+  const Arena::ClassLayout& ch = layout[h.size_class()];
   if (h.index() >= ch.count) {
     return absl::InvalidArgumentError(absl::StrCat("index ", h.index(), " out of range for class ", h.size_class(),
                                                    " (", HumanBytes(ch.slab_size), ", ", ch.count, " slabs)"));
@@ -259,10 +337,11 @@ absl::StatusOr<Allocation> Arena::Allocate(uint64_t size, OwnerId owner) {
   }
   ArenaHeader* h = HeaderOf(base_);
   for (size_t c = first; c < classes_.size(); ++c) {
-    ClassHeader& ch = h->classes[c];
+    const ClassLayout& ch = layout_[c];
     auto* words = reinterpret_cast<uint64_t*>(base_ + ch.states_offset);
     const uint32_t count = ch.count;
-    uint32_t i = static_cast<uint32_t>(ch.cursor.fetch_add(1, std::memory_order_relaxed) % count);
+    // The cursor is shared and may hold anything; the modulo of our own count bounds it.
+    uint32_t i = static_cast<uint32_t>(h->classes[c].cursor.fetch_add(1, std::memory_order_relaxed) % count);
     for (uint32_t n = 0; n < count; ++n, i = (i + 1 == count ? 0 : i + 1)) {
       std::atomic_ref<uint64_t> state(words[i]);
       uint64_t s = state.load(std::memory_order_relaxed);
@@ -319,7 +398,7 @@ absl::StatusOr<Allocation> Arena::AllocateWait(uint64_t size, OwnerId owner, abs
 
 absl::Status Arena::Free(Handle handle, OwnerId owner) {
   if (owner == kNoOwner) return absl::InvalidArgumentError("cannot free as owner 0 (it means free); name the holder");
-  absl::StatusOr<SlabRefs> slab = Locate(base_, classes_, handle);
+  absl::StatusOr<SlabRefs> slab = Locate(base_, layout_, handle);
   if (!slab.ok()) return slab.status();
   uint64_t s = slab->state.load(std::memory_order_relaxed);
   do {
@@ -334,7 +413,7 @@ absl::Status Arena::Transfer(Handle handle, OwnerId from, OwnerId to) {
   if (from == kNoOwner || to == kNoOwner) {
     return absl::InvalidArgumentError("transfer needs two owners; owner 0 means free");
   }
-  absl::StatusOr<SlabRefs> slab = Locate(base_, classes_, handle);
+  absl::StatusOr<SlabRefs> slab = Locate(base_, layout_, handle);
   if (!slab.ok()) return slab.status();
   uint64_t s = slab->state.load(std::memory_order_relaxed);
   do {
@@ -345,7 +424,7 @@ absl::Status Arena::Transfer(Handle handle, OwnerId from, OwnerId to) {
 }
 
 absl::StatusOr<std::span<std::byte>> Arena::Resolve(Handle handle, uint64_t size, OwnerId expected_owner) const {
-  absl::StatusOr<SlabRefs> slab = Locate(base_, classes_, handle);
+  absl::StatusOr<SlabRefs> slab = Locate(base_, layout_, handle);
   if (!slab.ok()) return slab.status();
   if (absl::Status st = CheckState(handle, slab->state.load(std::memory_order_acquire), expected_owner); !st.ok()) {
     return st;
@@ -358,7 +437,7 @@ absl::StatusOr<std::span<std::byte>> Arena::Resolve(Handle handle, uint64_t size
 }
 
 absl::StatusOr<OwnerId> Arena::OwnerOf(Handle handle) const {
-  absl::StatusOr<SlabRefs> slab = Locate(base_, classes_, handle);
+  absl::StatusOr<SlabRefs> slab = Locate(base_, layout_, handle);
   if (!slab.ok()) return slab.status();
   const uint64_t s = slab->state.load(std::memory_order_acquire);
   if (absl::Status st = CheckState(handle, s, kNoOwner); !st.ok()) return st;
@@ -368,9 +447,8 @@ absl::StatusOr<OwnerId> Arena::OwnerOf(Handle handle) const {
 uint32_t Arena::ReclaimOwner(OwnerId owner) {
   if (owner == kNoOwner) return 0;
   uint32_t freed = 0;
-  ArenaHeader* h = HeaderOf(base_);
   for (size_t c = 0; c < classes_.size(); ++c) {
-    const ClassHeader& ch = h->classes[c];
+    const ClassLayout& ch = layout_[c];
     auto* words = reinterpret_cast<uint64_t*>(base_ + ch.states_offset);
     for (uint32_t i = 0; i < ch.count; ++i) {
       std::atomic_ref<uint64_t> state(words[i]);
@@ -388,11 +466,31 @@ uint32_t Arena::ReclaimOwner(OwnerId owner) {
   return freed;
 }
 
+uint32_t Arena::ReclaimAllBut(OwnerId keep) {
+  uint32_t freed = 0;
+  for (size_t c = 0; c < classes_.size(); ++c) {
+    const ClassLayout& ch = layout_[c];
+    auto* words = reinterpret_cast<uint64_t*>(base_ + ch.states_offset);
+    for (uint32_t i = 0; i < ch.count; ++i) {
+      std::atomic_ref<uint64_t> state(words[i]);
+      uint64_t s = state.load(std::memory_order_relaxed);
+      while (internal::StateOwner(s) != kNoOwner && internal::StateOwner(s) != keep) {
+        if (state.compare_exchange_weak(s, internal::MakeState(internal::StateGeneration(s), kNoOwner),
+                                        std::memory_order_seq_cst, std::memory_order_relaxed)) {
+          ++freed;
+          break;
+        }
+      }
+    }
+  }
+  if (freed > 0) WakeWaiters(base_);
+  return freed;
+}
+
 uint32_t Arena::CountOwnedBy(OwnerId owner) const {
   uint32_t n = 0;
-  const ArenaHeader* h = HeaderOf(base_);
   for (size_t c = 0; c < classes_.size(); ++c) {
-    const ClassHeader& ch = h->classes[c];
+    const ClassLayout& ch = layout_[c];
     auto* words = reinterpret_cast<uint64_t*>(base_ + ch.states_offset);
     for (uint32_t i = 0; i < ch.count; ++i) {
       n += internal::StateOwner(std::atomic_ref<uint64_t>(words[i]).load(std::memory_order_relaxed)) == owner;
@@ -405,7 +503,7 @@ std::vector<ClassOccupancy> Arena::Occupancy() const {
   std::vector<ClassOccupancy> out;
   const ArenaHeader* h = HeaderOf(base_);
   for (size_t c = 0; c < classes_.size(); ++c) {
-    const ClassHeader& ch = h->classes[c];
+    const ClassLayout& ch = layout_[c];
     auto* words = reinterpret_cast<uint64_t*>(base_ + ch.states_offset);
     ClassOccupancy o;
     o.slab_size = ch.slab_size;
@@ -414,7 +512,7 @@ std::vector<ClassOccupancy> Arena::Occupancy() const {
       o.in_use += internal::StateOwner(std::atomic_ref<uint64_t>(words[i]).load(std::memory_order_relaxed)) != 0;
     }
     o.bytes_in_use = uint64_t{o.in_use} * ch.slab_size;
-    o.acquire_failures = ch.acquire_failures.load(std::memory_order_relaxed);
+    o.acquire_failures = h->classes[c].acquire_failures.load(std::memory_order_relaxed);
     out.push_back(o);
   }
   return out;

@@ -60,6 +60,18 @@ class Arena {
   // than the header says, a class table that is inconsistent.
   static absl::StatusOr<std::unique_ptr<Arena>> Attach(const std::string& path);
 
+  // The bytes an arena of these classes takes (a multiple of the page size).
+  static absl::StatusOr<uint64_t> BytesFor(const std::vector<SizeClass>& classes);
+  // Writes a fresh arena into `fd` at `offset` (page-aligned; the file is already long enough
+  // and all zeros there) and maps it. For segments the agent creates in a memfd.
+  static absl::StatusOr<std::unique_ptr<Arena>> CreateInFile(int fd, uint64_t offset,
+                                                             const std::vector<SizeClass>& classes);
+  // Maps the arena another process wrote into `fd` at `offset`. The layout comes from
+  // `classes`, which the caller got from a party it trusts (the agent), never from the header a
+  // peer can rewrite; the header must still match it, or the arena is refused.
+  static absl::StatusOr<std::unique_ptr<Arena>> AttachToFile(int fd, uint64_t offset,
+                                                             const std::vector<SizeClass>& classes);
+
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
   ~Arena();  // unmaps; the file stays (see Unlink)
@@ -101,6 +113,10 @@ class Arena {
   // Frees every slab held by `owner`; returns how many. For owners that are gone.
   uint32_t ReclaimOwner(OwnerId owner);
 
+  // Like ReclaimOwner for every owner but `keep`: what is left after a peer that shared the arena
+  // is gone. Returns how many slabs were freed.
+  uint32_t ReclaimAllBut(OwnerId keep);
+
   // Exact, lock-free, O(slabs): reads every state word.
   std::vector<ClassOccupancy> Occupancy() const;
   uint32_t SlabsInUse() const;
@@ -109,6 +125,15 @@ class Arena {
   const std::string& path() const { return path_; }
   uint64_t mapped_bytes() const { return mapped_bytes_; }
 
+  // Where a class lives, in this process's own memory: computed once from the classes and
+  // never read back from the shared header, which any process mapping the arena can rewrite.
+  struct ClassLayout {
+    uint64_t slab_size = 0;
+    uint32_t count = 0;
+    uint64_t states_offset = 0;
+    uint64_t data_offset = 0;
+  };
+
  private:
   Arena(std::string path, std::byte* base, uint64_t mapped_bytes, std::vector<SizeClass> classes);
 
@@ -116,6 +141,7 @@ class Arena {
   std::byte* base_ = nullptr;
   uint64_t mapped_bytes_ = 0;
   std::vector<SizeClass> classes_;
+  std::vector<ClassLayout> layout_;
 };
 
 }  // namespace jobd::shm

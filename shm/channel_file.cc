@@ -43,27 +43,71 @@ std::string Errno(const std::string& what) { return absl::StrCat(what, ": ", str
 
 }  // namespace
 
-ChannelFile::ChannelFile(std::string path, std::byte* base, uint64_t bytes)
-    : path_(std::move(path)), base_(base), bytes_(bytes) {
-  auto* h = reinterpret_cast<FileHeader*>(base_);
-  slots_ = h->slots;
-  ring_capacity_ = h->ring_capacity;
-  slot_bytes_ = h->slot_bytes;
+// The layout is passed in (checked once by whoever attached), never re-read from the header.
+ChannelFile::ChannelFile(std::string path, std::byte* base, uint64_t bytes, uint32_t slots, uint64_t ring_capacity)
+    : path_(std::move(path)),
+      base_(base),
+      bytes_(bytes),
+      slots_(slots),
+      ring_capacity_(ring_capacity),
+      slot_bytes_(kSlotHeaderBytes + 2 * ring_capacity) {}
+
+uint64_t ChannelFile::BytesFor(uint32_t slots, uint64_t ring_capacity) {
+  return kHeaderBytes + (kSlotHeaderBytes + 2 * ring_capacity) * slots;
+}
+
+namespace {
+
+absl::Status ValidateShape(uint32_t slots, uint64_t ring_capacity) {
+  if (slots == 0 || slots > kMaxSlots) {
+    return absl::InvalidArgumentError(absl::StrCat("channel slots ", slots, ": allowed 1 to ", kMaxSlots));
+  }
+  if (ring_capacity < 1024 || ring_capacity > (uint64_t{1} << 24) || (ring_capacity & (ring_capacity - 1)) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ring capacity ", ring_capacity, ": a power of two from 1 KiB to 16 MiB"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::CreateInFile(int fd, uint32_t slots, uint64_t ring_capacity) {
+  if (absl::Status s = ValidateShape(slots, ring_capacity); !s.ok()) return s;
+  const uint64_t bytes = BytesFor(slots, ring_capacity);
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno("cannot map a new channel"));
+  auto* h = new (base) FileHeader{};
+  h->version = kVersion;
+  h->slots = slots;
+  h->ring_capacity = ring_capacity;
+  h->slot_bytes = kSlotHeaderBytes + 2 * ring_capacity;
+  std::atomic_thread_fence(std::memory_order_release);
+  std::memcpy(h->magic, kMagic, sizeof kMagic);
+  return std::unique_ptr<ChannelFile>(new ChannelFile("", static_cast<std::byte*>(base), bytes, slots, ring_capacity));
+}
+
+absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::AttachToFile(int fd, uint32_t slots, uint64_t ring_capacity) {
+  if (absl::Status s = ValidateShape(slots, ring_capacity); !s.ok()) return s;
+  const uint64_t bytes = BytesFor(slots, ring_capacity);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < bytes) {
+    return absl::FailedPreconditionError("the shared memory is too short for its channel");
+  }
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno("cannot map the channel"));
+  if (std::memcmp(static_cast<const FileHeader*>(base)->magic, kMagic, sizeof kMagic) != 0) {
+    munmap(base, bytes);
+    return absl::FailedPreconditionError("the shared memory holds no jobd channel (bad magic)");
+  }
+  return std::unique_ptr<ChannelFile>(new ChannelFile("", static_cast<std::byte*>(base), bytes, slots, ring_capacity));
 }
 
 ChannelFile::~ChannelFile() { munmap(base_, bytes_); }
 
 absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Create(const ChannelFileOptions& o) {
-  if (o.slots == 0 || o.slots > kMaxSlots) {
-    return absl::InvalidArgumentError(absl::StrCat("channel slots ", o.slots, ": allowed 1 to ", kMaxSlots));
-  }
-  if (o.ring_capacity < 1024 || o.ring_capacity > (uint64_t{1} << 24) ||
-      (o.ring_capacity & (o.ring_capacity - 1)) != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ring capacity ", o.ring_capacity, ": a power of two from 1 KiB to 16 MiB"));
-  }
+  if (absl::Status s = ValidateShape(o.slots, o.ring_capacity); !s.ok()) return s;
   const uint64_t slot_bytes = kSlotHeaderBytes + 2 * o.ring_capacity;
-  const uint64_t bytes = kHeaderBytes + slot_bytes * o.slots;
+  const uint64_t bytes = BytesFor(o.slots, o.ring_capacity);
   // A file left by a killed agent is replaced; peers still mapping it keep the old inode.
   if (unlink(o.path.c_str()) != 0 && errno != ENOENT) {
     return absl::FailedPreconditionError(Errno(absl::StrCat("cannot replace ", o.path)));
@@ -90,7 +134,8 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Create(const ChannelFi
   h->slot_bytes = slot_bytes;
   std::atomic_thread_fence(std::memory_order_release);
   std::memcpy(h->magic, kMagic, sizeof kMagic);  // last: an attacher that sees it sees the rest
-  return std::unique_ptr<ChannelFile>(new ChannelFile(o.path, static_cast<std::byte*>(base), bytes));
+  return std::unique_ptr<ChannelFile>(
+      new ChannelFile(o.path, static_cast<std::byte*>(base), bytes, o.slots, o.ring_capacity));
 }
 
 absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Attach(const std::string& path) {
@@ -122,7 +167,8 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Attach(const std::stri
     munmap(base, bytes);
     return bad;
   }
-  return std::unique_ptr<ChannelFile>(new ChannelFile(path, static_cast<std::byte*>(base), bytes));
+  return std::unique_ptr<ChannelFile>(
+      new ChannelFile(path, static_cast<std::byte*>(base), bytes, h->slots, h->ring_capacity));
 }
 
 absl::StatusOr<ChannelSlot> ChannelFile::Slot(uint32_t index) {
@@ -154,6 +200,7 @@ void ChannelFile::Reset(uint32_t index) {
 Doorbell& ChannelFile::agent_bell() { return reinterpret_cast<FileHeader*>(base_)->agent_bell; }
 
 absl::Status ChannelFile::Unlink() {
+  if (path_.empty()) return absl::OkStatus();
   if (unlink(path_.c_str()) != 0 && errno != ENOENT) {
     return absl::InternalError(Errno(absl::StrCat("cannot remove ", path_)));
   }

@@ -39,6 +39,11 @@ class ChannelFile {
   static absl::StatusOr<std::unique_ptr<ChannelFile>> Create(const ChannelFileOptions& options);
   // Maps a file another process created; checks magic, version and sizes.
   static absl::StatusOr<std::unique_ptr<ChannelFile>> Attach(const std::string& path);
+  // The same in the first bytes of a memfd (a session's or worker's segment): the shape comes
+  // from the creator, never from the header, which the peer can rewrite.
+  static absl::StatusOr<std::unique_ptr<ChannelFile>> CreateInFile(int fd, uint32_t slots, uint64_t ring_capacity);
+  static absl::StatusOr<std::unique_ptr<ChannelFile>> AttachToFile(int fd, uint32_t slots, uint64_t ring_capacity);
+  static uint64_t BytesFor(uint32_t slots, uint64_t ring_capacity);
   ~ChannelFile();
   ChannelFile(const ChannelFile&) = delete;
   ChannelFile& operator=(const ChannelFile&) = delete;
@@ -54,7 +59,7 @@ class ChannelFile {
   absl::Status Unlink();
 
  private:
-  ChannelFile(std::string path, std::byte* base, uint64_t bytes);
+  ChannelFile(std::string path, std::byte* base, uint64_t bytes, uint32_t slots, uint64_t ring_capacity);
   std::string path_;
   std::byte* base_;
   uint64_t bytes_;

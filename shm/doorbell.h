@@ -19,11 +19,12 @@ struct alignas(64) Doorbell {
   std::atomic<uint32_t> seq;
   std::atomic<uint32_t> sleepers;
 
-  // After the data is published (a release store). The fence pairs with the one in Sleep: either
-  // the sleeper sees the data, or the ringer sees the sleeper.
+  // After the data is published with a seq_cst store (MessageRing's head). That store, this
+  // load and the sleeper's increment and data check are all seq_cst, so in their single total
+  // order either the sleeper sees the data or the ringer sees the sleeper. Written on the atomics
+  // themselves rather than with fences, which ThreadSanitizer does not model.
   void Ring() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleepers.load(std::memory_order_relaxed) != 0) {
+    if (sleepers.load(std::memory_order_seq_cst) != 0) {
       seq.fetch_add(1, std::memory_order_seq_cst);
       internal::FutexWakeAll(&seq);
     }

@@ -60,7 +60,9 @@ class MessageRing {
     const uint64_t start = (head + skip) & (capacity_ - 1);
     Store32(start, static_cast<uint32_t>(size));
     fill(std::span<std::byte>(data_ + start + 4, size));
-    index_->head.store(head + skip + record, std::memory_order_release);
+    // seq_cst, not just release: the doorbell's and the agent beacon's wake-up checks order
+    // against this store (see Doorbell::Ring).
+    index_->head.store(head + skip + record, std::memory_order_seq_cst);
     return true;
   }
 
@@ -72,7 +74,7 @@ class MessageRing {
 
   // Consumer: true when a message is waiting (a hint; Pop decides).
   bool HasData() const {
-    return index_->head.load(std::memory_order_acquire) != index_->tail.load(std::memory_order_relaxed);
+    return index_->head.load(std::memory_order_seq_cst) != index_->tail.load(std::memory_order_relaxed);
   }
 
   // Consumer: hands the oldest message to `take` (a view into the ring, valid during the call;

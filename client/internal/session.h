@@ -68,9 +68,9 @@ struct JobFuture::Shared {
   std::atomic<bool> connected{false};
   std::atomic<uint32_t> next_seq{1};
 
-  // The fast path (null: the stream carries everything). One waiter at a time drains its down
-  // ring (`consuming`), completing other threads' futures as well as its own, so a completion
-  // costs no hand-off through a reader thread.
+  // The session's channel in its own segment. One waiter at a time drains its down ring
+  // (`consuming`), completing other threads' futures as well as its own, so a completion costs
+  // no hand-off through a reader thread.
   std::unique_ptr<PeerChannel> ring;
   std::atomic<uint64_t> stream_events{0};  // completions or a disconnect that came by the stream
 

@@ -151,7 +151,7 @@ struct Coordinator::Impl {
       return;
     }
     ClearTimer(j);
-    if (j.req.request.present()) (void)ledger.Free(j.req.request.handle, shm::kAgentOwner);
+    if (j.req.request.present()) (void)ledger.Free(j.req.session, j.req.request.handle, shm::kAgentOwner);
     if (j.req.shared.present()) {
       auto s = shared.find(j.req.shared.handle.bits());
       if (s != shared.end() && --s->second.refs == 0) {
@@ -160,9 +160,9 @@ struct Coordinator::Impl {
         // is read): the piece goes back to its session, which frees it once every job of the
         // batch has answered, or loses it when it closes. A closed session gets nothing back.
         if (LiveSession(j) != nullptr) {
-          (void)ledger.Transfer(j.req.shared.handle, shm::kAgentOwner, j.req.session);
+          (void)ledger.Transfer(j.req.session, j.req.shared.handle, shm::kAgentOwner, j.req.session);
         } else {
-          (void)ledger.Free(j.req.shared.handle, shm::kAgentOwner);
+          (void)ledger.Free(j.req.session, j.req.shared.handle, shm::kAgentOwner);
         }
         shared.erase(s);
       }

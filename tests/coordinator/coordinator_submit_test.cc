@@ -163,12 +163,12 @@ TEST_F(CoordinatorTest, FailedTransferOfTheSharedPieceGivesTheRequestBack) {
     testing::FakeSlabLedger& inner;
     int transfers = 0;
     explicit FailSecond(testing::FakeSlabLedger& l) : inner(l) {}
-    absl::Status Transfer(shm::Handle h, shm::OwnerId from, shm::OwnerId to) override {
+    absl::Status Transfer(shm::OwnerId, shm::Handle h, shm::OwnerId from, shm::OwnerId to) override {
       if (++transfers == 2) return absl::FailedPreconditionError("reclaimed");
       return inner.Transfer(h, from, to);
     }
-    absl::Status Free(shm::Handle h, shm::OwnerId owner) override { return inner.Free(h, owner); }
-    absl::Status Check(shm::Handle h, uint64_t size, shm::OwnerId owner) const override {
+    absl::Status Free(shm::OwnerId, shm::Handle h, shm::OwnerId owner) override { return inner.Free(h, owner); }
+    absl::Status Check(shm::OwnerId, shm::Handle h, uint64_t size, shm::OwnerId owner) const override {
       return inner.Check(h, size, owner);
     }
   } flaky(ledger_);

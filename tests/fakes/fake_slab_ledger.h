@@ -32,7 +32,16 @@ class FakeSlabLedger final : public coordinator::SlabLedger {
     return shm::Handle::Make(0, index, s.generation);
   }
 
-  absl::Status Transfer(shm::Handle h, shm::OwnerId from, shm::OwnerId to) override {
+  absl::Status Transfer(shm::OwnerId, shm::Handle h, shm::OwnerId from, shm::OwnerId to) override {
+    return Transfer(h, from, to);
+  }
+  absl::Status Free(shm::OwnerId, shm::Handle h, shm::OwnerId owner) override { return Free(h, owner); }
+  absl::Status Check(shm::OwnerId, shm::Handle h, uint64_t size, shm::OwnerId owner) const override {
+    return Check(h, size, owner);
+  }
+
+  // The fake has one segment for every session: the segment argument is ignored.
+  absl::Status Transfer(shm::Handle h, shm::OwnerId from, shm::OwnerId to) {
     if (from == shm::kNoOwner || to == shm::kNoOwner) {
       return absl::InvalidArgumentError("transfer needs two owners; owner 0 means free");
     }
@@ -48,7 +57,7 @@ class FakeSlabLedger final : public coordinator::SlabLedger {
     return absl::OkStatus();
   }
 
-  absl::Status Free(shm::Handle h, shm::OwnerId owner) override {
+  absl::Status Free(shm::Handle h, shm::OwnerId owner) {
     if (owner == shm::kNoOwner) return absl::InvalidArgumentError("cannot free as owner 0 (it means free)");
     absl::Status s = CheckLive(h, owner);
     if (!s.ok()) return s;
@@ -57,7 +66,7 @@ class FakeSlabLedger final : public coordinator::SlabLedger {
     return absl::OkStatus();
   }
 
-  absl::Status Check(shm::Handle h, uint64_t size, shm::OwnerId owner) const override {
+  absl::Status Check(shm::Handle h, uint64_t size, shm::OwnerId owner) const {
     absl::Status s = CheckLive(h, owner);
     if (!s.ok()) return s;
     if (size > slots_[h.index()].size) {

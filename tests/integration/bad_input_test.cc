@@ -19,60 +19,12 @@
 #include "gtest/gtest.h"
 #include "shm/arena.h"
 #include "tests/integration/agent_process.h"
+#include "tests/integration/raw_session.h"
 
 namespace jobd::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-// A session spoken by hand: hello, then submits and the completions they get.
-class RawSession {
- public:
-  explicit RawSession(const std::string& socket)
-      : channel_(grpc::CreateChannel(client::GrpcAddress(socket), grpc::InsecureChannelCredentials())),
-        stub_(v1::Jobd::NewStub(channel_)),
-        stream_(stub_->Session(&ctx_)) {
-    v1::ClientMessage hello;
-    hello.mutable_hello()->set_client_name("bad-input");
-    v1::AgentMessage welcome;
-    if (stream_->Write(hello) && stream_->Read(&welcome)) {
-      id_ = welcome.welcome().session_id();
-      arena_ = std::move(*shm::Arena::Attach(welcome.welcome().arena_path()));
-    }
-  }
-  ~RawSession() {
-    stream_->WritesDone();
-    (void)stream_->Finish();
-  }
-  uint32_t id() const { return id_; }
-  shm::Arena& arena() { return *arena_; }
-  shm::Handle Slab(uint64_t size = 10) { return arena_->Allocate(size, id_)->handle; }
-  bool Send(const v1::Submit& s) {
-    v1::ClientMessage m;
-    *m.mutable_submit() = s;
-    return stream_->Write(m);
-  }
-  v1::Completion Read() {
-    v1::AgentMessage reply;
-    if (!stream_->Read(&reply)) return {};
-    return reply.completion();
-  }
-  v1::Completion Submit(const v1::Submit& s) {
-    v1::ClientMessage m;
-    *m.mutable_submit() = s;
-    v1::AgentMessage reply;
-    if (!stream_->Write(m) || !stream_->Read(&reply)) return {};
-    return reply.completion();
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Jobd::Stub> stub_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::ClientMessage, v1::AgentMessage>> stream_;
-  uint32_t id_ = 0;
-  std::unique_ptr<shm::Arena> arena_;
-};
 
 class BadInputTest : public ::testing::Test {
  protected:

@@ -1,7 +1,10 @@
-// The shared-memory channels (the fast path) with the real agent: a peer spoken by hand over
-// the rings gets its answer there; a peer that breaks its ring loses only its own session; the
-// stream still carries everything when the fast path is off or out of slots.
+// The shared-memory channels with the real agent: a session spoken by hand over the rings of its
+// own segment gets its answer there; a session that breaks its ring loses only itself; no file
+// in the run dir maps anyone's memory; sessions past --max_sessions are refused clearly.
 #include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
 
 #include <string>
 #include <vector>
@@ -11,93 +14,11 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "shm/arena.h"
-#include "shm/channel_file.h"
 #include "tests/integration/agent_process.h"
+#include "tests/integration/raw_session.h"
 
 namespace jobd::testing {
 namespace {
-
-// A session by hand that asks for a channel and speaks on it.
-class RingSession {
- public:
-  explicit RingSession(const std::string& socket, bool wants_channel = true)
-      : channel_(grpc::CreateChannel(client::GrpcAddress(socket), grpc::InsecureChannelCredentials())),
-        stub_(v1::Jobd::NewStub(channel_)),
-        stream_(stub_->Session(&ctx_)) {
-    v1::ClientMessage hello;
-    hello.mutable_hello()->set_client_name("ring-by-hand");
-    hello.mutable_hello()->set_wants_channel(wants_channel);
-    if (!stream_->Write(hello) || !stream_->Read(&welcome_)) return;
-    arena_ = std::move(*shm::Arena::Attach(welcome_.welcome().arena_path()));
-    if (welcome_.welcome().has_channel()) {
-      file_ = std::move(*shm::ChannelFile::Attach(welcome_.welcome().channel().path()));
-      slot_ = *file_->Slot(welcome_.welcome().channel().slot());
-    }
-  }
-  ~RingSession() {
-    stream_->WritesDone();
-    ctx_.TryCancel();
-    (void)stream_->Finish();
-  }
-  const v1::SessionWelcome& welcome() const { return welcome_.welcome(); }
-  bool has_ring() const { return file_ != nullptr; }
-  shm::ChannelSlot& slot() { return slot_; }
-  void RingAgent() { file_->agent_bell().Ring(); }
-
-  v1::Submit Echo(uint32_t seq, const std::string& text) {
-    auto slab = arena_->Allocate(text.size(), welcome().session_id());
-    std::memcpy(slab->data.data(), text.data(), text.size());
-    v1::Submit s;
-    s.set_seq(seq);
-    s.set_type("echo");
-    s.mutable_request()->set_handle(slab->handle.bits());
-    s.mutable_request()->set_size(text.size());
-    return s;
-  }
-  bool PushUp(const v1::ClientMessage& m) {
-    const std::string bytes = m.SerializeAsString();
-    absl::StatusOr<bool> ok = slot_.up.TryPush(std::as_bytes(std::span(bytes.data(), bytes.size())));
-    RingAgent();
-    return ok.ok() && *ok;
-  }
-  // The next message down the ring, waiting up to `timeout`.
-  std::optional<v1::AgentMessage> PopDown(absl::Duration timeout) {
-    const absl::Time until = absl::Now() + timeout;
-    while (absl::Now() < until) {
-      v1::AgentMessage m;
-      bool parsed = false;
-      absl::StatusOr<bool> got = slot_.down.TryPop(
-          [&](std::span<const std::byte> b) { parsed = m.ParseFromArray(b.data(), static_cast<int>(b.size())); });
-      if (got.ok() && *got && parsed) return m;
-      absl::SleepFor(absl::Microseconds(200));
-    }
-    return std::nullopt;
-  }
-  // True when the agent ended the stream within `timeout`.
-  bool StreamEnds(absl::Duration timeout) {
-    const absl::Time until = absl::Now() + timeout;
-    ctx_.set_deadline(absl::ToChronoTime(until));
-    v1::AgentMessage m;
-    while (stream_->Read(&m)) {
-    }
-    return absl::Now() < until;
-  }
-  std::string_view ResponseText(const v1::Completion& c) {
-    auto view = arena_->Resolve(shm::Handle::FromBits(c.response().handle()), c.response().size());
-    if (!view.ok()) return "<bad handle>";
-    return {reinterpret_cast<const char*>(view->data()), view->size()};
-  }
-
- private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Jobd::Stub> stub_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::ClientMessage, v1::AgentMessage>> stream_;
-  v1::AgentMessage welcome_;
-  std::unique_ptr<shm::Arena> arena_;
-  std::unique_ptr<shm::ChannelFile> file_;
-  shm::ChannelSlot slot_;
-};
 
 void ExpectServesAndLeaksNothing(AgentProcess& agent) {
   auto client = agent.Connect();
@@ -113,13 +34,13 @@ void ExpectServesAndLeaksNothing(AgentProcess& agent) {
 TEST(FastPathTest, SubmitUpTheRingIsAnsweredDownTheRingWithEveryHopStamped) {
   auto agent = AgentProcess::Start({.workers = 1});
   ASSERT_TRUE(agent.ok()) << agent.status();
-  RingSession s((*agent)->socket_path());
-  ASSERT_TRUE(s.has_ring()) << "a client that asks gets a channel";
-  EXPECT_EQ(s.welcome().channel().path(), (*agent)->run_dir() + "/channels");
+  RawSession s((*agent)->socket_path());
+  ASSERT_TRUE(s.ok()) << "a session picks up its segment on the side socket";
+  EXPECT_EQ(s.welcome().segment().side_socket(), (*agent)->run_dir() + "/jobd.side.sock");
   v1::ClientMessage m;
   *m.mutable_submit() = s.Echo(1, "through shared memory");
   m.mutable_submit()->mutable_stamps()->set_client_sent_ns(1);
-  ASSERT_TRUE(s.PushUp(m));
+  ASSERT_TRUE(s.Push(m));
   std::optional<v1::AgentMessage> reply = s.PopDown(absl::Seconds(30));
   ASSERT_TRUE(reply.has_value()) << (*agent)->Log();
   const v1::Completion& c = reply->completion();
@@ -161,12 +82,12 @@ TEST(FastPathTest, GarbageUpTheRingEndsOnlyThatSessionAndLeaksNothing) {
   auto bystander = (*agent)->Connect();
   ASSERT_TRUE(bystander.ok());
   {
-    RingSession s((*agent)->socket_path());
-    ASSERT_TRUE(s.has_ring());
+    RawSession s((*agent)->socket_path());
+    ASSERT_TRUE(s.ok());
     (void)s.Echo(1, "a slab the session holds when it is ended");
     const std::string junk = "\xff\xff\xff\xff not a protobuf";
     ASSERT_TRUE(*s.slot().up.TryPush(std::as_bytes(std::span(junk.data(), junk.size()))));
-    s.RingAgent();
+    s.WakeAgent();
     EXPECT_TRUE(s.StreamEnds(absl::Seconds(30))) << "the agent ends a session that breaks its channel";
   }
   EXPECT_NE((*agent)->Log().find("malformed control message"), std::string::npos) << (*agent)->Log();
@@ -182,32 +103,37 @@ TEST(FastPathTest, AnImpossibleRingIndexEndsOnlyThatSession) {
   auto agent = AgentProcess::Start({.workers = 1});
   ASSERT_TRUE(agent.ok()) << agent.status();
   {
-    RingSession s((*agent)->socket_path());
-    ASSERT_TRUE(s.has_ring());
+    RawSession s((*agent)->socket_path());
+    ASSERT_TRUE(s.ok());
     s.slot().up.TryPush({}).IgnoreError();
     // Scribble over the head: more than a whole ring ahead of the agent's tail.
     auto* index = reinterpret_cast<std::atomic<uint64_t>*>(
         reinterpret_cast<std::byte*>(s.slot().peer_bell) + sizeof(shm::Doorbell));
     index->store(uint64_t{1} << 40);
-    s.RingAgent();
+    s.WakeAgent();
     EXPECT_TRUE(s.StreamEnds(absl::Seconds(30)));
   }
   EXPECT_NE((*agent)->Log().find("impossible"), std::string::npos) << (*agent)->Log();
   ExpectServesAndLeaksNothing(**agent);
 }
 
-TEST(FastPathTest, WithTheFastPathOffEverythingTakesTheStream) {
-  auto agent = AgentProcess::Start({.workers = 1, .extra = {"--fast_path=false"}});
+TEST(FastPathTest, NoFileInTheRunDirMapsAnySessionsMemory) {
+  auto agent = AgentProcess::Start({.workers = 1});
   ASSERT_TRUE(agent.ok()) << agent.status();
-  EXPECT_NE(access(((*agent)->run_dir() + "/channels").c_str(), F_OK), 0) << "no channel file is made";
-  RingSession s((*agent)->socket_path());
-  EXPECT_FALSE(s.welcome().has_channel());
+  RawSession s((*agent)->socket_path());
+  ASSERT_TRUE(s.ok());
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator((*agent)->run_dir())) {
+    if (e.path().filename() != "jobd.log") names.push_back(e.path().filename().string());  // the test's own log
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"jobd.side.sock", "jobd.sock"}))
+      << "segments are memfds handed over as descriptors, never files another process could open";
   ExpectServesAndLeaksNothing(**agent);
 }
 
-TEST(FastPathTest, PeersBeyondTheChannelSlotsUseTheirStreams) {
-  // Two slots: the worker takes one, the first client the other, the rest go without.
-  auto agent = AgentProcess::Start({.workers = 1, .extra = {"--channel_slots=2"}});
+TEST(FastPathTest, EverySessionGetsItsOwnSegmentUpToMaxSessionsThenAClearRefusal) {
+  auto agent = AgentProcess::Start({.workers = 1, .extra = {"--max_sessions=3"}});
   ASSERT_TRUE(agent.ok()) << agent.status();
   std::vector<std::unique_ptr<client::JobClient>> clients;
   for (int i = 0; i < 3; ++i) {
@@ -215,6 +141,9 @@ TEST(FastPathTest, PeersBeyondTheChannelSlotsUseTheirStreams) {
     ASSERT_TRUE(c.ok()) << c.status();
     clients.push_back(std::move(*c));
   }
+  auto fourth = (*agent)->Connect();
+  ASSERT_FALSE(fourth.ok());
+  EXPECT_NE(fourth.status().message().find("--max_sessions=3"), std::string::npos) << fourth.status();
   for (int round = 0; round < 20; ++round) {
     for (size_t i = 0; i < clients.size(); ++i) {
       const std::string text = absl::StrCat("client ", i, " round ", round);
@@ -223,16 +152,20 @@ TEST(FastPathTest, PeersBeyondTheChannelSlotsUseTheirStreams) {
       EXPECT_EQ(r->view(), text);
     }
   }
-  EXPECT_NE((*agent)->Log().find("every channel slot is taken"), std::string::npos);
   clients.clear();
   ExpectServesAndLeaksNothing(**agent);
 }
 
-TEST(FastPathTest, AHandWrittenClientThatDoesNotAskGetsNoChannel) {
+TEST(FastPathTest, ASubmitOnTheStreamEndsThatSessionOnly) {
   auto agent = AgentProcess::Start({.workers = 1});
   ASSERT_TRUE(agent.ok()) << agent.status();
-  RingSession s((*agent)->socket_path(), /*wants_channel=*/false);
-  EXPECT_FALSE(s.welcome().has_channel()) << "old clients keep working on the stream alone";
+  RawSession s((*agent)->socket_path());
+  ASSERT_TRUE(s.ok());
+  v1::ClientMessage m;
+  *m.mutable_submit() = s.Echo(1, "on the stream");
+  ASSERT_TRUE(s.WriteStream(m));
+  EXPECT_TRUE(s.StreamEnds(absl::Seconds(30))) << "only the hello belongs on the stream";
+  ExpectServesAndLeaksNothing(**agent);
 }
 
 }  // namespace
