@@ -7,6 +7,9 @@
 //	      [-metrics-file tests/helm/dashboard_metrics.txt]
 //	      [-jobd BIN -jobctl BIN -worker BIN]     also start jobd as the chart configures it
 //	check -list-metrics [-chart helm/jobd]        the metrics the dashboard queries, sorted
+//	check -prometheus URL -job JOB -instance HOST:PORT [-rules FILE]
+//	                                              every dashboard query returns data from a live
+//	                                              Prometheus, and the alert rules load there
 //
 // It prints one line per check and ends with "N passed, M failed"; the exit status is 1 when
 // anything failed.
@@ -21,6 +24,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	yaml "gopkg.in/yaml.v3"
 )
@@ -476,6 +480,10 @@ func main() {
 	flag.StringVar(&rulesFile, "rules", "deploy/prometheus/jobd-rules.yml", "the alert rules the chart must carry a copy of")
 	metricsFile := flag.String("metrics-file", "tests/helm/dashboard_metrics.txt", "the committed list of dashboard metrics")
 	listMetrics := flag.Bool("list-metrics", false, "print the metrics the dashboard queries and exit")
+	prometheus := flag.String("prometheus", "", "a Prometheus base URL: check the dashboard's queries and the rules against it instead")
+	job := flag.String("job", "jobd", "with -prometheus: the scrape job of jobd")
+	instance := flag.String("instance", "", "with -prometheus: jobd's instance (host:port)")
+	wait := flag.Duration("wait", 60*time.Second, "with -prometheus: how long data may take to appear")
 	jobdBin := flag.String("jobd", "", "the built jobd (with -jobctl and -worker: start jobd as the chart configures it)")
 	jobctlBin := flag.String("jobctl", "", "the built jobctl")
 	workerBin := flag.String("worker", "", "the built jobd-testworker")
@@ -488,6 +496,15 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Println(strings.Join(names, "\n"))
+		return
+	}
+	if *prometheus != "" {
+		liveDashboard(*prometheus, *job, *instance, *wait)
+		liveRules(*prometheus, *wait)
+		fmt.Printf("%d passed, %d failed\n", passed, failed)
+		if failed > 0 {
+			os.Exit(1)
+		}
 		return
 	}
 	if helmBin == "" {
