@@ -1,6 +1,7 @@
 // The agent's admin views: stats, health, job status, metrics text.
 #include "agent/agent.h"
 #include "agent/process_memory.h"
+#include "agent/process_metrics.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -121,11 +122,20 @@ std::string Agent::MetricsText() {
     metrics_.SetSessions(coordinator_->SessionCount());
     for (const coordinator::WorkerInfo& w : coordinator_->Workers()) ++by_state[coordinator::WorkerStateName(w.state)];
   }
+  std::vector<AgentMetrics::WorkerSlotSample> slots;
   for (const SlotInfo& slot : supervisor_->Slots()) {
     if (slot.state == SlotState::kStarting || slot.state == SlotState::kBackoff) ++by_state["starting"];
+    const bool running = slot.pid > 0 && slot.state != SlotState::kBackoff;
+    slots.push_back({.index = slot.index, .rss_bytes = running ? ResidentBytes(slot.pid) : 0});
   }
   metrics_.SetWorkers(by_state);
-  metrics_.SetArena(ledger_.Occupancy(), ledger_.CommittedBytes());
+  metrics_.SetWorkerSlots(slots);
+  if (absl::StatusOr<ProcessSample> self = ReadSelfProcess(); self.ok()) {
+    metrics_.SetProcess(*self);
+  } else {
+    spdlog::warn("process metrics not updated: {}", self.status().ToString());
+  }
+  metrics_.SetArena(ledger_.Occupancy(), config_.memory_budget);
   return metrics_.Serialize();
 }
 

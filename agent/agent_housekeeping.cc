@@ -20,7 +20,7 @@ void Agent::ReapChildren() {
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     std::optional<WorkerExit> exit = supervisor_->OnExit(pid, status);
     if (!exit.has_value()) continue;
-    metrics_.WorkerRestarted(ExitReasonName(exit->reason));
+    metrics_.WorkerRestarted(exit->index, ExitReasonName(exit->reason));
     uint32_t freed = 0;
     if (exit->owner != shm::kNoOwner) freed = ledger_.ReclaimWorker(exit->owner);
     spdlog::log(exit->reason == ExitReason::kCrash ? spdlog::level::warn : spdlog::level::info,

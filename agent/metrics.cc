@@ -1,7 +1,17 @@
 #include "agent/metrics.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
+#include "coordinator/job.h"
 #include "prometheus/text_serializer.h"
+
+#ifndef JOBD_VERSION
+#define JOBD_VERSION "unknown"
+#endif
+#ifndef JOBD_BUILD_TYPE
+#define JOBD_BUILD_TYPE "unknown"
+#endif
 
 namespace jobd::agent {
 namespace {
@@ -18,6 +28,22 @@ std::string ClassLabel(uint64_t bytes) {
   return std::to_string(bytes) + "B";
 }
 
+constexpr coordinator::Outcome kOutcomes[] = {
+    coordinator::Outcome::kOk,         coordinator::Outcome::kRejected,     coordinator::Outcome::kDeadlineExceeded,
+    coordinator::Outcome::kWorkerDied, coordinator::Outcome::kHandlerError, coordinator::Outcome::kCancelled};
+
+// The codes a submit can be refused with (agent.cc's HandleSubmit and the coordinator's Submit),
+// lower-cased as the reason label. Another code still gets its series, at its first use.
+constexpr absl::StatusCode kRejectionCodes[] = {
+    absl::StatusCode::kInvalidArgument,  absl::StatusCode::kFailedPrecondition, absl::StatusCode::kResourceExhausted,
+    absl::StatusCode::kUnavailable,      absl::StatusCode::kPermissionDenied,   absl::StatusCode::kNotFound,
+    absl::StatusCode::kAlreadyExists,    absl::StatusCode::kOutOfRange,         absl::StatusCode::kDeadlineExceeded,
+    absl::StatusCode::kAborted,          absl::StatusCode::kCancelled};
+
+constexpr const char* kRestartReasons[] = {"exit", "crash", "recycled", "killed_deadline", "killed_rss", "killed"};
+
+std::string ReasonLabel(absl::StatusCode code) { return absl::AsciiStrToLower(absl::StatusCodeToString(code)); }
+
 }  // namespace
 
 AgentMetrics::AgentMetrics()
@@ -31,12 +57,16 @@ AgentMetrics::AgentMetrics()
                             .Name("jobd_queue_oldest_age_seconds")
                             .Help("How long the oldest queued job has waited")
                             .Register(*registry_)),
-      arena_size_(prometheus::BuildGauge().Name("jobd_arena_size_bytes").Help("Size of the arena file").Register(*registry_)),
+      arena_size_(prometheus::BuildGauge().Name("jobd_arena_size_bytes").Help("Shared memory all session segments may hold together (--memory-budget)").Register(*registry_)),
       slabs_in_use_(prometheus::BuildGauge()
                         .Name("jobd_arena_slabs_in_use")
                         .Help("Slabs held by someone, by size class")
                         .Register(*registry_)),
-      slabs_total_(prometheus::BuildGauge().Name("jobd_arena_slabs_total").Help("Slabs, by size class").Register(*registry_)),
+      // A capacity, not a count of events: a gauge, so no _total (promtool check metrics).
+      slabs_(prometheus::BuildGauge()
+                 .Name("jobd_arena_slabs")
+                 .Help("Slabs the arena has, by size class (its capacity)")
+                 .Register(*registry_)),
       bytes_in_use_(prometheus::BuildGauge()
                         .Name("jobd_arena_bytes_in_use")
                         .Help("Bytes of the slabs in use, by size class")
@@ -57,17 +87,56 @@ AgentMetrics::AgentMetrics()
       workers_(prometheus::BuildGauge().Name("jobd_workers").Help("Worker processes, by state").Register(*registry_)),
       restarts_(prometheus::BuildCounter()
                     .Name("jobd_worker_restarts_total")
-                    .Help("Worker processes that ended and were replaced, by reason")
+                    .Help("Worker processes that ended and were replaced, by supervisor slot and reason")
                     .Register(*registry_)),
       sessions_(prometheus::BuildGauge().Name("jobd_sessions").Help("Open client sessions").Register(*registry_)),
       rejections_(prometheus::BuildCounter()
                       .Name("jobd_rejections_total")
                       .Help("Jobs that could not start, by reason")
-                      .Register(*registry_)) {
+                      .Register(*registry_)),
+      worker_rss_(prometheus::BuildGauge()
+                      .Name("jobd_worker_rss_bytes")
+                      .Help("Resident memory of the worker process in each supervisor slot")
+                      .Register(*registry_)),
+      build_info_(prometheus::BuildGauge()
+                      .Name("jobd_build_info")
+                      .Help("Always 1; the labels say which jobd this is")
+                      .Register(*registry_)),
+      process_cpu_(prometheus::BuildCounter()
+                       .Name("process_cpu_seconds_total")
+                       .Help("User and system CPU time spent in seconds")
+                       .Register(*registry_)
+                       .Add({})),
+      process_resident_(prometheus::BuildGauge()
+                            .Name("process_resident_memory_bytes")
+                            .Help("Resident memory size in bytes")
+                            .Register(*registry_)
+                            .Add({})),
+      process_virtual_(prometheus::BuildGauge()
+                           .Name("process_virtual_memory_bytes")
+                           .Help("Virtual memory size in bytes")
+                           .Register(*registry_)
+                           .Add({})),
+      process_start_time_(prometheus::BuildGauge()
+                              .Name("process_start_time_seconds")
+                              .Help("Start time of the process since unix epoch in seconds")
+                              .Register(*registry_)
+                              .Add({})),
+      process_open_fds_(prometheus::BuildGauge()
+                            .Name("process_open_fds")
+                            .Help("Number of open file descriptors")
+                            .Register(*registry_)
+                            .Add({})),
+      process_max_fds_(prometheus::BuildGauge()
+                           .Name("process_max_fds")
+                           .Help("Maximum number of open file descriptors")
+                           .Register(*registry_)
+                           .Add({})) {
   for (const char* state : {"starting", "idle", "busy", "draining"}) workers_.Add({{"state", state}});
-  for (const char* reason : {"exit", "crash", "recycled", "killed_deadline", "killed_rss", "killed"}) {
-    restarts_.Add({{"reason", reason}});
-  }
+  for (absl::StatusCode code : kRejectionCodes) rejections_.Add({{"reason", ReasonLabel(code)}});
+  // Rejected jobs of types never seen share one label (see Rejected).
+  jobs_.Add({{"type", "_rejected"}, {"outcome", coordinator::OutcomeName(coordinator::Outcome::kRejected)}});
+  build_info_.Add({{"version", JOBD_VERSION}, {"build_type", JOBD_BUILD_TYPE}}).Set(1);
   queue_depth_.Add({});
   queue_oldest_age_.Add({});
   arena_size_.Add({});
@@ -75,11 +144,26 @@ AgentMetrics::AgentMetrics()
 }
 
 std::string AgentMetrics::TypeLabel(const std::string& type) {
-  absl::MutexLock lock(&mu_);
-  if (types_.contains(type)) return type;
-  if (types_.size() >= kMaxTypes) return "_other";
-  types_[type] = true;
-  return type;
+  std::string label = type;
+  {
+    absl::MutexLock lock(&mu_);
+    if (types_.contains(type)) return type;
+    if (types_.size() >= kMaxTypes) {
+      label = "_other";
+    } else {
+      types_[type] = true;
+    }
+  }
+  CreateTypeSeries(label);  // Add() of an existing series is a lookup: "_other" again is harmless
+  return label;
+}
+
+void AgentMetrics::CreateTypeSeries(const std::string& label) {
+  for (coordinator::Outcome outcome : kOutcomes) {
+    jobs_.Add({{"type", label}, {"outcome", coordinator::OutcomeName(outcome)}});
+  }
+  queue_wait_.Add({{"type", label}}, LatencyBuckets());
+  run_time_.Add({{"type", label}}, LatencyBuckets());
 }
 
 void AgentMetrics::JobEnded(const std::string& type, const std::string& outcome, absl::Duration queue_wait,
@@ -98,10 +182,12 @@ void AgentMetrics::Rejected(const std::string& type, absl::StatusCode code) {
     known = types_.contains(type);
   }
   jobs_.Add({{"type", known ? type : "_rejected"}, {"outcome", "rejected"}}).Increment();
-  rejections_.Add({{"reason", absl::AsciiStrToLower(absl::StatusCodeToString(code))}}).Increment();
+  rejections_.Add({{"reason", ReasonLabel(code)}}).Increment();
 }
 
-void AgentMetrics::WorkerRestarted(const std::string& reason) { restarts_.Add({{"reason", reason}}).Increment(); }
+void AgentMetrics::WorkerRestarted(uint32_t worker, const std::string& reason) {
+  restarts_.Add({{"worker", std::to_string(worker)}, {"reason", reason}}).Increment();
+}
 
 void AgentMetrics::SetQueue(size_t total, const std::map<std::string, size_t>& by_type, absl::Duration oldest_age) {
   queue_depth_.Add({}).Set(static_cast<double>(total));
@@ -121,7 +207,7 @@ void AgentMetrics::SetArena(const std::vector<shm::ClassOccupancy>& classes, uin
   for (const shm::ClassOccupancy& c : classes) {
     const prometheus::Labels labels{{"class", ClassLabel(c.slab_size)}};
     slabs_in_use_.Add(labels).Set(c.in_use);
-    slabs_total_.Add(labels).Set(c.total);
+    slabs_.Add(labels).Set(c.total);
     bytes_in_use_.Add(labels).Set(static_cast<double>(c.bytes_in_use));
     uint64_t& last = last_failures_[labels.at("class")];
     auto& counter = acquire_failures_.Add(labels);
@@ -138,6 +224,28 @@ void AgentMetrics::SetWorkers(const std::map<std::string, int>& by_state) {
 }
 
 void AgentMetrics::SetSessions(size_t sessions) { sessions_.Add({}).Set(static_cast<double>(sessions)); }
+
+void AgentMetrics::SetWorkerSlots(const std::vector<WorkerSlotSample>& slots) {
+  absl::MutexLock lock(&mu_);
+  for (const WorkerSlotSample& slot : slots) {
+    const std::string worker = std::to_string(slot.index);
+    worker_rss_.Add({{"worker", worker}}).Set(static_cast<double>(slot.rss_bytes));
+    if (worker_slots_.contains(slot.index)) continue;
+    worker_slots_[slot.index] = true;
+    for (const char* reason : kRestartReasons) restarts_.Add({{"worker", worker}, {"reason", reason}});
+  }
+}
+
+void AgentMetrics::SetProcess(const ProcessSample& sample) {
+  absl::MutexLock lock(&mu_);
+  if (sample.cpu_seconds > last_cpu_seconds_) process_cpu_.Increment(sample.cpu_seconds - last_cpu_seconds_);
+  last_cpu_seconds_ = std::max(last_cpu_seconds_, sample.cpu_seconds);
+  process_resident_.Set(sample.resident_bytes);
+  process_virtual_.Set(sample.virtual_bytes);
+  process_start_time_.Set(sample.start_time_seconds);
+  process_open_fds_.Set(sample.open_fds);
+  process_max_fds_.Set(sample.max_fds);
+}
 
 std::string AgentMetrics::Serialize() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

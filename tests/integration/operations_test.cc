@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "client/socket_path.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
@@ -26,6 +27,7 @@ namespace jobd::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A minimal HTTP/1.0 GET on loopback: status code and body.
 std::pair<int, std::string> HttpGet(int port, const std::string& path) {
@@ -77,6 +79,12 @@ std::set<std::string> DashboardMetrics() {
   return names;
 }
 
+// ECMAScript syntax, so that a pattern can say \n.
+::testing::AssertionResult Search(const std::string& text, const std::string& pattern) {
+  if (std::regex_search(text, std::regex(pattern))) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "no match for /" << pattern << "/ in /metrics";
+}
+
 TEST(OperationsTest, EveryMetricTheDashboardQueriesIsExportedByARealAgent) {
   auto agent = AgentProcess::Start({.workers = 2, .extra = {"--metrics_address=127.0.0.1:0"}});
   ASSERT_TRUE(agent.ok()) << agent.status();
@@ -101,10 +109,50 @@ TEST(OperationsTest, EveryMetricTheDashboardQueriesIsExportedByARealAgent) {
   EXPECT_THAT(body, HasSubstr("jobd_jobs_total{outcome=\"ok\",type=\"echo\"} 1"));
   EXPECT_THAT(body, HasSubstr("jobd_jobs_total{outcome=\"handler_error\",type=\"fail\"} 1"));
   EXPECT_THAT(body, HasSubstr("jobd_jobs_total{outcome=\"worker_died\",type=\"crash\"} 1"));
-  EXPECT_THAT(body, HasSubstr("jobd_worker_restarts_total{reason=\"crash\"} 1"));
+  EXPECT_TRUE(Search(body, R"(jobd_worker_restarts_total\{reason="crash",worker="[01]"\} 1)"));
   EXPECT_THAT(body, HasSubstr("jobd_rejections_total{reason=\"not_found\"} 1"));
-  EXPECT_THAT(body, HasSubstr("jobd_arena_slabs_total{class=\"4KiB\"} 128"));
+  EXPECT_THAT(body, HasSubstr("jobd_arena_slabs{class=\"4KiB\"} 128"));
   EXPECT_THAT(body, HasSubstr("jobd_workers{state=\"idle\"} 2"));
+}
+
+// The first rejection, restart or failure must show in rate()/increase(): the series exist at 0
+// before it. And the standard process_* metrics, build info and per-worker memory are there.
+TEST(OperationsTest, CountersExistAtZeroBeforeTheirFirstEventBesideProcessAndWorkerMetrics) {
+  auto agent = AgentProcess::Start({.workers = 2, .extra = {"--metrics_address=127.0.0.1:0"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  const int port = MetricsPort(**agent);
+  ASSERT_GT(port, 0) << (*agent)->Log();
+  ASSERT_TRUE((*agent)->WaitForReadyWorkers(2));
+
+  auto [code, before] = HttpGet(port, "/metrics");
+  ASSERT_EQ(code, 200);
+  for (const char* reason : {"not_found", "resource_exhausted", "unavailable", "invalid_argument"}) {
+    EXPECT_THAT(before, HasSubstr(absl::StrCat("jobd_rejections_total{reason=\"", reason, "\"} 0\n")));
+  }
+  EXPECT_THAT(before, HasSubstr("jobd_jobs_total{outcome=\"rejected\",type=\"_rejected\"} 0\n"));
+  for (const char* worker : {"0", "1"}) {
+    for (const char* reason : {"crash", "exit", "recycled", "killed_deadline", "killed_rss", "killed"}) {
+      EXPECT_THAT(before, HasSubstr(absl::StrCat("jobd_worker_restarts_total{reason=\"", reason, "\",worker=\"", worker, "\"} 0\n")));
+    }
+    // A live worker process holds at least a page.
+    EXPECT_TRUE(Search(before, absl::StrCat(R"(jobd_worker_rss_bytes\{worker=")", worker, R"("\} [1-9][0-9]*)")));
+  }
+  EXPECT_TRUE(Search(before, R"(jobd_build_info\{build_type="[A-Za-z]+",version="[0-9.]+"\} 1)"));
+  EXPECT_TRUE(Search(before, R"(\nprocess_resident_memory_bytes [1-9][0-9]*)"));
+  EXPECT_TRUE(Search(before, R"(\nprocess_open_fds [1-9][0-9]*)"));
+  EXPECT_TRUE(Search(before, R"(\nprocess_start_time_seconds [1-9][0-9.e+]*)"));
+  EXPECT_TRUE(Search(before, R"(\nprocess_cpu_seconds_total [0-9])"));
+  EXPECT_THAT(before, Not(HasSubstr("type=\"echo\"")));
+
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->Start("echo", "x")->Wait().ok());
+  auto [code2, after] = HttpGet(port, "/metrics");
+  ASSERT_EQ(code2, 200);
+  EXPECT_THAT(after, HasSubstr("jobd_jobs_total{outcome=\"ok\",type=\"echo\"} 1\n"));
+  for (const char* outcome : {"rejected", "deadline_exceeded", "worker_died", "handler_error", "cancelled"}) {
+    EXPECT_THAT(after, HasSubstr(absl::StrCat("jobd_jobs_total{outcome=\"", outcome, "\",type=\"echo\"} 0\n")));
+  }
 }
 
 TEST(OperationsTest, HealthzAndTheGrpcHealthServiceTurnUnhealthyWhenDraining) {

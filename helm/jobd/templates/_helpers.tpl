@@ -148,7 +148,7 @@ sidecar.native is on):
 - name: jobd
   image: {{ printf "%s:%s" .Values.image.repository (required "image.tag is required" .Values.image.tag) | quote }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
-  {{- if and .Values.sidecar.native (ne .Values.mode "daemonset") }}
+  {{- if include "jobd.nativeSidecar" . }}
   restartPolicy: Always
   {{- end }}
   args:
@@ -237,5 +237,20 @@ app.kubernetes.io/component: example
 app.kubernetes.io/component: agent
 {{- else -}}
 {{ include "jobd.exampleSelectorLabels" . }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when jobd runs as a native sidecar: asked for (sidecar.native), in sidecar mode, and on a
+Kubernetes with native sidecars on by default (1.29+). Before 1.29 the API server drops
+restartPolicy from an init container, and the pod would wait for jobd to exit forever: jobd then
+stays an ordinary container (NOTES.txt warns). A context with only Values (a service's own
+Deployment including jobd.sidecar) has no Capabilities: the value is taken as it is.
+*/}}
+{{- define "jobd.nativeSidecar" -}}
+{{- if and .Values.sidecar.native (ne .Values.mode "daemonset") -}}
+{{- if or (not (hasKey . "Capabilities")) (semverCompare ">=1.29-0" .Capabilities.KubeVersion.Version) -}}
+true
+{{- end -}}
 {{- end -}}
 {{- end -}}

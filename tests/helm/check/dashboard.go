@@ -19,7 +19,8 @@ var exported = map[string]string{
 	"jobd_queue_oldest_age_seconds":     "gauge",
 	"jobd_arena_size_bytes":             "gauge",
 	"jobd_arena_slabs_in_use":           "gauge",
-	"jobd_arena_slabs_total":            "gauge",
+	"jobd_arena_slabs":                  "gauge",
+	"jobd_worker_rss_bytes":             "gauge",
 	"jobd_arena_bytes_in_use":           "gauge",
 	"jobd_arena_acquire_failures_total": "counter",
 	"jobd_jobs_total":                   "counter",
@@ -267,7 +268,7 @@ func checkDashboard(name, text string) {
 		check(name+": latency quantiles from "+h, regexp.MustCompile(`histogram_quantile\(\s*0\.\d+\s*,[^\n]*rate\(`+h).MatchString(all), "no histogram_quantile over rate(%s)", h)
 	}
 	check(name+": throughput by outcome", regexp.MustCompile(`by \(outcome\) \(rate\(jobd_jobs_total`).MatchString(all), "no rate(jobd_jobs_total) by outcome")
-	check(name+": slab occupancy in-use over total by class", regexp.MustCompile(`jobd_arena_slabs_in_use[^\n]*/[^\n]*jobd_arena_slabs_total`).MatchString(all), "no in-use/total")
+	check(name+": slab occupancy in-use over capacity by class", regexp.MustCompile(`jobd_arena_slabs_in_use[^\n]*/[^\n]*jobd_arena_slabs\b`).MatchString(all), "no in-use/total")
 }
 
 // dashboardFile checks files/dashboard.json and that dashboard_metrics.txt is current.

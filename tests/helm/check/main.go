@@ -1,11 +1,15 @@
-// check renders the jobd chart with tests/helm/render in several value sets and checks what
-// comes out; it also checks the values schema, the chart README, the Grafana dashboard, and,
-// given the built binaries, that the real jobd accepts what the chart tells it.
+// check renders the jobd chart with the real helm (helm template, helm lint --strict) in several
+// value sets and checks what comes out; it also checks the values schema, the chart README, the
+// Grafana dashboard, the alert rules the chart carries, and, given the built binaries, that the
+// real jobd accepts what the chart tells it.
 //
-//	check -render BIN [-chart helm/jobd] [-testdata tests/helm/testdata]
+//	check -helm BIN [-chart helm/jobd] [-testdata tests/helm/testdata]
 //	      [-metrics-file tests/helm/dashboard_metrics.txt]
 //	      [-jobd BIN -jobctl BIN -worker BIN]     also start jobd as the chart configures it
 //	check -list-metrics [-chart helm/jobd]        the metrics the dashboard queries, sorted
+//	check -prometheus URL -job JOB -instance HOST:PORT [-rules FILE]
+//	                                              every dashboard query returns data from a live
+//	                                              Prometheus, and the alert rules load there
 //
 // It prints one line per check and ends with "N passed, M failed"; the exit status is 1 when
 // anything failed.
@@ -16,18 +20,19 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	yaml "gopkg.in/yaml.v3"
 )
 
 var (
-	renderBin   string
 	chartDir    string
 	testdataDir string
+	rulesFile   string
 	passed      int
 	failed      int
 )
@@ -52,34 +57,6 @@ type rendered struct {
 	stdout string
 	stderr string
 	err    error
-}
-
-func render(args ...string) rendered {
-	full := append([]string{"-chart", chartDir, "-strict"}, args...)
-	cmd := exec.Command(renderBin, full...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	r := rendered{stdout: out.String()}
-	r.err = cmd.Run()
-	r.stdout, r.stderr = out.String(), errb.String()
-	if r.err != nil || (len(args) > 0 && args[0] == "-notes") {
-		return r
-	}
-	dec := yaml.NewDecoder(strings.NewReader(r.stdout))
-	for {
-		var d doc
-		err := dec.Decode(&d)
-		if err != nil {
-			if err.Error() != "EOF" {
-				r.err = fmt.Errorf("the output does not parse as YAML: %v", err)
-			}
-			break
-		}
-		if d != nil {
-			r.docs = append(r.docs, d)
-		}
-	}
-	return r
 }
 
 // get walks maps by string keys and lists by int indexes; nil when absent.
@@ -157,9 +134,11 @@ func envValue(c interface{}, name string) string {
 
 func mustRender(scenario string, args ...string) []doc {
 	r := render(args...)
-	if !check(scenario+": renders and parses as YAML", r.err == nil, "%v\n%s", r.err, r.stderr) {
+	if !check(scenario+": helm template renders and parses as YAML", r.err == nil, "%v\n%s", r.err, r.stderr) {
 		return nil
 	}
+	problem := lint(args...)
+	check(scenario+": helm lint --strict", problem == "", "%s", problem)
 	lintAll(scenario, r.docs)
 	return r.docs
 }
@@ -352,13 +331,47 @@ func otherScenarios() {
 		check(s+": targets my-service", get(h[0], "spec", "scaleTargetRef", "name") == "my-service", "got %v", get(h[0], "spec", "scaleTargetRef"))
 	}
 
-	s = "native sidecar"
-	docs = mustRender(s, "-set", "sidecar.native=true")
+	for _, kube := range []string{"1.29.0", "1.32.0"} {
+		s = "native sidecar on Kubernetes " + kube
+		docs = mustRender(s, "-set", "sidecar.native=true", "-kube-version", kube)
+		if deps := byKind(docs, "Deployment"); len(deps) == 1 {
+			spec := podSpec(deps[0])
+			jobd := named(get(spec, "initContainers"), "jobd")
+			check(s+": jobd is an init container with restartPolicy Always, the service the only container",
+				jobd != nil && get(jobd, "restartPolicy") == "Always" && len(list(get(spec, "containers"))) == 1, "got %v", spec)
+		}
+	}
+	// Before 1.29 the API server drops restartPolicy from init containers: jobd would be an init
+	// container that never exits, and the service would never start.
+	s = "native sidecar asked for on Kubernetes 1.28"
+	docs = mustRender(s, "-set", "sidecar.native=true", "-kube-version", "1.28.0")
 	if deps := byKind(docs, "Deployment"); len(deps) == 1 {
 		spec := podSpec(deps[0])
-		jobd := named(get(spec, "initContainers"), "jobd")
-		check(s+": jobd is an init container with restartPolicy Always, the service the only container",
-			jobd != nil && get(jobd, "restartPolicy") == "Always" && len(list(get(spec, "containers"))) == 1, "got %v", spec)
+		jobd := named(get(spec, "containers"), "jobd")
+		check(s+": jobd stays an ordinary container, without restartPolicy, and there are no init containers",
+			jobd != nil && get(jobd, "restartPolicy") == nil && get(spec, "initContainers") == nil, "got %v", spec)
+	}
+
+	s = "PrometheusRule"
+	docs = mustRender(s, "-set", "prometheusRule.enabled=true,prometheusRule.labels.release=kube-prometheus-stack")
+	expectKinds(s, docs, "ConfigMap,Deployment,PrometheusRule")
+	if rules := byKind(docs, "PrometheusRule"); len(rules) == 1 {
+		file, err := readYAMLFile(rulesFile)
+		check(s+": monitoring.coreos.com/v1 with the extra labels",
+			rules[0]["apiVersion"] == "monitoring.coreos.com/v1" && get(rules[0], "metadata", "labels", "release") == "kube-prometheus-stack",
+			"got %v", rules[0]["metadata"])
+		check(s+": spec.groups is "+rulesFile+"'s groups, {{ $labels }} left for Prometheus",
+			err == nil && reflect.DeepEqual(get(rules[0], "spec", "groups"), file["groups"]) &&
+				strings.Contains(fmt.Sprint(get(rules[0], "spec", "groups")), "{{ $labels.instance }}"),
+			"err %v; rendered %v", err, get(rules[0], "spec"))
+		var alerts []string
+		for _, r := range list(get(rules[0], "spec", "groups", 0, "rules")) {
+			alerts = append(alerts, str(get(r, "alert")))
+		}
+		sort.Strings(alerts)
+		check(s+": the seven alerts", strings.Join(alerts, ",") ==
+			"JobdArenaNearlyFull,JobdDown,JobdNoReadyWorkers,JobdOldestQueuedJobTooOld,JobdRejections,JobdSlabAcquireFailures,JobdWorkerRestarts",
+			"got %v", alerts)
 	}
 
 	s = "dashboard off"
@@ -384,7 +397,7 @@ func failures() {
 	expectFailure("workers: many (a values file)", "workers: Invalid type. Expected: integer, given: string",
 		"-f", filepath.Join(testdataDir, "bad-workers.yaml"))
 	expectFailure("--set workers=many", "workers: Invalid type", "-set", "workers=many")
-	expectFailure("mode=cluster", "mode: must be one of the following", "-set", "mode=cluster")
+	expectFailure("mode=cluster", `must be one of the following: "sidecar", "daemonset"`, "-set", "mode=cluster")
 	expectFailure("metrics.port=70000", "metrics.port: Must be less than or equal to 65535", "-set", "metrics.port=70000")
 	expectFailure("an unknown key", "Additional property surprise is not allowed", "-set", "surprise=1")
 	expectFailure("a misspelt nested key", "Additional property sizeMib is not allowed", "-set", "arena.sizeMib=1")
@@ -411,6 +424,9 @@ func notes() {
 		{"monitors without the CRDs", []string{"-set", "metrics.podMonitor.enabled=true"}, []string{"WARNING: monitoring.coreos.com/v1"}, nil},
 		{"monitors with the CRDs", []string{"-set", "metrics.podMonitor.enabled=true", "-api-versions", "monitoring.coreos.com/v1"}, nil, []string{"WARNING"}},
 		{"autoscaling", []string{"-set", "autoscaling.enabled=true"}, []string{"jobd_queue_depth (Pods metric)"}, []string{"WARNING"}},
+		{"native sidecar on 1.28", []string{"-set", "sidecar.native=true", "-kube-version", "1.28.0"}, []string{"WARNING: sidecar.native needs Kubernetes >= 1.29 (this is v1.28.0)"}, nil},
+		{"native sidecar on 1.29", []string{"-set", "sidecar.native=true", "-kube-version", "1.29.0"}, nil, []string{"WARNING"}},
+		{"alerts", []string{"-set", "prometheusRule.enabled=true", "-api-versions", "monitoring.coreos.com/v1"}, []string{"Alerts: PrometheusRule jobd"}, []string{"WARNING"}},
 	} {
 		r := render(append([]string{"-notes"}, tc.args...)...)
 		ok := r.err == nil
@@ -450,14 +466,24 @@ func chartFiles() {
 		_, err := os.Stat(filepath.Join(chartDir, f))
 		check("chart has "+f, err == nil, "%v", err)
 	}
+	// One source for the alerts: the chart cannot read files outside itself, so it carries a copy.
+	mine, err1 := os.ReadFile(filepath.Join(chartDir, "files", "jobd-rules.yml"))
+	theirs, err2 := os.ReadFile(rulesFile)
+	check("files/jobd-rules.yml is identical to "+rulesFile+" (cp "+rulesFile+" "+filepath.Join(chartDir, "files")+"/)",
+		err1 == nil && err2 == nil && bytes.Equal(mine, theirs), "%v %v: they differ", err1, err2)
 }
 
 func main() {
-	flag.StringVar(&renderBin, "render", "", "the renderer binary (tests/helm/render)")
+	flag.StringVar(&helmBin, "helm", "", "the helm binary (scripts/install_helm.sh puts one in the build dir)")
 	flag.StringVar(&chartDir, "chart", "helm/jobd", "the chart's directory")
 	flag.StringVar(&testdataDir, "testdata", "tests/helm/testdata", "test values and templates")
+	flag.StringVar(&rulesFile, "rules", "deploy/prometheus/jobd-rules.yml", "the alert rules the chart must carry a copy of")
 	metricsFile := flag.String("metrics-file", "tests/helm/dashboard_metrics.txt", "the committed list of dashboard metrics")
 	listMetrics := flag.Bool("list-metrics", false, "print the metrics the dashboard queries and exit")
+	prometheus := flag.String("prometheus", "", "a Prometheus base URL: check the dashboard's queries and the rules against it instead")
+	job := flag.String("job", "jobd", "with -prometheus: the scrape job of jobd")
+	instance := flag.String("instance", "", "with -prometheus: jobd's instance (host:port)")
+	wait := flag.Duration("wait", 60*time.Second, "with -prometheus: how long data may take to appear")
 	jobdBin := flag.String("jobd", "", "the built jobd (with -jobctl and -worker: start jobd as the chart configures it)")
 	jobctlBin := flag.String("jobctl", "", "the built jobctl")
 	workerBin := flag.String("worker", "", "the built jobd-testworker")
@@ -472,8 +498,17 @@ func main() {
 		fmt.Println(strings.Join(names, "\n"))
 		return
 	}
-	if renderBin == "" {
-		fmt.Fprintln(os.Stderr, "check: -render BIN is required")
+	if *prometheus != "" {
+		liveDashboard(*prometheus, *job, *instance, *wait)
+		liveRules(*prometheus, *wait)
+		fmt.Printf("%d passed, %d failed\n", passed, failed)
+		if failed > 0 {
+			os.Exit(1)
+		}
+		return
+	}
+	if helmBin == "" {
+		fmt.Fprintln(os.Stderr, "check: -helm BIN is required")
 		os.Exit(2)
 	}
 

@@ -1,5 +1,5 @@
 // values.yaml against values.schema.json and README.md: every value is typed by the schema
-// (the renderer validates values with it on every render) and documented in the README.
+// (helm validates values with it on every render) and documented in the README.
 package main
 
 import (
