@@ -598,7 +598,11 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
     SendToWorker(*conn, msg);
   }
   for (coordinator::Completion& c : effects.completions) {
-    if (c.outcome != Outcome::kOk) {
+    // A session that ends with thousands of jobs cancels them all: one line each at debug, so
+    // a client cannot buy megabytes of log by leaving.
+    if (c.outcome == Outcome::kCancelled) {
+      spdlog::debug("job {} type {} cancelled: {}", c.id, Quoted(c.type), Quoted(c.status.message(), 512));
+    } else if (c.outcome != Outcome::kOk) {
       spdlog::warn("job {} type {} {}: {}", c.id, Quoted(c.type), coordinator::OutcomeName(c.outcome),
                    Quoted(c.status.message(), 512));
     }

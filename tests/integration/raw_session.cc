@@ -39,11 +39,12 @@ shm::Handle RawSession::Slab(uint64_t size) {
 }
 
 v1::Submit RawSession::Echo(uint32_t seq, const std::string& text) {
-  auto slab = arena().Allocate(text.size(), id());
-  std::memcpy(slab->data.data(), text.data(), text.size());
   v1::Submit s;
   s.set_seq(seq);
   s.set_type("echo");
+  auto slab = arena().Allocate(text.size(), id());
+  if (!slab.ok()) return s;  // no slab: the agent refuses the size without one
+  std::memcpy(slab->data.data(), text.data(), text.size());
   s.mutable_request()->set_handle(slab->handle.bits());
   s.mutable_request()->set_size(text.size());
   return s;

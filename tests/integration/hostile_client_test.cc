@@ -1,0 +1,102 @@
+// No peer can hurt another or the agent: a hostile client process, under another uid in the
+// socket's group, attacks everything it can reach (tests/integration/hostile_client.cc) while
+// victim sessions run echo jobs. Every victim answer must be right, the agent must stay up, the
+// hostile process must find no other session's memory, and no slab may leak.
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/agent_process.h"
+
+namespace jobd::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(HostileClientTest, AnotherUidScribblingOnEverythingItCanMapChangesNoVictimsAnswer) {
+  struct group* g = getgrnam("nogroup");
+  struct passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(g, nullptr);
+  ASSERT_NE(nobody, nullptr);
+  const bool root = geteuid() == 0;
+  auto agent = AgentProcess::Start({.workers = 2, .extra = {"--socket-group=nogroup", "--peer-backlog=16K"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  if (root) {
+    // The other uid reaches the sockets through the group, as an operator would set it up.
+    ASSERT_EQ(chown((*agent)->run_dir().c_str(), 0, g->gr_gid), 0);
+    ASSERT_EQ(chmod((*agent)->run_dir().c_str(), 0750), 0);
+  }
+  const pid_t agent_pid = (*agent)->pid();
+
+  std::vector<std::string> argv = {BinDir() + "/hostile_client", (*agent)->socket_path(), "6"};
+  if (root) {
+    argv.push_back(std::to_string(nobody->pw_uid));
+    argv.push_back(std::to_string(g->gr_gid));
+  }
+  ProgramResult hostile;
+  std::thread attacker([&] { hostile = RunProgram(argv); });
+
+  // Victims: three sessions, each job's answer checked against its own request.
+  std::atomic<int> right{0}, wrong{0}, failed{0};
+  std::vector<std::thread> victims;
+  for (int v = 0; v < 3; ++v) {
+    victims.emplace_back([&, v] {
+      auto client = (*agent)->Connect();
+      if (!client.ok()) {
+        failed += 300;
+        return;
+      }
+      for (int i = 0; i < 300; ++i) {
+        const std::string text = absl::StrCat("victim ", v, " job ", i, " ", std::string(i % 50, 'v'));
+        auto r = (*client)->Start("echo", text)->Wait(absl::Seconds(60));
+        if (!r.ok()) {
+          ++failed;
+          ADD_FAILURE() << "victim " << v << " job " << i << ": " << r.status();
+          continue;
+        }
+        if (r->view() == text) ++right; else ++wrong;
+      }
+    });
+  }
+  for (auto& t : victims) t.join();
+  attacker.join();
+
+  EXPECT_EQ(right.load(), 900);
+  EXPECT_EQ(wrong.load(), 0) << "a victim got someone else's bytes";
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(hostile.exit_code, 0) << hostile.out;
+  EXPECT_THAT(hostile.out, HasSubstr("found 0\n")) << "the hostile client opened another session's memory";
+  EXPECT_EQ(kill(agent_pid, 0), 0) << "jobd is still running";
+  EXPECT_EQ((*agent)->pid(), agent_pid);
+  // The hostile sessions are gone: their memory with them.
+  EXPECT_EQ((*agent)->WaitForSlabsInUse(0, absl::Seconds(30)), 0u);
+  const std::string log = (*agent)->Log();
+  auto has = [&](const std::string& words) { return log.find(words) != std::string::npos; };
+  EXPECT_TRUE(has("cut off")) << "the session that never read was cut off";
+  EXPECT_TRUE(has("more bytes)")) << "the 16 KB job type was logged capped";
+  EXPECT_TRUE(has("retry.backoff_ms 4294967295: allowed 0 to 600000")) << "the absurd backoff was refused";
+  EXPECT_TRUE(has("held by one of its jobs") || has("is free") || has("stale")) << "the same slab twice was refused";
+  EXPECT_LT(log.size(), 8u << 20) << "bad input must not cost megabytes of log";
+  EXPECT_FALSE(has(std::string(2000, 'T'))) << "a job type quoted in full";
+  // Still serving, with the same memory every session gets.
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok());
+  auto r = (*client)->Start("echo", "after the attack")->Wait(absl::Seconds(30));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->view(), "after the attack");
+}
+
+}  // namespace
+}  // namespace jobd::testing
