@@ -87,8 +87,8 @@ absl::Status Agent::Init() {
     absl::MutexLock lock(&conns_mu_);
     for (uint32_t i = 0; i < channels_->slots(); ++i) free_slots_.push_back(i);
   }
-  spdlog::info("arena {} ({}):\n{}", config_.arena_path(), shm::HumanBytes(arena_->mapped_bytes()),
-               shm::DescribeSizeClasses(config_.size_classes));
+  spdlog::info("arena {} ({}), size classes {}", config_.arena_path(), shm::HumanBytes(arena_->mapped_bytes()),
+               shm::FormatSizeClasses(config_.size_classes));
 
   coordinator::CoordinatorOptions copts;
   copts.max_queue = config_.max_queue;
@@ -440,7 +440,8 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
     stamps->set_agent_dispatched_ns(shm::MonotonicNanos());
     // A worker that vanished between dispatch and write is reported by its stream's end.
     if (conn == nullptr || !SendToWorker(*conn, msg)) {
-      spdlog::warn("job {} type {}: worker {} is gone before dispatch", d.id, d.type, d.worker);
+      spdlog::warn("job {} type {}: worker {} is gone before dispatch", d.id, d.type,
+                   conn != nullptr ? conn->slot : supervisor_->SlotOfOwner(d.worker).value_or(0));
     }
   }
   for (coordinator::Completion& c : effects.completions) {

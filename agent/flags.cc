@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, worker_max_rss, "0",
           "recycle a worker whose resident memory passes this after its job (e.g. 512M; 0: never)");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for /metrics and /healthz (empty: off)");
 ABSL_FLAG(std::string, socket_group, "", "group that may use the socket and map the arena (default: none)");
+ABSL_FLAG(std::string, log_format, "text", "log lines on stderr: text, or json (one object per line)");
+ABSL_FLAG(std::string, log_level, "",
+          "trace, debug, info, warn, error, critical or off (empty: $JOBD_LOG_LEVEL, else info)");
 
 namespace jobd::agent {
 
@@ -75,6 +78,11 @@ std::string DefaultWorkerCommand() {
 }
 
 }  // namespace
+
+absl::StatusOr<LogOptions> LogOptionsFromFlags() {
+  return ParseLogOptions(absl::GetFlag(FLAGS_log_format), absl::GetFlag(FLAGS_log_level),
+                         std::getenv("JOBD_LOG_LEVEL"));
+}
 
 absl::StatusOr<AgentConfig> ConfigFromFlags() {
   AgentConfig c;
