@@ -1,5 +1,6 @@
 #include "tools/jobctl/terminal.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -12,14 +13,20 @@ namespace {
 
 volatile sig_atomic_t g_resized = 0;
 volatile sig_atomic_t g_stop = 0;
+// The handler may run on any thread (gRPC's included), so it cannot count on interrupting the
+// main thread's poll: it writes to this pipe, which the poll watches.
+int g_wake[2] = {-1, -1};
 struct sigaction g_saved_int, g_saved_term, g_saved_winch;
 
 void OnSignal(int sig) {
+  const int saved_errno = errno;
   if (sig == SIGWINCH) {
     g_resized = 1;
   } else {
     g_stop = 1;
   }
+  if (g_wake[1] >= 0) (void)!write(g_wake[1], "x", 1);
+  errno = saved_errno;
 }
 
 }  // namespace
@@ -37,6 +44,7 @@ TerminalSize CurrentTerminalSize() {
 RawTerminal::RawTerminal() {
   g_resized = 0;
   g_stop = 0;
+  if (pipe2(g_wake, O_CLOEXEC | O_NONBLOCK) != 0) g_wake[0] = g_wake[1] = -1;
   // No SA_RESTART: a signal must cut poll() short so that top reacts at once.
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
@@ -58,17 +66,26 @@ RawTerminal::~RawTerminal() {
   sigaction(SIGINT, &g_saved_int, nullptr);
   sigaction(SIGTERM, &g_saved_term, nullptr);
   sigaction(SIGWINCH, &g_saved_winch, nullptr);
+  for (int& fd : g_wake) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
 }
 
 std::optional<char> RawTerminal::WaitForKey(absl::Duration timeout) {
   const int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
-  pollfd fd{.fd = STDIN_FILENO, .events = POLLIN, .revents = 0};
-  // Without a terminal on stdin (a pipe, /dev/null at EOF) poll would report it readable at
-  // once: sleep in poll on nothing instead.
-  const int n = raw_ ? poll(&fd, 1, ms) : poll(nullptr, 0, ms);
-  if (n <= 0 || !(fd.revents & POLLIN)) return std::nullopt;
+  // Without a terminal on stdin (a pipe, /dev/null at EOF) poll would find stdin readable at
+  // once: then only the wake-up pipe is watched.
+  pollfd fds[2] = {{.fd = g_wake[0], .events = POLLIN, .revents = 0},
+                   {.fd = STDIN_FILENO, .events = POLLIN, .revents = 0}};
+  if (poll(fds, raw_ ? 2 : 1, ms) <= 0) return std::nullopt;
   char c = 0;
-  if (read(STDIN_FILENO, &c, 1) != 1) return std::nullopt;
+  if (fds[0].revents & POLLIN) {
+    while (read(g_wake[0], &c, 1) == 1) {
+    }
+    return std::nullopt;
+  }
+  if (!(fds[1].revents & POLLIN) || read(STDIN_FILENO, &c, 1) != 1) return std::nullopt;
   return c;
 }
 
