@@ -1,4 +1,5 @@
-// jobctl drain [--wait]: refuse new jobs, then optionally follow the drain to its end.
+// jobctl drain [--wait]: refuse new jobs and say what is left; with --wait, follow the drain
+// to its end.
 #include <iostream>
 
 #include "absl/strings/str_format.h"
@@ -32,14 +33,6 @@ int Drain(const Options& o, bool wait) {
     const grpc::Status st = stub->Drain(&ctx, v1::DrainRequest(), &reply);
     if (!st.ok()) return Fail("no agent at " + o.socket + ": " + st.error_message());
   }
-  if (!wait) {
-    if (o.json) {
-      std::cout << DrainJson({.state = "draining"});
-    } else {
-      std::cout << "draining: new jobs are refused (--wait follows it until no job is left)\n";
-    }
-    return 0;
-  }
   while (true) {
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + o.timeout));
@@ -54,7 +47,7 @@ int Drain(const Options& o, bool wait) {
     }
     const DrainProgress progress = ProgressOf(stats);
     Print(o, progress);
-    if (progress.state == "drained") return 0;
+    if (!wait || progress.state == "drained") return 0;
     absl::SleepFor(o.interval);
   }
 }

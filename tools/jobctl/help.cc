@@ -40,7 +40,8 @@ const std::vector<Command>& Commands() {
        "Exit status: 0 found, 1 unknown job or no agent."},
       {"drain", "drain [--wait] [--interval=1s] [--json]", "refuse new jobs; with --wait, follow until done",
        "Asks the agent to refuse new jobs; jobs already queued or running go on (jobd keeps\n"
-       "running: stop it with SIGTERM, which drains the same way and then exits).\n"
+       "running: stop it with SIGTERM, which drains the same way and then exits). Prints what is\n"
+       "left: \"draining: 0 queued, 1 running, 1 of 2 workers busy\" (or \"drained: ...\").\n"
        "--wait: prints progress (queued and running jobs, busy workers) every --interval until no job\n"
        "is left (\"drained\") or the agent has exited (\"exited\", e.g. after SIGTERM), then exits 0.\n"
        "--json: {\"drain\":{\"state\",\"queued\",\"running\",\"workers\",\"workers_busy\"}}, one line per update;\n"
