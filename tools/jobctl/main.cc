@@ -9,7 +9,7 @@
 #include "tools/jobctl/commands.h"
 #include "tools/jobctl/help.h"
 
-ABSL_FLAG(std::string, socket, "", "agent socket (default: $JOBD_SOCKET, else /run/jobd/jobd.sock)");
+ABSL_FLAG(std::string, socket, "", "agent socket (empty: $JOBD_SOCKET, else /run/jobd/jobd.sock)");
 ABSL_FLAG(bool, json, false, "print JSON instead of a table");
 ABSL_FLAG(std::string, data, "", "submit: the payload");
 ABSL_FLAG(std::string, file, "", "submit: read the payload from this file");
