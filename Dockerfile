@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The jobd image: built on Debian bookworm, run on bookworm-slim as uid/gid 65532.
 #   docker build -t jobd:0.1.0 .
-#   docker run --rm -p 9464:9464 jobd:0.1.0                  # agent, metrics on :9464
+#   docker run --rm --stop-timeout 15 -p 9464:9464 jobd:0.1.0   # agent, metrics on :9464
 #   docker run --rm -v /run/jobd:/run/jobd jobd:0.1.0 ...    # share the run dir with clients
 # Your workers: build an image FROM this one that adds your worker binary, and pass
 # --worker-cmd=/usr/local/bin/your-worker (the Helm chart's workerCmd value).
@@ -11,7 +11,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake make pkg-config \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libabsl-dev libspdlog-dev prometheus-cpp-dev libcivetweb-dev \
+      libabsl-dev libspdlog-dev prometheus-cpp-dev libcivetweb-dev libsystemd-dev \
       libgtest-dev libgmock-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -28,7 +28,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libabsl20220623 libspdlog1.10 libfmt9 \
-      libprometheus-cpp-core1.0 libcivetweb1 \
+      libprometheus-cpp-core1.0 libcivetweb1 libsystemd0 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 65532 jobd \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
@@ -45,9 +45,14 @@ USER 65532:65532
 ENV JOBD_RUN_DIR=/run/jobd \
     JOBD_SOCKET=/run/jobd/jobd.sock
 EXPOSE 9464
-# SIGTERM: jobd refuses new jobs, lets running ones finish within --grace, exits 0.
+# SIGTERM: jobd refuses new jobs, lets running ones finish within --grace (10s, as in the chart
+# and the systemd unit), exits 0. `docker stop` waits 10s by default: give it more
+# (--stop-timeout 15 / docker stop -t 15) or jobs still running at 10s are killed.
 STOPSIGNAL SIGTERM
+# Docker honours HEALTHCHECK only with its own image format (docker build); OCI-format builders
+# (podman/buildah by default, BuildKit with oci-mediatypes) drop it with a warning. Then probe
+# `jobctl health` from the orchestrator (the Helm chart does) or build with --format docker.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["/usr/local/bin/jobctl", "health"]
 ENTRYPOINT ["/usr/local/bin/jobd"]
-CMD ["--metrics-address=0.0.0.0:9464"]
+CMD ["--metrics-address=0.0.0.0:9464", "--grace=10s"]

@@ -592,7 +592,8 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
     stamps->set_agent_dispatched_ns(shm::MonotonicNanos());
     // A worker that vanished between dispatch and write is reported by its stream's end.
     if (conn == nullptr) {
-      spdlog::warn("job {} type {}: worker owner {} is gone before dispatch", d.id, Quoted(d.type), d.worker);
+      spdlog::warn("job {} type {}: worker {} is gone before dispatch", d.id, Quoted(d.type),
+                   supervisor_->SlotOfOwner(d.worker).value_or(0));
       continue;
     }
     SendToWorker(*conn, msg);

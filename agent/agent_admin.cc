@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
+#include "tools/common/version.h"
 
 namespace jobd::agent {
 namespace {
@@ -145,7 +146,7 @@ pb::HealthReply Agent::Health() {
   reply.set_workers_configured(config_.workers);
   reply.set_workers_ready(supervisor_->ReadyCount());
   reply.set_serving(!draining_.load() && reply.workers_ready() > 0);
-  reply.set_version(JOBD_VERSION);
+  reply.set_version(kVersion);
   return reply;
 }
 

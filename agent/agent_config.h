@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "agent/logging.h"
 #include "shm/size_classes.h"
 
 namespace jobd::agent {
@@ -54,6 +55,9 @@ absl::StatusOr<std::vector<AgentConfig::AllowRule>> ParseAllowRules(const std::s
 // Reads the --flags (declared in flags.cc) into a config. Errors name the flag, the value and
 // what is allowed. Resolves the run dir but does not create it.
 absl::StatusOr<AgentConfig> ConfigFromFlags();
+
+// Reads --log-format and --log-level (or $JOBD_LOG_LEVEL); errors name the allowed values.
+absl::StatusOr<LogOptions> LogOptionsFromFlags();
 
 // "512M", "2G", "1048576" -> bytes.
 absl::StatusOr<uint64_t> ParseBytes(const std::string& text);

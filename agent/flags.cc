@@ -14,12 +14,12 @@
 #include "shm/status_macros.h"
 
 ABSL_FLAG(std::string, run_dir, "",
-          "directory for jobd.sock and the arena (default: $JOBD_RUN_DIR, else /run/jobd, else a temp dir)");
+          "directory for jobd.sock and the arena (empty: $JOBD_RUN_DIR, else /run/jobd, else a temp dir)");
 ABSL_FLAG(int32_t, workers, 0, "worker processes (0: the number of cores)");
 ABSL_FLAG(std::string, worker_cmd, "",
-          "worker command line, split on spaces (default: jobd-testworker beside jobd)");
+          "worker command line, split on spaces (empty: jobd-testworker beside jobd)");
 ABSL_FLAG(std::string, size_classes, "",
-          "slab classes as size:count,... e.g. 4K:1024,64K:256,1M:8 (default: scaled to --workers)");
+          "slab classes as size:count,... e.g. 4K:1024,64K:256,1M:8 (empty: scaled to --workers)");
 ABSL_FLAG(absl::Duration, default_timeout, absl::Seconds(30), "timeout of jobs that give none");
 ABSL_FLAG(absl::Duration, grace, absl::Seconds(2),
           "after a deadline or cancel, how long a running job may go on before its worker is killed; "
@@ -40,7 +40,10 @@ ABSL_FLAG(int64_t, worker_max_jobs, 0, "recycle a worker after this many jobs (0
 ABSL_FLAG(std::string, worker_max_rss, "0",
           "recycle a worker whose resident memory passes this after its job (e.g. 512M; 0: never)");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for /metrics and /healthz (empty: off)");
-ABSL_FLAG(std::string, socket_group, "", "group that may use the socket and map the arena (default: none)");
+ABSL_FLAG(std::string, socket_group, "", "group that may use the socket and map the arena (empty: the agent's own group)");
+ABSL_FLAG(std::string, log_format, "text", "log lines on stderr: text, or json (one object per line)");
+ABSL_FLAG(std::string, log_level, "",
+          "trace, debug, info, warn, error, critical or off (empty: $JOBD_LOG_LEVEL, else info)");
 
 namespace jobd::agent {
 
@@ -98,6 +101,11 @@ std::string DefaultWorkerCommand() {
 }
 
 }  // namespace
+
+absl::StatusOr<LogOptions> LogOptionsFromFlags() {
+  return ParseLogOptions(absl::GetFlag(FLAGS_log_format), absl::GetFlag(FLAGS_log_level),
+                         std::getenv("JOBD_LOG_LEVEL"));
+}
 
 absl::StatusOr<AgentConfig> ConfigFromFlags() {
   AgentConfig c;

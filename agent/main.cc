@@ -1,61 +1,70 @@
 // jobd: the per-host job agent. Flags are in flags.cc; the work is in Agent.
 #include <signal.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <thread>
-#include <vector>
 
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "agent/agent.h"
 #include "agent/agent_config.h"
+#include "agent/logging.h"
+#include "agent/notify.h"
 #include "agent/run_dir.h"
-#include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
+#include "tools/common/command_line.h"
+#include "tools/common/version.h"
 
 namespace {
 
-// Abseil flag names cannot hold dashes; operators type --run-dir as often as --run_dir.
-std::vector<std::string> DashesToUnderscores(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& a = args[i];
-    if (a == "--") break;
-    if (a.rfind("--", 0) != 0) continue;
-    const size_t end = std::min(a.find('='), a.size());
-    for (size_t k = 2; k < end; ++k) {
-      if (a[k] == '-') a[k] = '_';
-    }
-  }
-  return args;
+constexpr char kUsage[] = R"(jobd: a per-host job agent with a preforked worker pool.
+
+Usage: jobd [FLAGS]         (--flag=value or --flag value; dashes or underscores)
+       jobd --help | -h     this text
+       jobd --version       version and build type
+
+Clients find the agent through $JOBD_SOCKET (default /run/jobd/jobd.sock); jobctl talks to it.
+Environment: JOBD_RUN_DIR (run dir when --run-dir is not given), JOBD_LOG_LEVEL (when
+--log-level is not given), NOTIFY_SOCKET (set by systemd for Type=notify).
+Signals: SIGTERM/SIGINT drain (refuse new jobs, finish running ones within --grace, exit 0);
+a second one stops the workers at once.
+Exit status: 0 after a drain, 1 when it cannot start, 2 for bad flags.
+
+Flags:
+)";
+
+int Die(absl::string_view what) {
+  std::fprintf(stderr, "jobd: %.*s\n", static_cast<int>(what.size()), what.data());
+  return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("jobd: a per-host job agent with a preforked worker pool");
-  std::vector<std::string> args = DashesToUnderscores(argc, argv);
-  std::vector<char*> cargs;
-  for (std::string& a : args) cargs.push_back(a.data());
-  absl::ParseCommandLine(static_cast<int>(cargs.size()), cargs.data());
-  spdlog::set_default_logger(spdlog::stderr_color_mt("jobd"));  // stdout is for programs, logs go to stderr
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ jobd: %v");
-  if (const char* level = std::getenv("JOBD_LOG_LEVEL")) spdlog::set_level(spdlog::level::from_str(level));
+  const jobd::cli::FlagFilter flags = jobd::cli::FlagsFrom({"agent/flags.cc"});
+  absl::StatusOr<jobd::cli::CommandLine> command_line = jobd::cli::Parse(argc, argv, flags);
+  if (!command_line.ok()) return Die(command_line.status().message());
+  if (command_line->help) {
+    std::printf("%s%s", kUsage, jobd::cli::FlagHelp(flags).c_str());
+    return 0;
+  }
+  if (command_line->version) {
+    std::printf("%s\n", jobd::cli::VersionLine("jobd").c_str());
+    return 0;
+  }
+  if (!command_line->args.empty()) {
+    return Die("unexpected argument '" + command_line->args[0] + "': jobd takes only flags (--help lists them)");
+  }
+  absl::StatusOr<jobd::agent::LogOptions> log = jobd::agent::LogOptionsFromFlags();
+  if (!log.ok()) return Die(log.status().message());
+  jobd::agent::InstallLogging(*log);
 
   absl::StatusOr<jobd::agent::AgentConfig> config = jobd::agent::ConfigFromFlags();
-  if (!config.ok()) {
-    std::fprintf(stderr, "jobd: %s\n", std::string(config.status().message()).c_str());
-    return 2;
-  }
+  if (!config.ok()) return Die(config.status().message());
   absl::StatusOr<std::string> run_dir = jobd::agent::PrepareRunDir(config->run_dir);
-  if (!run_dir.ok()) {
-    std::fprintf(stderr, "jobd: %s\n", std::string(run_dir.status().message()).c_str());
-    return 2;
-  }
+  if (!run_dir.ok()) return Die(run_dir.status().message());
   config->run_dir = *run_dir;
-  spdlog::info("run dir {} (socket {})", config->run_dir, config->socket_path());
+  spdlog::info("run dir {} (socket {}); jobd {} ({} build)", config->run_dir, config->socket_path(), jobd::kVersion,
+               jobd::kBuildType);
 
   // Signals are taken by sigwait below, never by a random gRPC thread: block them before any
   // thread starts (workers get a clean mask in the launcher).
@@ -72,12 +81,17 @@ int main(int argc, char** argv) {
     spdlog::critical("cannot start: {}", agent.status().ToString());
     return 1;
   }
+  jobd::agent::Agent* raw = agent->get();
+  // Ready for systemd once every worker has said hello: the socket listens before they start.
+  jobd::agent::SystemdNotifier systemd([raw, workers = config->workers] {
+    return raw->Health().workers_ready() >= workers;
+  });
   sigdelset(&signals, SIGCHLD);  // reaped by the agent's housekeeping; only blocked, never awaited
   int sig = 0;
   sigwait(&signals, &sig);
+  systemd.Stopping();
   spdlog::info("{}: draining for up to {} (send it again to stop at once)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                absl::FormatDuration(config->grace));
-  jobd::agent::Agent* raw = agent->get();
   std::thread second([raw, signals]() mutable {
     int again = 0;
     sigwait(&signals, &again);

@@ -289,7 +289,7 @@ absl::StatusOr<Effects> Coordinator::JobFinished(WorkerId worker, JobId id, absl
   Impl& m = *impl_;
   auto wit = m.workers.find(worker);
   if (wit == m.workers.end() || !wit->second.busy || wit->second.job != id) {
-    return absl::FailedPreconditionError(absl::StrCat("worker ", worker, " is not running job ", id));
+    return absl::FailedPreconditionError(absl::StrCat("the worker is not running job ", id));
   }
   internal::Worker& w = wit->second;
   const bool has_slab = response.ok() && response->present();
@@ -336,7 +336,7 @@ absl::StatusOr<Effects> Coordinator::EarlyResponse(WorkerId worker, JobId id, Sl
   Impl& m = *impl_;
   auto wit = m.workers.find(worker);
   if (wit == m.workers.end() || !wit->second.busy || wit->second.job != id) {
-    return absl::FailedPreconditionError(absl::StrCat("worker ", worker, " is not running job ", id));
+    return absl::FailedPreconditionError(absl::StrCat("the worker is not running job ", id));
   }
   auto jit = m.jobs.find(id);
   if (jit == m.jobs.end() || jit->second.running_on != worker) {
@@ -393,13 +393,13 @@ Effects Coordinator::Tick() {
         m.MaybeRelease(id);
         break;
       case Phase::kRunning: {
-        const WorkerId w = j.running_on;
+        // No worker number here: the coordinator knows workers by arena owner id, operators by
+        // slot (jobctl workers); the agent names the slot when it stops the worker.
         m.Detach(j, KillReason::kDeadline, now, fx);
         j.phase = Phase::kDetached;
         m.RetryOrFail(j, Outcome::kDeadlineExceeded,
                       absl::DeadlineExceededError(absl::StrCat("job ", id, " (type ", j.req.type,
-                                                               ") was still running on worker ", w,
-                                                               " when its timeout of ",
+                                                               ") was still running when its timeout of ",
                                                                absl::FormatDuration(j.req.timeout), " passed")),
                       /*retryable=*/true, now, fx);
         break;

@@ -5,25 +5,32 @@
 #   build-tsan: ThreadSanitizer, the unit and stress tests (gRPC and Abseil from Debian are not
 #               built with TSan, so the agent's gRPC threads would only report noise).
 #   scripts/sanitize.sh [asan|tsan|all]      default all
+# Neither builds the benchmarks (-DJOBD_BENCH=OFF): no sanitizer test runs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-all}"
 export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
 status=0
 if [ "$which" = asan ] || [ "$which" = all ]; then
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBD_SANITIZE=address,undefined >/dev/null
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBD_SANITIZE=address,undefined \
+    -DJOBD_BENCH=OFF >/dev/null
+  echo "sanitize: building build-asan"
   cmake --build build-asan -j"$(nproc)"
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  echo "sanitize: ASan+UBSan, unit and stress tests"
   ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan -L 'unit|stress' -j"$(nproc)" --output-on-failure || status=1
   # The agent's processes end by signal, mid-flight, by design: leaks at exit are not findings there.
+  echo "sanitize: ASan+UBSan, integration and fault tests"
   ASAN_OPTIONS=detect_leaks=0 ctest --test-dir build-asan -L 'integration|fault' -j"$(nproc)" --output-on-failure \
     --timeout 900 || status=1
 fi
 if [ "$which" = tsan ] || [ "$which" = all ]; then
-  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBD_SANITIZE=thread >/dev/null
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBD_SANITIZE=thread -DJOBD_BENCH=OFF >/dev/null
+  echo "sanitize: building build-tsan (unit and stress tests only)"
   cmake --build build-tsan -j"$(nproc)" --target arena_test arena_multiprocess_test size_classes_test \
     coordinator_test coordinator_property_test supervisor_test chunking_test worker_env_test job_error_test \
     message_ring_test channel_file_test
+  echo "sanitize: TSan, unit and stress tests"
   TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -L 'unit|stress' -j"$(nproc)" --output-on-failure \
     -E 'Operations|JobPath' || status=1
 fi

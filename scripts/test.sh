@@ -2,18 +2,36 @@
 # Installs, builds, and runs every test: unit, stress, integration, fault and chart tests
 # (ctest), then a short fuzzing run of every libFuzzer target and the tests under ASan+UBSan and
 # TSan. Fails when anything fails. JOBD_QUICK=1 stops after ctest (for a quick local loop).
+# Each stage starts with a line "test.sh [+ELAPSED] stage N/M: what" and ends with how long it
+# took, so a long run (about 26 minutes on a fresh machine) is never silent about where it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-JOBD_EXTRA_PACKAGES="${JOBD_EXTRA_PACKAGES:-clang libclang-rt-dev}" ./scripts/setup.sh
 BUILD_DIR="${BUILD_DIR:-build}"
-start=$(date +%s)
+T0=$(date +%s)
+STAGES=4
+[ "${JOBD_QUICK:-0}" = 1 ] && STAGES=2
+elapsed() { local s=$(( $(date +%s) - T0 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+stage_start=0
+stage() {
+  stage_start=$(date +%s)
+  echo "test.sh [+$(elapsed)] stage $1/$STAGES: $2"
+}
+stage_done() { echo "test.sh [+$(elapsed)] $1: done in $(( $(date +%s) - stage_start ))s"; }
+
+stage 1 "setup: install missing packages, build Release in $BUILD_DIR"
+JOBD_EXTRA_PACKAGES="${JOBD_EXTRA_PACKAGES:-clang libclang-rt-dev}" ./scripts/setup.sh
+stage_done setup
+
+stage 2 "ctest: unit, stress, integration, fault and chart tests"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" --timeout 600 "$@"
-echo "ctest: $(( $(date +%s) - start ))s"
+stage_done ctest
+
 if [ "${JOBD_QUICK:-0}" != 1 ]; then
-  start=$(date +%s)
+  stage 3 "fuzz: build the libFuzzer targets (clang), ${JOBD_FUZZ_SECONDS:-20}s each"
   ./scripts/fuzz.sh "${JOBD_FUZZ_SECONDS:-20}"
-  echo "fuzz: $(( $(date +%s) - start ))s"
-  start=$(date +%s)
+  stage_done fuzz
+  stage 4 "sanitizers: ASan+UBSan (every test), TSan (unit and stress)"
   ./scripts/sanitize.sh all
-  echo "sanitizers: $(( $(date +%s) - start ))s"
+  stage_done sanitizers
 fi
+echo "test.sh [+$(elapsed)] all stages passed"

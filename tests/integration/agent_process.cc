@@ -55,8 +55,9 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(AgentFlags fla
       "--metrics_address="};
   argv.insert(argv.end(), flags.extra.begin(), flags.extra.end());
   agent->argv_ = argv;
+  agent->env_ = flags.env;
   const int log = open((agent->run_dir_ + "/jobd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  agent->pid_ = Spawn(argv, {}, log, log);
+  agent->pid_ = Spawn(argv, agent->env_, log, log);
   close(log);
   // Connecting before the socket exists would put the channel into gRPC's reconnect backoff
   // (seconds); wait for the file first.
@@ -154,7 +155,7 @@ absl::StatusOr<int> AgentProcess::Terminate(absl::Duration timeout) {
 absl::Status AgentProcess::Restart() {
   if (pid_ > 0) return absl::FailedPreconditionError("jobd is still running");
   const int log = open((run_dir_ + "/jobd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  pid_ = Spawn(argv_, {}, log, log);
+  pid_ = Spawn(argv_, env_, log, log);
   close(log);
   for (int i = 0; i < 2000 && access(socket_path().c_str(), F_OK) != 0; ++i) absl::SleepFor(absl::Milliseconds(5));
   if (!WaitForReadyWorkers(workers_)) {
@@ -171,20 +172,32 @@ void AgentProcess::Kill() {
   pid_ = 0;
 }
 
-ProgramResult RunProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-  char path[] = "/tmp/jobd-prog-out.XXXXXX";
-  const int fd = mkstemp(path);
-  const pid_t pid = Spawn(argv, env, fd, -1);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ProgramResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+namespace {
+
+std::string ReadAndRemove(const char* path) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
-  r.out = ss.str();
-  close(fd);
   unlink(path);
+  return ss.str();
+}
+
+}  // namespace
+
+ProgramResult RunProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  char out_path[] = "/tmp/jobd-prog-out.XXXXXX";
+  char err_path[] = "/tmp/jobd-prog-err.XXXXXX";
+  const int out = mkstemp(out_path);
+  const int err = mkstemp(err_path);
+  const pid_t pid = Spawn(argv, env, out, err);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(out);
+  close(err);
+  ProgramResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadAndRemove(out_path);
+  r.err = ReadAndRemove(err_path);
   return r;
 }
 

@@ -21,6 +21,7 @@ struct AgentFlags {
   int workers = 2;
   std::string worker_cmd;  // empty: jobd-testworker
   std::vector<std::string> extra;  // more --flags
+  std::vector<std::string> env;    // more environment ("K=V"), on top of the test's own
 };
 
 class AgentProcess {
@@ -56,14 +57,15 @@ class AgentProcess {
   pid_t pid_ = 0;
   uint32_t workers_ = 0;
   std::vector<std::string> argv_;
+  std::vector<std::string> env_;
   std::unique_ptr<v1::Jobd::Stub> stub_;
 };
 
-// Runs a program, returns its exit status and what it printed on stdout (stderr to a file in
-// the same directory is not kept).
+// Runs a program, returns its exit status and what it printed on stdout and on stderr.
 struct ProgramResult {
   int exit_code = -1;
   std::string out;
+  std::string err;
 };
 ProgramResult RunProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
 

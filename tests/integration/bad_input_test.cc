@@ -284,6 +284,12 @@ TEST(BadFlagsTest, EachBadFlagStopsJobdWithAMessageThatSaysWhatIsAllowed) {
       {{"--run-dir=/tmp"}, "world-writable"},
       {{"--socket-group=no-such-group-here"}, "no group"},
       {{"--run-dir=/tmp/jobd-flags-link"}, "symbolic link"},
+      {{"--wrokers=2"}, "unknown flag --wrokers (--help lists the flags)"},
+      {{"--workers=two"}, "--workers='two': not a valid INT"},
+      {{"--grace"}, "--grace needs a value"},
+      {{"--log-level=verbose"}, "allowed trace, debug, info, warn, error, critical, off"},
+      {{"--log-format=xml"}, "allowed text, json"},
+      {{"stray-argument"}, "jobd takes only flags"},
   };
   std::filesystem::remove("/tmp/jobd-flags-link");
   char target[] = "/tmp/jobd-flags-target.XXXXXX";

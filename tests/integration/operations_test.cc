@@ -14,6 +14,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "client/socket_path.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
@@ -245,13 +246,250 @@ TEST(OperationsTest, JobctlViewsShowTheAgent) {
   EXPECT_EQ(top.exit_code, 0);
   EXPECT_THAT(top.out, HasSubstr("WORKER"));
   EXPECT_THAT(top.out, HasSubstr("CLASS"));
-  ProgramResult json = RunProgram({BinDir() + "/jobctl", "stats", "--json"}, env);
-  EXPECT_THAT(json.out, HasSubstr("\"slabs\""));
+  EXPECT_THAT(top.out, Not(HasSubstr("\033["))) << "no screen control codes when stdout is not a terminal";
   ProgramResult submit = RunProgram({BinDir() + "/jobctl", "submit", "echo", "--data=from jobctl"}, env);
   EXPECT_EQ(submit.exit_code, 0);
   EXPECT_EQ(submit.out, "from jobctl\n");
   ProgramResult bad = RunProgram({BinDir() + "/jobctl", "submit", "nope", "--data=x"}, env);
   EXPECT_EQ(bad.exit_code, 1);
+}
+
+google::protobuf::Struct ParseJson(const std::string& text) {
+  google::protobuf::Struct s;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &s).ok()) << "not JSON: " << text;
+  return s;
+}
+
+const google::protobuf::Value& Field(const google::protobuf::Struct& s, const std::string& key) {
+  static const google::protobuf::Value* const kMissing = new google::protobuf::Value();
+  auto it = s.fields().find(key);
+  EXPECT_TRUE(it != s.fields().end()) << "no \"" << key << "\"";
+  return it == s.fields().end() ? *kMissing : it->second;
+}
+
+ProgramResult Jobctl(const AgentProcess& agent, std::vector<std::string> args) {
+  args.insert(args.begin(), BinDir() + "/jobctl");
+  return RunProgram(args, {"JOBD_SOCKET=" + agent.socket_path()});
+}
+
+TEST(OperationsTest, JobctlJsonHasAShapePerViewWithNumbersAsNumbers) {
+  auto agent = AgentProcess::Start({.workers = 2});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  ProgramResult submit = Jobctl(**agent, {"submit", "echo", "--data=hi \"there\"", "--json"});
+  ASSERT_EQ(submit.exit_code, 0) << submit.err;
+  const auto result = Field(ParseJson(submit.out), "result").struct_value();
+  EXPECT_TRUE(Field(result, "ok").bool_value());
+  EXPECT_EQ(Field(result, "response").string_value(), "hi \"there\"");
+  EXPECT_EQ(Field(result, "type").string_value(), "echo");
+  const double job_id = Field(result, "job_id").number_value();
+  EXPECT_GT(job_id, 0);
+
+  const auto stats = ParseJson(Jobctl(**agent, {"stats", "--json"}).out);
+  ASSERT_EQ(Field(stats, "types").list_value().values_size(), 1);
+  const auto echo = Field(stats, "types").list_value().values(0).struct_value();
+  EXPECT_EQ(Field(echo, "type").string_value(), "echo");
+  EXPECT_EQ(Field(echo, "submitted").kind_case(), google::protobuf::Value::kNumberValue);
+  EXPECT_EQ(Field(echo, "submitted").number_value(), 1);
+  EXPECT_EQ(Field(Field(echo, "outcomes").struct_value(), "ok").number_value(), 1);
+  EXPECT_EQ(Field(Field(stats, "queue").struct_value(), "depth").number_value(), 0);
+  EXPECT_TRUE(Field(stats, "sessions").has_number_value());
+  EXPECT_FALSE(stats.fields().contains("workers"));
+
+  const auto slabs = ParseJson(Jobctl(**agent, {"slabs", "--json"}).out);
+  const auto& classes = Field(slabs, "classes").list_value();
+  ASSERT_GT(classes.values_size(), 0);
+  EXPECT_EQ(Field(classes.values(0).struct_value(), "slab_size").number_value(), 4096);
+  // No session is open: every session's segment has these classes, and none is mapped now.
+  EXPECT_EQ(Field(classes.values(0).struct_value(), "total").number_value(), 0);
+
+  const auto workers = ParseJson(Jobctl(**agent, {"workers", "--json"}).out);
+  const auto& list = Field(workers, "workers").list_value();
+  ASSERT_EQ(list.values_size(), 2);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(Field(list.values(i).struct_value(), "worker").number_value(), i);
+    EXPECT_GT(Field(list.values(i).struct_value(), "pid").number_value(), 0);
+  }
+
+  const auto health = Field(ParseJson(Jobctl(**agent, {"health", "--json"}).out), "health").struct_value();
+  EXPECT_TRUE(Field(health, "serving").bool_value());
+  EXPECT_EQ(Field(health, "workers_ready").number_value(), 2);
+
+  ProgramResult status = Jobctl(**agent, {"status", absl::StrCat(static_cast<uint64_t>(job_id)), "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  const auto job = Field(ParseJson(status.out), "job").struct_value();
+  EXPECT_EQ(Field(job, "id").number_value(), job_id);
+  EXPECT_EQ(Field(job, "state").string_value(), "done");
+  EXPECT_EQ(Field(job, "outcome").string_value(), "ok");
+
+  ProgramResult failed = Jobctl(**agent, {"submit", "fail", "--data=x", "--json"});
+  EXPECT_EQ(failed.exit_code, 1);
+  const auto failure = Field(ParseJson(failed.out), "result").struct_value();
+  EXPECT_FALSE(Field(failure, "ok").bool_value());
+  EXPECT_EQ(Field(failure, "outcome").string_value(), "handler_error");
+
+  ProgramResult top = Jobctl(**agent, {"top", "--json"});
+  EXPECT_EQ(top.exit_code, 2);
+  EXPECT_THAT(top.err, HasSubstr("top does not print JSON"));
+}
+
+TEST(OperationsTest, JobctlDrainWaitFollowsARunningJobUntilNoneIsLeft) {
+  auto agent = AgentProcess::Start({.workers = 2});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok());
+  auto running = (*client)->Start("sleep", "1500");
+  ASSERT_TRUE(running.ok());
+  // Wait until a worker has it, so the first progress line must show it running.
+  bool busy = false;
+  for (int i = 0; i < 500 && !busy; ++i) {
+    auto stats = (*agent)->Stats();
+    if (stats.ok()) {
+      for (const auto& w : stats->workers()) busy |= w.state() == "busy";
+    }
+    if (!busy) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(busy);
+  ProgramResult drain = Jobctl(**agent, {"drain", "--wait", "--interval=50ms"});
+  EXPECT_EQ(drain.exit_code, 0) << drain.err;
+  EXPECT_THAT(drain.out, HasSubstr("draining: 0 queued, 1 running, 1 of 2 workers busy"));
+  EXPECT_THAT(drain.out, HasSubstr("drained: 0 queued, 0 running"));
+  auto done = running->Wait(absl::Seconds(20));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->view(), "slept 1500ms");
+
+  // The agent still runs, refusing jobs; as JSON, the last line says so.
+  ProgramResult again = Jobctl(**agent, {"drain", "--wait", "--json"});
+  EXPECT_EQ(again.exit_code, 0);
+  const auto progress = Field(ParseJson(again.out), "drain").struct_value();
+  EXPECT_EQ(Field(progress, "state").string_value(), "drained");
+  EXPECT_EQ(Field(progress, "workers").number_value(), 2);
+}
+
+TEST(OperationsTest, JobctlDrainWaitEndsWhenASigtermDrainStopsTheAgent) {
+  auto agent = AgentProcess::Start({.workers = 1, .extra = {"--grace=20s"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  const std::string socket = (*agent)->socket_path();
+  kill((*agent)->pid(), SIGTERM);
+  // Either it is still up (and drained: no jobs) or already gone; both end the wait with 0.
+  ProgramResult drain = RunProgram({BinDir() + "/jobctl", "drain", "--wait", "--interval=20ms", "--socket=" + socket});
+  if (drain.exit_code == 0) {
+    EXPECT_THAT(drain.out, ::testing::AnyOf(HasSubstr("drained"), HasSubstr("jobd exited")));
+  } else {
+    EXPECT_THAT(drain.err, HasSubstr("no agent at")) << "only a drain that found no agent at all may fail";
+  }
+  auto status = (*agent)->Terminate(absl::Seconds(20));
+  ASSERT_TRUE(status.ok());
+}
+
+TEST(OperationsTest, HelpAndVersionExitZeroAndBadUsageExitsTwo) {
+  const std::string jobctl = BinDir() + "/jobctl";
+  const std::string jobd = BinDir() + "/jobd";
+  for (const std::vector<std::string>& argv :
+       std::vector<std::vector<std::string>>{{jobd, "--help"}, {jobd, "-h"}, {jobctl, "--help"}, {jobctl, "-h"}}) {
+    ProgramResult r = RunProgram(argv);
+    EXPECT_EQ(r.exit_code, 0) << argv[0] << " " << argv[1] << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("Usage:"));
+  }
+  ProgramResult jobd_help = RunProgram({jobd, "--help"});
+  for (const char* flag : {"--run-dir=STRING", "--workers=INT", "--grace=DURATION", "--log-format=STRING",
+                           "--log-level=STRING", "--worker-max-rss=STRING", "(default: 2s)"}) {
+    EXPECT_THAT(jobd_help.out, HasSubstr(flag));
+  }
+  for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{
+           {jobctl, "help", "drain"}, {jobctl, "drain", "--help"}, {jobctl, "help", "submit"}}) {
+    ProgramResult r = RunProgram(argv);
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_THAT(r.out, HasSubstr("Usage: jobctl " + argv[argv[1] == "help" ? 2 : 1]));
+  }
+  EXPECT_THAT(RunProgram({jobctl, "help", "drain"}).out, HasSubstr("--wait"));
+
+  for (const std::string& bin : {jobd, jobctl}) {
+    ProgramResult v = RunProgram({bin, "--version"});
+    EXPECT_EQ(v.exit_code, 0);
+    EXPECT_TRUE(std::regex_search(v.out, std::regex(R"(^job(d|ctl) \d+\.\d+\.\d+ \(\w+.* build\)\n$)"))) << v.out;
+    EXPECT_THAT(v.out, Not(HasSubstr("NDEBUG")));
+  }
+
+  ProgramResult bad_flag = RunProgram({jobd, "--wrokers=2"});
+  EXPECT_EQ(bad_flag.exit_code, 2);
+  EXPECT_THAT(bad_flag.err, HasSubstr("unknown flag --wrokers"));
+  ProgramResult bad_value = RunProgram({jobd, "--workers=two"});
+  EXPECT_EQ(bad_value.exit_code, 2);
+  EXPECT_THAT(bad_value.err, HasSubstr("--workers='two'"));
+  ProgramResult bad_level = RunProgram({jobd}, {"JOBD_LOG_LEVEL=verbose"});
+  EXPECT_EQ(bad_level.exit_code, 2);
+  EXPECT_THAT(bad_level.err, HasSubstr("allowed trace, debug, info, warn, error, critical, off"));
+  ProgramResult bad_format = RunProgram({jobd, "--log-format=xml"});
+  EXPECT_EQ(bad_format.exit_code, 2);
+  EXPECT_THAT(bad_format.err, HasSubstr("allowed text, json"));
+  EXPECT_EQ(RunProgram({jobctl, "frob"}).exit_code, 2);
+  EXPECT_EQ(RunProgram({jobctl, "help", "frob"}).exit_code, 2);
+  EXPECT_EQ(RunProgram({jobctl, "stats", "--bogus"}).exit_code, 2);
+  EXPECT_EQ(RunProgram({jobctl}).exit_code, 2);
+}
+
+TEST(OperationsTest, JsonLogsAreOneObjectPerLineAndWorkersAreNamedByTheirSlot) {
+  auto agent = AgentProcess::Start({.workers = 2, .extra = {"--log-format=json", "--grace=100ms"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok());
+  auto late = (*client)->Start("hang", "", {.timeout = absl::Milliseconds(200)})->Wait(absl::Seconds(20));
+  ASSERT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+  // Past --grace the hung worker is stopped; wait for that line, then for its replacement.
+  for (int i = 0; i < 1000 && (*agent)->Log().find("stopping (deadline") == std::string::npos; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE((*agent)->WaitForReadyWorkers(2));
+
+  // The slots jobctl lists...
+  std::set<double> slots;
+  const auto workers = ParseJson(Jobctl(**agent, {"workers", "--json"}).out);
+  for (const auto& w : Field(workers, "workers").list_value().values()) {
+    slots.insert(Field(w.struct_value(), "worker").number_value());
+  }
+  ASSERT_EQ(slots, (std::set<double>{0, 1}));
+  // ...are the only worker numbers in the log, and every line is a JSON object.
+  bool saw_arena = false, saw_stop = false;
+  const std::vector<std::string> lines = absl::StrSplit((*agent)->Log(), '\n', absl::SkipEmpty());
+  for (const std::string& line : lines) {
+    const auto entry = ParseJson(line);
+    const std::string message = Field(entry, "message").string_value();
+    saw_arena |= message.find("classes 4K:128,64K:32,") != std::string::npos;
+    if (entry.fields().contains("worker")) {
+      EXPECT_TRUE(slots.contains(entry.fields().at("worker").number_value())) << line;
+    }
+    if (message.find("stopping (deadline") != std::string::npos) {
+      saw_stop = true;
+      EXPECT_TRUE(entry.fields().contains("worker")) << line;
+    }
+  }
+  EXPECT_TRUE(saw_arena) << "the size classes, once on one line";
+  EXPECT_TRUE(saw_stop) << (*agent)->Log();
+  EXPECT_THAT(std::string(late.status().message()), Not(HasSubstr("on worker")));
+}
+
+TEST(OperationsTest, JobctlSessionsListsEachSessionWithTheKernelsUidAndPid) {
+  auto agent = AgentProcess::Start({.workers = 1});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto held = (*client)->Start("echo", std::string(100, 'h'))->Wait(absl::Seconds(30));
+  ASSERT_TRUE(held.ok()) << held.status();  // a response slab the session holds while we look
+  const auto view = ParseJson(Jobctl(**agent, {"sessions", "--json"}).out);
+  EXPECT_GT(Field(view, "memory_budget").number_value(), 0);
+  const auto& list = Field(view, "sessions").list_value();
+  ASSERT_EQ(list.values_size(), 1);
+  const auto& me = list.values(0).struct_value();
+  EXPECT_EQ(Field(me, "session").number_value(), (*client)->session_id());
+  EXPECT_EQ(Field(me, "uid").number_value(), getuid());
+  EXPECT_EQ(Field(me, "pid").number_value(), getpid());
+  EXPECT_EQ(Field(me, "slabs_in_use").number_value(), 1);
+  EXPECT_EQ(Field(me, "bytes_in_use").number_value(), 4096);
+  EXPECT_GT(Field(me, "committed_bytes").number_value(), 0);
+  ProgramResult table = RunProgram({BinDir() + "/jobctl", "sessions"}, {"JOBD_SOCKET=" + (*agent)->socket_path()});
+  EXPECT_EQ(table.exit_code, 0);
+  EXPECT_THAT(table.out, HasSubstr("SESSION"));
+  EXPECT_THAT(table.out, HasSubstr(absl::StrCat(getpid())));
 }
 
 }  // namespace
