@@ -52,10 +52,13 @@ std::string FormatSlabs(const v1::StatsReply& s) {
                                         "FAILURES"));
   for (const v1::SlabClassStats& c : s.slabs()) {
     const int width = 30;
-    const int filled = c.total() == 0 ? 0
-                                      : std::max(c.in_use() > 0 ? 1 : 0,
-                                                 static_cast<int>(width * static_cast<double>(c.in_use()) / c.total()));
-    std::string bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+    const int share = c.total() == 0 ? 0
+                                     : std::max(c.in_use() > 0 ? 1 : 0,
+                                                static_cast<int>(width * static_cast<double>(c.in_use()) / c.total()));
+    // Clamped: a reply with in_use > total must not ask for a negative run of dots (g++ 12 also
+    // warned -Wrestrict about the unclamped "[" + string + ... chain).
+    const int filled = std::clamp(share, 0, width);
+    const std::string bar = absl::StrCat("[", std::string(filled, '#'), std::string(width - filled, '.'), "]");
     absl::StrAppend(&out, absl::StrFormat("%-9s %7d %7d %-32s %10s %9d\n", shm::HumanBytes(c.slab_size()),
                                           c.in_use(), c.total(), bar, shm::HumanBytes(c.bytes_in_use()),
                                           c.acquire_failures()));
