@@ -62,8 +62,12 @@ trap cleanup EXIT
 unset JOBD_SOCKET JOBD_RUN_DIR
 
 step "build and install into a fresh prefix ($PREFIX)"
-[ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" -j"$JOBS" --target jobd jobctl jobd-testworker jobd_client >/dev/null
+if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log" >&2; fail "configuring $BUILD_DIR"; }
+fi
+# Only what the install rules install.
+cmake --build "$BUILD_DIR" -j"$JOBS" --target jobd jobctl jobd-testworker jobd_client >>"$TMP/build.log" 2>&1 ||
+  { tail -n 40 "$TMP/build.log" >&2; fail "building $BUILD_DIR"; }
 cmake --install "$BUILD_DIR" --prefix "$PREFIX" >"$TMP/install.log"
 for f in bin/jobd bin/jobctl bin/jobd-testworker lib/libjobd_client.a lib/libjobd_shm.a lib/libjobd_proto.a \
          lib/cmake/jobd/jobdConfig.cmake lib/cmake/jobd/jobdConfigVersion.cmake lib/cmake/jobd/jobdTargets.cmake \
