@@ -11,10 +11,12 @@ include(CMakePackageConfigHelpers)
 set(JOBD_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/jobd)
 
 # The libraries are static: a user may link them into a shared object (a PHP extension, a
-# plugin), so they are position independent.
-set_target_properties(jobd_client PROPERTIES EXPORT_NAME client POSITION_INDEPENDENT_CODE ON)
-set_target_properties(jobd_shm PROPERTIES EXPORT_NAME shm POSITION_INDEPENDENT_CODE ON)
-set_target_properties(jobd_proto PROPERTIES EXPORT_NAME proto POSITION_INDEPENDENT_CODE ON)
+# plugin), so they are position independent. Nothing is meant to interpose on their functions,
+# so the compiler may still inline and bind them locally as it did before -fPIC.
+foreach(lib client shm proto)
+  set_target_properties(jobd_${lib} PROPERTIES EXPORT_NAME ${lib} POSITION_INDEPENDENT_CODE ON)
+  target_compile_options(jobd_${lib} PRIVATE -fno-semantic-interposition)
+endforeach()
 
 install(TARGETS jobd jobctl jobd-testworker RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 install(TARGETS jobd_client jobd_shm jobd_proto EXPORT jobdTargets
