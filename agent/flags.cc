@@ -39,8 +39,9 @@ ABSL_FLAG(int64_t, max_slabs_per_session, 0,
 ABSL_FLAG(int64_t, worker_max_jobs, 0, "recycle a worker after this many jobs (0: never)");
 ABSL_FLAG(std::string, worker_max_rss, "0",
           "recycle a worker whose resident memory passes this after its job (e.g. 512M; 0: never)");
-ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for /metrics and /healthz (empty: off)");
-ABSL_FLAG(std::string, socket_group, "", "group that may use the socket and map the arena (empty: the agent's own group)");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
+          "host:port for /metrics and /healthz (port 0: any free port, logged; empty: off)");
+ABSL_FLAG(std::string, socket_group, "", "group that may use jobd's sockets (empty: the agent's own group)");
 ABSL_FLAG(std::string, log_format, "text", "log lines on stderr: text, or json (one object per line)");
 ABSL_FLAG(std::string, log_level, "",
           "trace, debug, info, warn, error, critical or off (empty: $JOBD_LOG_LEVEL, else info)");

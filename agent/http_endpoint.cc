@@ -62,7 +62,10 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::str
   try {
     ep->server_ = std::make_unique<CivetServer>(options);
   } catch (const CivetException& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+    // CivetWeb says only "problem binding to port"; the operator needs the flag to change.
+    return absl::UnavailableError(absl::StrCat(
+        "cannot serve metrics on ", address, ": the port is in use or the address is not valid (", e.what(),
+        "); set --metrics-address=HOST:PORT to another port, HOST:0 for any free port, or empty to turn it off"));
   }
   ep->server_->addHandler("/metrics", &ep->handlers_->metrics);
   ep->server_->addHandler("/healthz", &ep->handlers_->health);

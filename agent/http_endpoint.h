@@ -19,7 +19,8 @@ class HttpEndpoint {
   using MetricsFn = std::function<std::string()>;
   using HealthFn = std::function<absl::Status()>;  // OK: serving; else the reason
 
-  // Listens on "host:port" (port 0 picks one; see port()). Errors: the address is bad or busy.
+  // Listens on "host:port" (port 0 picks one; see port()). UNAVAILABLE when the address is bad
+  // or busy, naming --metrics-address (the only caller serves that flag).
   static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Start(const std::string& address, MetricsFn metrics,
                                                              HealthFn health);
   ~HttpEndpoint();

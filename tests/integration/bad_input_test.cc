@@ -138,7 +138,9 @@ TEST_F(BadInputTest, EverySubmitRowGetsAClearErrorChangesNothingAndLeaksNothing)
       EXPECT_THAT(c.message(), HasSubstr(row.words));
       const auto owner_after = s.arena().OwnerOf(request);
       EXPECT_EQ(owner_before.ok(), owner_after.ok());
-      if (owner_before.ok() && owner_after.ok()) EXPECT_EQ(*owner_before, *owner_after) << "the request slab moved";
+      if (owner_before.ok() && owner_after.ok()) {
+        EXPECT_EQ(*owner_before, *owner_after) << "the request slab moved";
+      }
       s.arena().ReclaimOwner(s.id() + 1000);  // the "other session" the foreign-handle row made up
     }  // the session ends: whatever it held is reclaimed
     ExpectStillServingAndNothingLeaked();

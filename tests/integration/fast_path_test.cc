@@ -53,7 +53,9 @@ TEST(FastPathTest, SubmitUpTheRingIsAnsweredDownTheRingWithEveryHopStamped) {
                                      st.worker_done_ns(), st.agent_result_ns(), st.agent_sent_ns()};
   for (size_t i = 0; i < hops.size(); ++i) {
     EXPECT_GT(hops[i], 0) << "hop " << i;
-    if (i > 0) EXPECT_GE(hops[i], hops[i - 1]) << "hop " << i << " comes after hop " << i - 1;
+    if (i > 0) {
+      EXPECT_GE(hops[i], hops[i - 1]) << "hop " << i << " comes after hop " << i - 1;
+    }
   }
 }
 
@@ -72,7 +74,9 @@ TEST(FastPathTest, TheSdkRecordsWhereAJobsTimeWent) {
                                       t.client_woken_ns};
   for (size_t i = 0; i < order.size(); ++i) {
     EXPECT_GT(order[i], 0) << "stamp " << i;
-    if (i > 0) EXPECT_GE(order[i], order[i - 1]) << "stamp " << i;
+    if (i > 0) {
+      EXPECT_GE(order[i], order[i - 1]) << "stamp " << i;
+    }
   }
 }
 

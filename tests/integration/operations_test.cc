@@ -156,6 +156,26 @@ TEST(OperationsTest, CountersExistAtZeroBeforeTheirFirstEventBesideProcessAndWor
   }
 }
 
+TEST(OperationsTest, ABusyMetricsPortIsAClearErrorThatNamesTheFlag) {
+  // Another service holds a port on the loopback.
+  const int holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(holder, 1), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string busy = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  auto agent = AgentProcess::Start({.workers = 1, .extra = {"--metrics_address=" + busy}});
+  close(holder);
+  ASSERT_FALSE(agent.ok()) << "jobd started on a port another process listens on";
+  EXPECT_THAT(agent.status().message(), HasSubstr("cannot serve metrics on " + busy));
+  EXPECT_THAT(agent.status().message(), HasSubstr("set --metrics-address=HOST:PORT"));
+}
+
 TEST(OperationsTest, HealthzAndTheGrpcHealthServiceTurnUnhealthyWhenDraining) {
   auto agent = AgentProcess::Start({.workers = 1, .extra = {"--metrics_address=127.0.0.1:0"}});
   ASSERT_TRUE(agent.ok()) << agent.status();
