@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build}"
 T0=$(date +%s)
-STAGES=4
+STAGES=5
 [ "${JOBD_QUICK:-0}" = 1 ] && STAGES=2
 elapsed() { local s=$(( $(date +%s) - T0 )); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
 stage_start=0
@@ -19,7 +19,9 @@ stage() {
 stage_done() { echo "test.sh [+$(elapsed)] $1: done in $(( $(date +%s) - stage_start ))s"; }
 
 stage 1 "setup: install missing packages, build Release in $BUILD_DIR"
-JOBD_EXTRA_PACKAGES="${JOBD_EXTRA_PACKAGES:-clang libclang-rt-dev}" ./scripts/setup.sh
+# Warnings are errors here, so the build a newcomer sees stays clean.
+CMAKE_ARGS="${CMAKE_ARGS:--DJOBD_WERROR=ON}" JOBD_EXTRA_PACKAGES="${JOBD_EXTRA_PACKAGES:-clang libclang-rt-dev}" \
+  ./scripts/setup.sh
 stage_done setup
 
 stage 2 "ctest: unit, stress, integration, fault and chart tests"
@@ -27,10 +29,14 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" --timeout 600 "$@
 stage_done ctest
 
 if [ "${JOBD_QUICK:-0}" != 1 ]; then
-  stage 3 "fuzz: build the libFuzzer targets (clang), ${JOBD_FUZZ_SECONDS:-20}s each"
+  stage 3 "operations and package: promtool, rule tests, dashboard on a live Prometheus, real helm; install, find_package, .deb"
+  ./scripts/check_ops.sh "$BUILD_DIR"
+  ./scripts/check_package.sh
+  stage_done "operations and package"
+  stage 4 "fuzz: build the libFuzzer targets (clang), ${JOBD_FUZZ_SECONDS:-20}s each"
   ./scripts/fuzz.sh "${JOBD_FUZZ_SECONDS:-20}"
   stage_done fuzz
-  stage 4 "sanitizers: ASan+UBSan (every test), TSan (unit and stress)"
+  stage 5 "sanitizers: ASan+UBSan (every test), TSan (unit and stress)"
   ./scripts/sanitize.sh all
   stage_done sanitizers
 fi
