@@ -1,0 +1,123 @@
+// Many sessions on the default settings: each has memory of its own, so one session's queued
+// requests can never take the memory another's answers need; and sessions that come and go
+// leave nothing behind in the agent (memory, descriptors).
+#include <dirent.h>
+
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/integration/agent_process.h"
+
+namespace jobd::testing {
+namespace {
+
+size_t OpenFds(pid_t pid) {
+  size_t n = 0;
+  if (DIR* d = opendir(absl::StrCat("/proc/", pid, "/fd").c_str())) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n;
+}
+
+uint64_t RssKiB(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      uint64_t kib = 0;
+      (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(6, line.size() - 6 - 3)), &kib);
+      return kib;
+    }
+  }
+  return 0;
+}
+
+TEST(SessionScaleTest, ThreeHundredSessionsOfTwentyJobsAreAllAnsweredOnTheDefaults) {
+  auto agent = AgentProcess::Start({.workers = 2});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  constexpr int kSessions = 300, kJobs = 20, kThreads = 6;
+  std::vector<std::unique_ptr<client::JobClient>> clients;
+  for (int i = 0; i < kSessions; ++i) {
+    auto c = (*agent)->Connect();
+    ASSERT_TRUE(c.ok()) << "session " << i << ": " << c.status();
+    clients.push_back(std::move(*c));
+  }
+  std::atomic<int> right{0}, wrong{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<std::pair<std::string, client::JobFuture>> jobs;
+      for (int s = t; s < kSessions; s += kThreads) {
+        for (int j = 0; j < kJobs; ++j) {
+          std::string text = absl::StrCat("session ", s, " job ", j);
+          auto f = clients[s]->Start("echo", text, {.timeout = absl::Seconds(120)});
+          if (!f.ok()) {
+            ++failed;
+            continue;
+          }
+          jobs.emplace_back(std::move(text), std::move(*f));
+        }
+      }
+      for (auto& [text, f] : jobs) {
+        auto r = f.Wait();
+        if (!r.ok()) {
+          ++failed;
+        } else if (r->view() == text) {
+          ++right;
+        } else {
+          ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(right.load(), kSessions * kJobs);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(failed.load(), 0);
+  clients.clear();
+  EXPECT_EQ((*agent)->WaitForSlabsInUse(0, absl::Seconds(30)), 0u);
+}
+
+TEST(SessionScaleTest, AThousandSessionsOpenedAndClosedLeaveTheAgentsMemoryAndDescriptorsAsTheyWere) {
+  auto agent = AgentProcess::Start({.workers = 2});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto one_session = [&] {
+    auto c = (*agent)->Connect();
+    ASSERT_TRUE(c.ok()) << c.status();
+    auto r = (*c)->Start("echo", "hello")->Wait(absl::Seconds(30));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->view(), "hello");
+  };
+  // Warm up: gRPC's thread pool and the allocator's arenas settle in the first sessions.
+  for (int i = 0; i < 50; ++i) one_session();
+  auto settle = [&] {
+    auto stats = (*agent)->Stats();
+    for (int i = 0; i < 100 && stats.ok() && stats->sessions() != 0; ++i) {
+      absl::SleepFor(absl::Milliseconds(50));
+      stats = (*agent)->Stats();
+    }
+  };
+  settle();
+  const size_t fds_before = OpenFds((*agent)->pid());
+  const uint64_t rss_before = RssKiB((*agent)->pid());
+  for (int i = 0; i < 1000; ++i) one_session();
+  settle();
+  const size_t fds_after = OpenFds((*agent)->pid());
+  const uint64_t rss_after = RssKiB((*agent)->pid());
+  RecordProperty("rss_before_kib", static_cast<int>(rss_before));
+  RecordProperty("rss_after_kib", static_cast<int>(rss_after));
+  EXPECT_EQ(fds_after, fds_before) << "descriptors leaked per session";
+  // A leak of even 8 KiB per session would show as 8 MiB here.
+  EXPECT_LT(rss_after, rss_before + 4096) << "RSS before " << rss_before << " KiB, after " << rss_after << " KiB";
+  EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
+}
+
+}  // namespace
+}  // namespace jobd::testing
