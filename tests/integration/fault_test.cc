@@ -12,6 +12,7 @@
 #include <thread>
 #include <sys/stat.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -214,6 +215,47 @@ TEST(FaultTest, AgentKilledUnderLoadClientsGetUnavailableAndReconnectToTheNextAg
   auto r = (*client)->Start("echo", "after restart")->Wait(absl::Seconds(30));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->view(), "after restart");
+}
+
+TEST(FaultTest, AgentKilledUnderEightSubmittingThreadsLeavesNoJobUnanswered) {
+  // Jobs started within microseconds of the kill race the session's end: each must still get an
+  // answer (an error, here) well within its own timeout, whatever the interleaving.
+  auto agent = AgentProcess::Start({.workers = 2});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  for (int round = 0; round < 4; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    auto client = (*agent)->Connect();
+    ASSERT_TRUE(client.ok()) << client.status();
+    std::atomic<bool> stop{false};
+    std::atomic<int> answered{0}, unanswered{0}, not_started{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+      threads.emplace_back([&] {
+        while (!stop.load()) {
+          auto f = (*client)->Start("echo", "racing the kill", {.timeout = absl::Seconds(5)});
+          if (!f.ok()) {
+            ++not_started;
+            continue;
+          }
+          auto r = f->Wait(absl::Seconds(30));
+          if (!r.ok() && absl::StrContains(r.status().message(), "not finished after")) {
+            ++unanswered;
+          } else {
+            ++answered;
+          }
+        }
+      });
+    }
+    absl::SleepFor(absl::Milliseconds(200 + 50 * round));
+    (*agent)->Kill();
+    absl::SleepFor(absl::Milliseconds(200));
+    stop.store(true);
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(unanswered.load(), 0) << "jobs left waiting past their own timeout";
+    EXPECT_GT(answered.load(), 0);
+    client->reset();
+    ASSERT_TRUE((*agent)->Restart().ok());
+  }
 }
 
 TEST(FaultTest, LeakyWorkerIsRecycledPastTheMemoryLimitWithoutFailingAJob) {
