@@ -15,9 +15,9 @@ fi
 export CCACHE_DIR="${CCACHE_DIR:-$PWD/.cache/ccache}"
 echo "fuzz: building the fuzz targets in build-fuzz"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DJOBD_FUZZ=ON -DJOBD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target arena_attach_fuzz arena_ops_fuzz messages_fuzz
+cmake --build build-fuzz -j"$(nproc)" --target arena_attach_fuzz arena_ops_fuzz messages_fuzz segment_fuzz
 status=0
-for target in arena_attach_fuzz arena_ops_fuzz messages_fuzz; do
+for target in arena_attach_fuzz arena_ops_fuzz messages_fuzz segment_fuzz; do
   mkdir -p "build-fuzz/corpus/$target"
   echo "fuzz $target: running for ${SECONDS_PER_TARGET}s"
   if ./build-fuzz/bin/$target -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
