@@ -10,7 +10,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev prometheus-cpp-dev libcivetweb-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  golang-go golang-gopkg-yaml.v3-dev npm unzip prometheus dpkg-dev file
+  golang-go golang-gopkg-yaml.v3-dev unzip prometheus dpkg-dev file
   curl procps
 )
 if [ -n "${JOBD_EXTRA_PACKAGES:-}" ]; then PACKAGES+=(${JOBD_EXTRA_PACKAGES}); fi
