@@ -63,7 +63,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentConfig config) {
 
 absl::Status Agent::Init() {
   started_at_ = clock_.Now();
-  session_shape_.classes = config_.size_classes;
+  session_shape_.classes = config_.session_classes.empty() ? config_.size_classes : config_.session_classes;
   session_shape_.ring_capacity = config_.ring_capacity;
   absl::StatusOr<uint64_t> segment_bytes = shm::Segment::BytesFor(session_shape_);
   if (!segment_bytes.ok()) return segment_bytes.status();
@@ -83,7 +83,7 @@ absl::Status Agent::Init() {
     (void)chown(config_.side_socket_path().c_str(), static_cast<uid_t>(-1), config_.socket_group);
   }
   spdlog::info("session segments: {} each (sparse), classes {}; memory budget {}", shm::HumanBytes(*segment_bytes),
-               shm::FormatSizeClasses(config_.size_classes), shm::HumanBytes(config_.memory_budget));
+               shm::FormatSizeClasses(session_shape_.classes), shm::HumanBytes(config_.memory_budget));
 
   coordinator::CoordinatorOptions copts;
   copts.max_queue = config_.max_queue;
@@ -278,7 +278,7 @@ absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
   w->set_session_id(conn->id);
   w->set_workers(config_.workers);
   for (auto& t : types) w->add_known_types(t);
-  w->set_max_payload(config_.size_classes.back().slab_size);
+  w->set_max_payload(session_shape_.classes.back().slab_size);
   // This session's own handler thread writes its welcome: a client that does not read blocks
   // only the thread that serves it.
   conn->stream.Write(msg);
@@ -328,6 +328,15 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
                                                               config_.max_slabs_per_session, ")")));
     }
   }
+  if (config_.max_jobs_per_uid > 0) {
+    absl::MutexLock lock(&conns_mu_);
+    const size_t live = uid_jobs_[session.cred.uid];
+    if (live >= config_.max_jobs_per_uid) {
+      return reject(absl::ResourceExhaustedError(absl::StrCat("uid ", session.cred.uid, " has ", live,
+                                                              " live jobs across its sessions (--max-jobs-per-uid=",
+                                                              config_.max_jobs_per_uid, ")")));
+    }
+  }
   absl::StatusOr<coordinator::JobRequest> r = DecodeSubmit(session.id, s);
   if (!r.ok()) return reject(r.status());
   r->trace.agent_received_ns = received_ns;
@@ -337,6 +346,10 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
     effects = coordinator_->Submit(std::move(*r));
   }
   if (!effects.ok()) return reject(effects.status());
+  {
+    absl::MutexLock lock(&conns_mu_);
+    ++uid_jobs_[session.cred.uid];
+  }
   if (s.policy() == pb::POLICY_NO_REPLY) {
     // Nobody waits for a NoReply job: the caller only learns that it was accepted.
     pb::AgentMessage ack;
@@ -402,6 +415,10 @@ void Agent::ReleaseLingeringSegments() {
   {
     absl::MutexLock lock(&conns_mu_);
     for (auto& [id, w] : workers_) workers.push_back(w);
+  }
+  {
+    absl::MutexLock lock(&conns_mu_);
+    for (coordinator::SessionId id : done) session_uid_.erase(id);
   }
   for (coordinator::SessionId id : done) {
     ledger_.Remove(id);
@@ -606,6 +623,15 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
     } else if (c.outcome != Outcome::kOk) {
       spdlog::warn("job {} type {} {}: {}", c.id, Quoted(c.type), coordinator::OutcomeName(c.outcome),
                    Quoted(c.status.message(), 512));
+    }
+    {
+      // Every accepted job ends in exactly one completion: its uid's count goes down here.
+      absl::MutexLock lock(&conns_mu_);
+      auto uid = session_uid_.find(c.session);
+      if (uid != session_uid_.end()) {
+        auto n = uid_jobs_.find(uid->second);
+        if (n != uid_jobs_.end() && n->second > 0 && --n->second == 0) uid_jobs_.erase(n);
+      }
     }
     metrics_.JobEnded(c.type, coordinator::OutcomeName(c.outcome), c.queue_wait, c.run_time,
                       c.run_time > absl::ZeroDuration());

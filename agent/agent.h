@@ -171,6 +171,9 @@ class Agent {
     absl::Time until;
   };
   absl::flat_hash_map<std::string, Pending> pending_ ABSL_GUARDED_BY(conns_mu_);
+  // Live jobs per uid (--max-jobs-per-uid), and each session's uid for as long as its jobs live.
+  absl::flat_hash_map<uint32_t, size_t> uid_jobs_ ABSL_GUARDED_BY(conns_mu_);
+  absl::flat_hash_map<coordinator::SessionId, uint32_t> session_uid_ ABSL_GUARDED_BY(conns_mu_);
   // Closed sessions whose segments wait for their last job (a NoReply job runs on).
   absl::flat_hash_set<coordinator::SessionId> lingering_ ABSL_GUARDED_BY(conns_mu_);
   shm::UniqueFd side_listen_;

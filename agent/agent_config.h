@@ -19,10 +19,12 @@ struct AgentConfig {
   uint32_t workers = 1;
   std::vector<std::string> worker_argv;  // the worker command, split on spaces
   std::vector<shm::SizeClass> size_classes;
+  std::vector<shm::SizeClass> session_classes;  // size_classes cut to --session-memory: one session's segment
   absl::Duration default_timeout = absl::Seconds(30);
   absl::Duration grace = absl::Seconds(2);
   size_t max_queue = 10000;
   size_t max_queued_per_session = 0;
+  size_t max_jobs_per_uid = 0;  // live jobs (queued or running) of all sessions of one uid; 0: no quota
   uint32_t max_slabs_per_session = 0;  // 0: no quota
   uint32_t worker_max_jobs = 0;
   uint64_t worker_max_rss = 0;  // bytes; 0: no limit

@@ -162,6 +162,10 @@ void Agent::ServeHandshake(int fd) {
       return;
     }
     session->cred = *cred;
+    {
+      absl::MutexLock lock(&conns_mu_);
+      session_uid_[session->id] = cred->uid;
+    }
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = MakeTag(kPeerWake, session->wake.get());

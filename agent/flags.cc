@@ -25,6 +25,9 @@ ABSL_FLAG(absl::Duration, grace, absl::Seconds(2),
           "after a deadline or cancel, how long a running job may go on before its worker is killed; "
           "also the drain period on SIGTERM");
 ABSL_FLAG(int64_t, max_sessions, 4096, "open client sessions (each has its own shared-memory segment)");
+ABSL_FLAG(std::string, session_memory, "0",
+          "shared memory one session may hold, e.g. 64M: its segment's slab classes are cut to fit "
+          "(0: every class, so any payload up to the largest fits)");
 ABSL_FLAG(std::string, memory_budget, "0",
           "shared memory all sessions may commit together, e.g. 2G (0: 16 x one session's segment)");
 ABSL_FLAG(std::string, peer_backlog, "1M", "messages kept for a peer that does not read before it is cut off");
@@ -34,6 +37,8 @@ ABSL_FLAG(std::string, allow, "",
 ABSL_FLAG(int64_t, spin_us, 50, "microseconds to spin for the next message before sleeping (0: never spin)");
 ABSL_FLAG(int64_t, max_queue, 10000, "queued jobs, all sessions");
 ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no quota)");
+ABSL_FLAG(int64_t, max_jobs_per_uid, 0,
+          "live jobs (queued or running) of all sessions of one uid, from SO_PEERCRED (0: no quota)");
 ABSL_FLAG(int64_t, max_slabs_per_session, 0,
           "slabs a session may hold when it submits (0: no quota)");
 ABSL_FLAG(int64_t, worker_max_jobs, 0, "recycle a worker after this many jobs (0: never)");
@@ -157,6 +162,11 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--max_queued_per_session=", per_session, ": must be >= 0"));
   }
   c.max_queued_per_session = static_cast<size_t>(per_session);
+  const int64_t per_uid = absl::GetFlag(FLAGS_max_jobs_per_uid);
+  if (per_uid < 0 || per_uid > 10'000'000) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_jobs_per_uid=", per_uid, ": allowed 0 (no quota) to 10000000"));
+  }
+  c.max_jobs_per_uid = static_cast<size_t>(per_uid);
   const int64_t slabs = absl::GetFlag(FLAGS_max_slabs_per_session);
   if (slabs < 0 || slabs > UINT32_MAX) {
     return absl::InvalidArgumentError(absl::StrCat("--max_slabs_per_session=", slabs, ": allowed 0 to 4294967295"));
@@ -179,6 +189,19 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
   auto budget = ParseBytes(absl::GetFlag(FLAGS_memory_budget));
   if (!budget.ok()) return absl::InvalidArgumentError(absl::StrCat("--memory_budget: ", budget.status().message()));
   c.memory_budget = *budget;
+  auto session_memory = ParseBytes(absl::GetFlag(FLAGS_session_memory));
+  if (!session_memory.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--session_memory: ", session_memory.status().message()));
+  }
+  c.session_classes = c.size_classes;
+  if (*session_memory > 0) {
+    auto fit = shm::FitSizeClasses(c.size_classes, *session_memory);
+    if (!fit.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--session_memory=", absl::GetFlag(FLAGS_session_memory), ": ",
+                                                     fit.status().message()));
+    }
+    c.session_classes = *fit;
+  }
   auto backlog = ParseBytes(absl::GetFlag(FLAGS_peer_backlog));
   if (!backlog.ok() || *backlog < 4096 || *backlog > (1ull << 30)) {
     return absl::InvalidArgumentError(

@@ -105,6 +105,31 @@ std::vector<SizeClass> DefaultSizeClasses(int workers) {
   return classes;
 }
 
+absl::StatusOr<std::vector<SizeClass>> FitSizeClasses(const std::vector<SizeClass>& classes, uint64_t budget) {
+  auto total = [](const std::vector<SizeClass>& cs) {
+    uint64_t t = 0;
+    for (const SizeClass& c : cs) t += c.slab_size * c.count;
+    return t;
+  };
+  std::vector<SizeClass> out;
+  for (const SizeClass& c : classes) {
+    if (c.slab_size <= budget) out.push_back(c);
+  }
+  if (out.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("a budget of ", HumanBytes(budget), " holds no slab of ",
+                                                   classes.empty() ? "any class" : HumanBytes(classes[0].slab_size)));
+  }
+  const uint64_t before = total(out);
+  if (before > budget) {
+    for (SizeClass& c : out) {
+      c.count = static_cast<uint32_t>(std::max<uint64_t>(1, static_cast<unsigned __int128>(c.count) * budget / before));
+    }
+  }
+  while (total(out) > budget && out.size() > 1) out.pop_back();
+  if (total(out) > budget) out[0].count = static_cast<uint32_t>(std::max<uint64_t>(1, budget / out[0].slab_size));
+  return out;
+}
+
 std::string FormatSizeClasses(const std::vector<SizeClass>& classes) {
   std::vector<std::string> items;
   for (const SizeClass& c : classes) {

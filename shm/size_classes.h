@@ -29,6 +29,12 @@ absl::StatusOr<std::vector<SizeClass>> ParseSizeClasses(std::string_view spec);
 // so that an 8-byte answer does not take 128 KiB.
 std::vector<SizeClass> DefaultSizeClasses(int workers);
 
+// The classes cut down to at most `budget` bytes in all, for one session's segment: classes
+// larger than the budget go, then counts shrink in proportion (each class keeps at least one
+// slab), then the largest classes go until the rest fits. InvalidArgument when not even one
+// slab of the smallest class fits.
+absl::StatusOr<std::vector<SizeClass>> FitSizeClasses(const std::vector<SizeClass>& classes, uint64_t budget);
+
 // "4K:1024,64K:256,1M:8": the inverse of ParseSizeClasses.
 std::string FormatSizeClasses(const std::vector<SizeClass>& classes);
 

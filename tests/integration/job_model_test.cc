@@ -359,6 +359,57 @@ TEST_F(JobModelTest, SessionQuotaStopsOneCallerFromStarvingTheRest) {
   for (auto& f : mine) EXPECT_TRUE(f.Wait().ok());
 }
 
+TEST_F(JobModelTest, UidQuotaCountsLiveJobsAcrossAllSessionsOfThatUid) {
+  StartAgent({.workers = 1, .extra = {"--max-jobs-per-uid=2"}});
+  auto other = Connect();  // the same uid, another session
+  auto first = client_->Start("sleep", "300");
+  auto second = other->Start("sleep", "300");
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(Eventually([&] { return Worker0().state() == "busy"; }));
+  auto over = other->Start("echo", "third")->Wait();
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(over.status().message()), HasSubstr(absl::StrCat("uid ", getuid(), " has 2 live jobs")));
+  EXPECT_THAT(std::string(over.status().message()), HasSubstr("--max-jobs-per-uid=2"));
+  ASSERT_TRUE(first->Wait().ok());
+  ASSERT_TRUE(second->Wait().ok());
+  auto again = other->Start("echo", "after")->Wait();
+  ASSERT_TRUE(again.ok()) << "the quota counts live jobs only: " << again.status();
+  EXPECT_EQ(again->view(), "after");
+}
+
+TEST_F(JobModelTest, SessionMemoryBoundsWhatOneSessionCanHoldAtAllocation) {
+  StartAgent({.workers = 1, .extra = {"--session-memory=1M"}});
+  EXPECT_LE(client_->max_payload(), 1u << 20);
+  auto too_big = client_->Start("size", std::string(2 << 20, 'x'));
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(too_big.status().message()), HasSubstr("exceeds the largest slab"));
+  // Holding responses, the session runs out of its own memory, not anyone else's.
+  std::vector<client::Response> kept;
+  absl::Status last;
+  for (int i = 0; i < 2000 && last.ok(); ++i) {
+    auto r = client_->Start("echo", std::string(60000, 'k'));
+    if (!r.ok()) {
+      last = r.status();
+      break;
+    }
+    auto got = r->Wait();
+    if (!got.ok()) {
+      last = got.status();
+      break;
+    }
+    kept.push_back(std::move(*got));
+  }
+  EXPECT_EQ(last.code(), absl::StatusCode::kResourceExhausted) << last;
+  auto other = Connect();
+  auto theirs = other->Start("echo", std::string(60000, 'o'))->Wait();
+  ASSERT_TRUE(theirs.ok()) << "another session has memory of its own: " << theirs.status();
+  auto stats = agent_->Stats();
+  ASSERT_TRUE(stats.ok());
+  for (const auto& s : stats->session_list()) EXPECT_LE(s.bytes_in_use(), 1u << 20);
+}
+
 TEST_F(JobModelTest, SessionHoldingTooManySlabsCannotStartMore) {
   StartAgent({.workers = 1, .extra = {"--max_slabs_per_session=2"}});
   std::vector<client::Response> kept;  // responses still held keep their slabs

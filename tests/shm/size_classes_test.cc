@@ -89,3 +89,32 @@ TEST(SizeClassesTest, HumanBytesReadsLikeAPerson) {
 
 }  // namespace
 }  // namespace jobd::shm
+
+namespace jobd::shm {
+namespace {
+
+uint64_t Total(const std::vector<SizeClass>& cs) {
+  uint64_t t = 0;
+  for (const SizeClass& c : cs) t += c.slab_size * c.count;
+  return t;
+}
+
+TEST(FitSizeClassesTest, ABudgetDropsClassesTooLargeAndScalesTheRestToFit) {
+  const std::vector<SizeClass> host = DefaultSizeClasses(2);
+  auto fit = FitSizeClasses(host, 8ull << 20);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_LE(Total(*fit), 8ull << 20);
+  EXPECT_EQ(fit->front().slab_size, 4096u) << "the small classes stay";
+  EXPECT_LE(fit->back().slab_size, 8ull << 20);
+  for (const SizeClass& c : *fit) EXPECT_GE(c.count, 1u);
+  EXPECT_EQ(*FitSizeClasses(host, Total(host)), host) << "a budget that holds everything changes nothing";
+}
+
+TEST(FitSizeClassesTest, ABudgetBelowTheSmallestSlabIsRefused) {
+  auto fit = FitSizeClasses({{4096, 4}}, 1000);
+  EXPECT_EQ(fit.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(fit.status().message().find("holds no slab"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace jobd::shm
