@@ -109,8 +109,7 @@ void WriteHeader(std::byte* base, const std::vector<Arena::ClassLayout>& layout,
     ch.data_offset = layout[i].data_offset;
   }
   // The magic goes last: a file with it is complete.
-  std::atomic_thread_fence(std::memory_order_release);
-  std::memcpy(h->magic, internal::kMagic, sizeof(h->magic));
+  internal::PublishMagic(h->magic, internal::kMagic);
 }
 
 }  // namespace
@@ -177,7 +176,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::AttachToFile(int fd, uint64_t offs
   if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno("cannot map the arena"));
   const ArenaHeader* h = HeaderOf(static_cast<std::byte*>(base));
   // Read once, to refuse a segment its owner has already broken; never relied on afterwards.
-  bool same = std::memcmp(h->magic, internal::kMagic, sizeof(h->magic)) == 0 &&
+  bool same = internal::MagicIs(h->magic, internal::kMagic) &&
               h->layout_version == internal::kLayoutVersion && h->class_count == layout.size();
   for (size_t i = 0; same && i < layout.size(); ++i) {
     const ClassHeader& ch = h->classes[i];
@@ -217,9 +216,8 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Attach(const std::string& path) {
     return absl::FailedPreconditionError(absl::StrCat("cannot attach ", path, ": ", why));
   };
   const ArenaHeader* h = HeaderOf(static_cast<std::byte*>(base));
-  if (std::memcmp(h->magic, internal::kMagic, sizeof(h->magic)) != 0) return refuse("not a jobd arena (bad magic)");
   // Pairs with the release in Create: the magic is written last, so the rest is complete.
-  std::atomic_thread_fence(std::memory_order_acquire);
+  if (!internal::MagicIs(h->magic, internal::kMagic)) return refuse("not a jobd arena (bad magic)");
   if (h->layout_version != internal::kLayoutVersion) {
     return refuse(absl::StrCat("arena layout version ", h->layout_version, ", this build reads version ",
                                internal::kLayoutVersion));
@@ -344,7 +342,9 @@ absl::StatusOr<Allocation> Arena::Allocate(uint64_t size, OwnerId owner) {
     uint32_t i = static_cast<uint32_t>(h->classes[c].cursor.fetch_add(1, std::memory_order_relaxed) % count);
     for (uint32_t n = 0; n < count; ++n, i = (i + 1 == count ? 0 : i + 1)) {
       std::atomic_ref<uint64_t> state(words[i]);
-      uint64_t s = state.load(std::memory_order_relaxed);
+      // seq_cst (a plain load on x86) so that AllocateWait's Dekker pattern with Free holds on
+      // the atomics themselves, which ThreadSanitizer can check (it does not model fences).
+      uint64_t s = state.load(std::memory_order_seq_cst);
       if (internal::StateOwner(s) != kNoOwner) continue;
       uint32_t gen = internal::StateGeneration(s) + 1;
       if (gen == 0) gen = 1;  // a valid handle is never all zeros
@@ -375,10 +375,9 @@ absl::StatusOr<Allocation> Arena::AllocateWait(uint64_t size, OwnerId owner, abs
   }
   ArenaHeader* h = HeaderOf(base_);
   const absl::Time deadline = absl::Now() + max_wait;
-  h->waiters.fetch_add(1, std::memory_order_seq_cst);
   // With the seq_cst free in Free, this is Dekker's pattern: either the freer sees our waiters
-  // count and wakes us, or our scan below sees its free slab. Never neither.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // count and wakes us, or our scan below (seq_cst loads) sees its free slab. Never neither.
+  h->waiters.fetch_add(1, std::memory_order_seq_cst);
   while (true) {
     const uint32_t epoch = h->free_epoch.load(std::memory_order_seq_cst);
     a = Allocate(size, owner);  // after announcing ourselves, so a free in between is not missed

@@ -10,6 +10,7 @@
 #include <new>
 
 #include "absl/strings/str_cat.h"
+#include "shm/internal/arena_layout.h"
 
 namespace jobd::shm {
 namespace {
@@ -81,8 +82,7 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::CreateInFile(int fd, u
   h->slots = slots;
   h->ring_capacity = ring_capacity;
   h->slot_bytes = kSlotHeaderBytes + 2 * ring_capacity;
-  std::atomic_thread_fence(std::memory_order_release);
-  std::memcpy(h->magic, kMagic, sizeof kMagic);
+  internal::PublishMagic(h->magic, kMagic);
   return std::unique_ptr<ChannelFile>(new ChannelFile("", static_cast<std::byte*>(base), bytes, slots, ring_capacity));
 }
 
@@ -95,7 +95,7 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::AttachToFile(int fd, u
   }
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno("cannot map the channel"));
-  if (std::memcmp(static_cast<const FileHeader*>(base)->magic, kMagic, sizeof kMagic) != 0) {
+  if (!internal::MagicIs(static_cast<const FileHeader*>(base)->magic, kMagic)) {
     munmap(base, bytes);
     return absl::FailedPreconditionError("the shared memory holds no jobd channel (bad magic)");
   }
@@ -132,8 +132,7 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Create(const ChannelFi
   h->slots = o.slots;
   h->ring_capacity = o.ring_capacity;
   h->slot_bytes = slot_bytes;
-  std::atomic_thread_fence(std::memory_order_release);
-  std::memcpy(h->magic, kMagic, sizeof kMagic);  // last: an attacher that sees it sees the rest
+  internal::PublishMagic(h->magic, kMagic);  // last: an attacher that sees it sees the rest
   return std::unique_ptr<ChannelFile>(
       new ChannelFile(o.path, static_cast<std::byte*>(base), bytes, o.slots, o.ring_capacity));
 }
@@ -152,7 +151,7 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Attach(const std::stri
   if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno(absl::StrCat("cannot map ", path)));
   const auto* h = static_cast<const FileHeader*>(base);
   absl::Status bad;
-  if (std::memcmp(h->magic, kMagic, sizeof kMagic) != 0) {
+  if (!internal::MagicIs(h->magic, kMagic)) {
     bad = absl::FailedPreconditionError(absl::StrCat(path, " is not a jobd channel file (bad magic)"));
   } else if (h->version != kVersion) {
     bad = absl::FailedPreconditionError(

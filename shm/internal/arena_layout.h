@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace jobd::shm::internal {
 
@@ -56,5 +57,20 @@ inline constexpr uint32_t StateGeneration(uint64_t s) { return static_cast<uint3
 inline constexpr uint32_t StateOwner(uint64_t s) { return static_cast<uint32_t>(s); }
 
 inline constexpr uint64_t AlignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+// A header's magic is written last (release) and read first (acquire), so whoever sees it sees
+// the rest of the header. Done on the 8 bytes as one atomic word (the magic is 8-aligned), not
+// with fences, so ThreadSanitizer can check it.
+inline void PublishMagic(char* magic, const char (&value)[8]) {
+  uint64_t word;
+  std::memcpy(&word, value, 8);
+  std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(magic)).store(word, std::memory_order_release);
+}
+inline bool MagicIs(const char* magic, const char (&value)[8]) {
+  uint64_t want;
+  std::memcpy(&want, value, 8);
+  return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(const_cast<char*>(magic)))
+             .load(std::memory_order_acquire) == want;
+}
 
 }  // namespace jobd::shm::internal
