@@ -150,6 +150,9 @@ absl::Status Agent::Init() {
   spdlog::info("starting {} workers: {}", config_.workers, absl::StrJoin(config_.worker_argv, " "));
   pump_ = std::thread([this] { PumpLoop(); });
   supervisor_->StartAll();
+  housekeeping_wake_.Reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!housekeeping_wake_.valid()) return absl::ResourceExhaustedError("cannot create the housekeeping eventfd");
+  InstallChildExitWake(housekeeping_wake_.get());
   housekeeping_ = std::thread([this] { HousekeepingLoop(); });
   return absl::OkStatus();
 }
@@ -192,7 +195,8 @@ void Agent::Shutdown(absl::Duration grace) {
   }
   spdlog::info("workers stopped");
   if (housekeeping_.joinable()) {
-    stop_housekeeping_.Notify();
+    stop_housekeeping_.store(true);
+    WakeHousekeeping();
     housekeeping_.join();
   }
   if (pump_.joinable()) {
@@ -573,6 +577,7 @@ void Agent::SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message) {
 // ---------------------------------------------------------------- effects
 
 void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
+  NoteTimers();
   for (coordinator::Dispatch& d : effects.dispatches) {
     std::shared_ptr<WorkerConn> conn;
     {

@@ -76,6 +76,10 @@ struct WorkerConn {
       : stream(s, c) {}
 };
 
+// SIGCHLD writes `eventfd_fd` (async-signal-safe), so housekeeping learns of a worker's exit at
+// once instead of polling waitpid.
+void InstallChildExitWake(int eventfd_fd);
+
 class Agent {
  public:
   // Creates the arena and the socket, starts the pool and the housekeeping thread.
@@ -195,7 +199,14 @@ class Agent {
   std::atomic<bool> hurry_{false};
   absl::Time started_at_;
   absl::Time next_memory_check_;
-  absl::Notification stop_housekeeping_;
+  std::atomic<bool> stop_housekeeping_{false};
+  // The housekeeping thread sleeps until the next thing due (a deadline, a restart, a child's
+  // exit: SIGCHLD writes this eventfd), not on a poll interval: an idle agent makes no calls.
+  shm::UniqueFd housekeeping_wake_;
+  std::atomic<int64_t> planned_wake_ns_{INT64_MAX};  // when housekeeping will next look, unix ns
+  void WakeHousekeeping();
+  // After a coordinator event: wakes housekeeping if a timer is now due before it planned to look.
+  void NoteTimers();
   std::thread housekeeping_;
 };
 

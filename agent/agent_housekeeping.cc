@@ -2,8 +2,13 @@
 #include "agent/agent.h"
 #include "agent/process_memory.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cstdio>
 
@@ -78,12 +83,60 @@ void Agent::ExpirePending() {
   }
 }
 
+namespace {
+
+int g_child_exit_fd = -1;
+
+void OnChildExit(int) {
+  const int saved = errno;
+  const uint64_t one = 1;
+  (void)!write(g_child_exit_fd, &one, sizeof one);
+  errno = saved;
+}
+
+}  // namespace
+
+void InstallChildExitWake(int eventfd_fd) {
+  g_child_exit_fd = eventfd_fd;
+  struct sigaction sa {};
+  sa.sa_handler = OnChildExit;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGCHLD, &sa, nullptr);
+}
+
+void Agent::WakeHousekeeping() {
+  const uint64_t one = 1;
+  (void)!write(housekeeping_wake_.get(), &one, sizeof one);
+}
+
+void Agent::NoteTimers() {
+  bool sooner = false;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    std::optional<absl::Time> next = coordinator_->NextWakeup();
+    // Only a timer due earlier than housekeeping's plan costs a wake-up; jobs that come one
+    // after another have later deadlines than the first, so a steady stream costs none.
+    if (next.has_value() && absl::ToUnixNanos(*next) < planned_wake_ns_.load(std::memory_order_relaxed)) {
+      planned_wake_ns_.store(absl::ToUnixNanos(*next), std::memory_order_relaxed);
+      sooner = true;
+    }
+  }
+  if (sooner) WakeHousekeeping();
+}
+
 void Agent::HousekeepingLoop() {
-  while (!stop_housekeeping_.WaitForNotificationWithTimeout(absl::Milliseconds(5))) {
+  // main blocks SIGCHLD in every thread; this one takes it (its handler wakes the poll below).
+  sigset_t child;
+  sigemptyset(&child);
+  sigaddset(&child, SIGCHLD);
+  pthread_sigmask(SIG_UNBLOCK, &child, nullptr);
+  while (!stop_housekeeping_.load()) {
     ReapChildren();
     CheckWorkerMemory();
     supervisor_->Tick();
     coordinator::Effects effects;
+    std::optional<absl::Time> next;
     {
       absl::MutexLock lock(&coord_mu_);
       effects = coordinator_->Tick();
@@ -91,6 +144,36 @@ void Agent::HousekeepingLoop() {
     if (!effects.empty()) Apply(std::move(effects));
     ReleaseLingeringSegments();
     ExpirePending();
+    // Sleep until the first thing due; an eventfd write (a child exited, a sooner timer, stop)
+    // ends it early.
+    const absl::Time now = absl::Now();
+    absl::Time until = now + absl::Minutes(1);
+    if (std::optional<absl::Time> restart = supervisor_->NextRestart()) until = std::min(until, *restart);
+    if (config_.worker_max_rss > 0) until = std::min(until, next_memory_check_);
+    {
+      absl::MutexLock lock(&conns_mu_);
+      if (!lingering_.empty()) until = std::min(until, now + absl::Milliseconds(100));
+      for (const auto& [token, p] : pending_) until = std::min(until, p.until);
+    }
+    {
+      // Under the coordinator's lock, as in NoteTimers: a timer added after this read sees the
+      // plan stored here and wakes us if it is sooner.
+      absl::MutexLock lock(&coord_mu_);
+      next = coordinator_->NextWakeup();
+      if (next.has_value()) until = std::min(until, *next);
+      planned_wake_ns_.store(absl::ToUnixNanos(until), std::memory_order_relaxed);
+    }
+    pollfd p{housekeeping_wake_.get(), POLLIN, 0};
+    const int64_t ms = std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(until - now, absl::Milliseconds(1))), 0, 60'000);
+    if (poll(&p, 1, static_cast<int>(ms)) > 0) {
+      uint64_t n;
+      while (read(housekeeping_wake_.get(), &n, sizeof n) == sizeof n) {
+      }
+    }
+    {
+      absl::MutexLock lock(&coord_mu_);
+      planned_wake_ns_.store(0, std::memory_order_relaxed);  // awake: it will look at everything
+    }
   }
   ReapChildren();
 }

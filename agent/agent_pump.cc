@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "agent/log_text.h"
 #include "shm/doorbell.h"
+#include "shm/spin_policy.h"
 #include "spdlog/spdlog.h"
 
 namespace jobd::agent {
@@ -255,6 +256,8 @@ void Agent::PumpLoop() {
     return false;
   };
   std::vector<epoll_event> events(64);
+  shm::SpinPolicy spin(config_.spin);
+  absl::Time idle_since = absl::Now();
   while (!stop_pump_.load(std::memory_order_relaxed)) {
     if (conns_epoch_.load(std::memory_order_acquire) != seen_epoch) refresh();
     bool busy = false;
@@ -270,10 +273,17 @@ void Agent::PumpLoop() {
       if (!s->channel->Flush()) SendToSession(*s, pb::AgentMessage());  // cuts it off
       backlogged |= s->channel->backlogged();
     }
-    if (busy) continue;
-    // A short spin catches the next message of a busy peer without a wake-up.
-    if (config_.spin > absl::ZeroDuration()) {
-      const absl::Time until = absl::Now() + config_.spin;
+    if (busy) {
+      // The gap since the pump last ran dry: what a spin would have had to wait.
+      spin.Waited(absl::Now() - idle_since);
+      idle_since = absl::Now();
+      continue;
+    }
+    idle_since = absl::Now();
+    // A short spin catches the next message of a busy peer without a wake-up; only while
+    // messages have been coming that fast (shm::SpinPolicy).
+    if (const absl::Duration window = spin.Spin(); window > absl::ZeroDuration()) {
+      const absl::Time until = absl::Now() + window;
       bool got = false;
       while (!got && absl::Now() < until) {
         for (int k = 0; k < 16; ++k) shm::CpuRelax();

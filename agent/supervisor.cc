@@ -143,6 +143,16 @@ void Supervisor::Tick() {
   }
 }
 
+std::optional<absl::Time> Supervisor::NextRestart() const {
+  absl::MutexLock lock(&mu_);
+  std::optional<absl::Time> next;
+  if (stopping_) return next;
+  for (const Slot& slot : slots_) {
+    if (!slot.alive && (!next || slot.restart_at < *next)) next = slot.restart_at;
+  }
+  return next;
+}
+
 absl::Status Supervisor::Stop(uint32_t index, ExitReason reason, int signal) {
   absl::MutexLock lock(&mu_);
   if (index >= slots_.size()) return absl::InvalidArgumentError(absl::StrCat("no worker slot ", index));

@@ -74,6 +74,8 @@ class Supervisor {
 
   // Starts the slots whose backoff has passed.
   void Tick();
+  // When Tick next has a restart to do; nullopt when no slot waits for one.
+  std::optional<absl::Time> NextRestart() const;
 
   // Signals the worker in `index`; the reason is what its exit will be attributed to.
   absl::Status Stop(uint32_t index, ExitReason reason, int signal);

@@ -21,6 +21,7 @@
 #include "shm/fd_passing.h"
 #include "shm/segment.h"
 #include "shm/size_classes.h"
+#include "shm/spin_policy.h"
 
 namespace jobd::client {
 
@@ -72,7 +73,7 @@ class PeerChannel {
         wake_(std::move(picked.wake)),
         beacon_(std::move(picked.beacon)),
         slot_(segment_->channel()),
-        spin_(spin) {}
+        spin_policy_(spin) {}
 
   // One sender at a time (the caller's lock). False when the ring is full right now.
   absl::StatusOr<bool> TrySend(const google::protobuf::MessageLite& message) {
@@ -101,10 +102,14 @@ class PeerChannel {
 
   bool HasData() const { return slot_.down.HasData(); }
 
-  // Spins, then sleeps on this channel's doorbell until `ready()` or `timeout`.
+  // Spins (when recent waits were short: shm::SpinPolicy), then sleeps on this channel's
+  // doorbell until `ready()` or `timeout`. One waiter at a time (the caller's rule).
   template <typename Ready>
   bool Wait(Ready ready, absl::Duration timeout) {
-    return shm::SpinThenSleep(*slot_.peer_bell, ready, spin_, timeout);
+    const absl::Time start = absl::Now();
+    const bool got = shm::SpinThenSleep(*slot_.peer_bell, ready, spin_policy_.Spin(), timeout);
+    if (got) spin_policy_.Waited(absl::Now() - start);
+    return got;
   }
   // Wakes a thread of this process sleeping in Wait (something arrived another way).
   void Wake() {
@@ -125,7 +130,7 @@ class PeerChannel {
   shm::UniqueFd wake_;
   std::unique_ptr<shm::AgentBeacon> beacon_;
   shm::ChannelSlot slot_;
-  absl::Duration spin_;
+  shm::SpinPolicy spin_policy_;
 };
 
 }  // namespace jobd::client

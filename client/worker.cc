@@ -115,7 +115,8 @@ struct Inbox {
 // id) from the agent, until the agent closes it.
 void ReadSide(int side, const shm::SegmentShape& shape, Inbox& inbox, PeerChannel& ring) {
   for (;;) {
-    absl::StatusOr<shm::Record> r = shm::ReceiveRecord(side, absl::Seconds(1));
+    // Shutting the socket down ends this wait, so it need not wake up to look.
+    absl::StatusOr<shm::Record> r = shm::ReceiveRecord(side, absl::Minutes(1));
     if (r.status().code() == absl::StatusCode::kDeadlineExceeded) {
       absl::MutexLock lock(&inbox.mu);
       if (inbox.closed) return;
@@ -262,7 +263,8 @@ absl::Status Worker::Run(WorkerOptions options) {
         return true;
       }
       if (inbox.signal.load()) return false;
-      ring->Wait([&] { return ring->HasData() || inbox.signal.load(); }, absl::Seconds(1));
+      // No timeout needed: the agent going away sets `signal` and rings this doorbell.
+      ring->Wait([&] { return ring->HasData() || inbox.signal.load(); }, absl::Minutes(1));
     }
   };
   // The segment of the job's session: sent on the side socket before the job's assignment.

@@ -54,7 +54,7 @@ void LookForOthersMemory(const std::string& run_dir) {
     }
     close(fd);
   };
-  for (const std::string dir : {run_dir, std::string("/dev/shm")}) {
+  for (const std::string& dir : {run_dir, std::string("/dev/shm")}) {
     if (DIR* d = opendir(dir.c_str())) {
       while (dirent* e = readdir(d)) try_open(dir + "/" + e->d_name);
       closedir(d);
