@@ -70,12 +70,15 @@ std::string FormatSlabs(const v1::StatsReply& s, size_t width, size_t max_lines)
                {"BYTES", 10, false, 0},
                {"FAILURES", 9, false, 1}});
   for (const v1::SlabClassStats& c : s.slabs()) {
-    const size_t filled =
+    const size_t share =
         c.total() == 0 ? 0
                        : std::max<size_t>(c.in_use() > 0 ? 1 : 0,
                                           static_cast<size_t>(kBar * static_cast<double>(c.in_use()) / c.total()));
+    // Clamped: a reply with in_use > total must not ask for a negative run of dots (g++ 12 also
+    // warned -Wrestrict about the unclamped "[" + string + ... chain).
+    const size_t filled = std::min<size_t>(share, kBar);
     table.AddRow({shm::HumanBytes(c.slab_size()), absl::StrCat(c.in_use()), absl::StrCat(c.total()),
-                  "[" + std::string(filled, '#') + std::string(kBar - filled, '.') + "]",
+                  absl::StrCat("[", std::string(filled, '#'), std::string(kBar - filled, '.'), "]"),
                   shm::HumanBytes(c.bytes_in_use()), absl::StrCat(c.acquire_failures())});
   }
   return out + table.Render(width, max_lines - 1);
