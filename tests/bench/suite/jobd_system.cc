@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "tests/bench/suite/bench_system.h"
+#include "tests/bench/suite/process_cpu.h"
 #include "tests/integration/agent_process.h"
 
 namespace jobd::bench {
@@ -58,6 +59,13 @@ class JobdSystem : public BenchSystem {
     return absl::OkStatus();
   }
 
+  absl::Status Attach(const std::string& address) override {
+    auto client = client::JobClient::Connect({.socket_path = address, .client_name = "bench-session"});
+    if (!client.ok()) return client.status();
+    client_ = std::move(*client);
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::unique_ptr<Caller>> NewCaller() override {
     return std::unique_ptr<Caller>(new JobdCaller(client_.get()));
   }
@@ -70,6 +78,9 @@ class JobdSystem : public BenchSystem {
 
   size_t max_request() const override { return client_ != nullptr ? client_->max_payload() : 0; }
   pid_t server_pid() const override { return agent_ != nullptr ? agent_->pid() : 0; }
+  // The agent's children are the workers it preforked (replacements included).
+  std::vector<pid_t> worker_pids() const override { return ChildrenOf(server_pid()); }
+  std::string address() const override { return agent_ != nullptr ? agent_->socket_path() : ""; }
 
  private:
   std::unique_ptr<testing::AgentProcess> agent_;

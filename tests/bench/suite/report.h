@@ -1,9 +1,11 @@
-// The suite's results and how they are shown: a markdown table (systems side by side, unpinned
-// / pinned in each cell), the raw floors, the targets with met / not met, and JSON.
+// The suite's results and how they are shown: markdown tables (systems side by side, unpinned
+// / pinned in each cell) of the hot-loop cases and of the paced and many-session cases, the raw
+// floors, the targets with met / not met, and JSON.
 #pragma once
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "tests/bench/suite/cases.h"
 #include "tests/bench/suite/raw_limits.h"
@@ -23,6 +25,8 @@ struct RawFloors {
 
 struct Results {
   std::string machine;
+  bool hot = true;                      // the hot-loop cases ran (first table, targets)
+  std::vector<CaseInfo> paced_cases;    // the paced and many-session cases that ran, in order
   RawFloors raw;
   // mode ("unpinned", "pinned") -> system id ("jobd", "grpc", "redis", "gearman") -> run
   std::map<std::string, std::map<std::string, SystemRun>> runs;
