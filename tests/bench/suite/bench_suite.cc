@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
     for (const CaseInfo& c : SessionCases(options.session_clients)) results.paced_cases.push_back(c);
   }
   results.machine = DescribeMachine();
+  results.load_start = LoadAverage();
   std::fprintf(stderr, "machine: %s\n", results.machine.c_str());
   results.raw.pingpong_same_cpu = SocketPingPong(quick ? 500 : 5000, 0, 0);
   results.raw.pingpong_two_cpus = SocketPingPong(quick ? 500 : 5000, 0, 1);
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
     }
   }
   PinTo(-1);
+  results.load_end = LoadAverage();
   const std::string table = RenderMarkdown(results);
   std::printf("%s", table.c_str());
   if (absl::GetFlag(FLAGS_breakdown)) {

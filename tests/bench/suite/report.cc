@@ -192,6 +192,13 @@ std::string Table(const Results& r, const std::vector<std::string>& systems, con
 
 }  // namespace
 
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return absl::StrCat(one, " ", five, " ", fifteen);
+}
+
 std::string RenderMarkdown(const Results& r) {
   std::vector<std::string> systems;
   for (const std::string& id : kSystemOrder) {
@@ -215,6 +222,8 @@ std::string RenderMarkdown(const Results& r) {
                     "of each process over the measured jobs). Many sessions: N client processes, one job in "
                     "flight each. Cells: ", absl::StrJoin(modes, " / "), ".\n\n", Table(r, systems, r.paced_cases));
   }
+  absl::StrAppend(&out, "\nLoad average (1, 5, 15 min): ", r.load_start, " at the start, ", r.load_end,
+                  " at the end (", sysconf(_SC_NPROCESSORS_ONLN), " CPUs).\n");
   absl::StrAppend(&out, "\n### Floors\n\n| floor | value |\n|---|---:|\n");
   absl::StrAppendFormat(&out, "| Unix-socket ping-pong, 64 B, both ends on one CPU: p50 / p99 (µs) | %s / %s |\n",
                         Number(r.raw.pingpong_same_cpu.p50_us), Number(r.raw.pingpong_same_cpu.p99_us));
@@ -243,7 +252,9 @@ std::string RenderMarkdown(const Results& r) {
 }
 
 std::string RenderJson(const Results& r) {
-  std::string out = absl::StrCat("{\n  \"machine\": ", JsonString(r.machine), ",\n  \"floors\": {");
+  std::string out = absl::StrCat("{\n  \"machine\": ", JsonString(r.machine), ",\n  \"load_start\": ",
+                                 JsonString(r.load_start), ",\n  \"load_end\": ", JsonString(r.load_end),
+                                 ",\n  \"floors\": {");
   absl::StrAppendFormat(&out,
                         "\"pingpong_same_cpu_p50_us\": %f, \"pingpong_same_cpu_p99_us\": %f, "
                         "\"pingpong_two_cpus_p50_us\": %f, \"pingpong_two_cpus_p99_us\": %f",

@@ -25,6 +25,9 @@ struct RawFloors {
 
 struct Results {
   std::string machine;
+  // /proc/loadavg's 1, 5 and 15 minute averages when the run started and ended: how much else
+  // the machine was doing (other builds), which moves every number here.
+  std::string load_start, load_end;
   bool hot = true;                      // the hot-loop cases ran (first table, targets)
   std::vector<CaseInfo> paced_cases;    // the paced and many-session cases that ran, in order
   RawFloors raw;
@@ -33,6 +36,7 @@ struct Results {
 };
 
 std::string DescribeMachine();
+std::string LoadAverage();
 std::string RenderMarkdown(const Results& results);
 std::string RenderJson(const Results& results);
 
