@@ -3,7 +3,7 @@
 // file. scripts/bench.sh installs the peers and runs it.
 //   bench_suite [--systems=jobd,grpc,redis,gearman,raw] [--modes=unpinned,pinned] [--quick]
 //               [--cases=hot,paced,sessions] [--json=bench-results.json] [--breakdown]
-// (--session_child is how the many-session cases start their client processes, not for people.)
+// (--client_child is how the paced and many-session cases start their client processes.)
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -27,6 +27,7 @@
 #include "tests/bench/suite/cases.h"
 #include "tests/bench/suite/raw_limits.h"
 #include "tests/bench/suite/report.h"
+#include "tests/bench/suite/client_process.h"
 #include "tests/bench/suite/sessions.h"
 
 ABSL_FLAG(std::string, systems, "jobd,grpc,redis,gearman,raw",
@@ -40,9 +41,12 @@ ABSL_FLAG(std::string, json, "bench-results.json", "where to write the JSON resu
 ABSL_FLAG(bool, breakdown, false, "also print where a jobd noop job's microseconds go");
 ABSL_FLAG(int, jobs, 5000, "noop round trips measured per system");
 ABSL_FLAG(double, seconds, 3, "seconds per throughput level and per many-session count");
-ABSL_FLAG(std::string, session_child, "", "internal: run as a many-session client process of this system");
-ABSL_FLAG(std::string, session_address, "", "internal: where the session child's system is");
-ABSL_FLAG(double, session_seconds, 3, "internal: how long the session child runs its loop");
+ABSL_FLAG(std::string, client_child, "", "internal: run as a client process of this system (client_process.h)");
+ABSL_FLAG(std::string, client_address, "", "internal: where the client child's system is");
+ABSL_FLAG(double, client_seconds, 3, "internal: closed loop: how long the client child runs");
+ABSL_FLAG(int, client_rate, 0, "internal: paced: jobs per second (0: closed loop)");
+ABSL_FLAG(int, client_jobs, 0, "internal: paced: measured jobs");
+ABSL_FLAG(int, client_warmup, 20, "internal: jobs before the client child says it is ready");
 
 namespace jobd::bench {
 
@@ -74,9 +78,12 @@ void PinTo(int cpu) {
 int main(int argc, char** argv) {
   using namespace jobd::bench;
   absl::ParseCommandLine(argc, argv);
-  if (!absl::GetFlag(FLAGS_session_child).empty()) {
-    return RunSessionChild(absl::GetFlag(FLAGS_session_child), absl::GetFlag(FLAGS_session_address),
-                           absl::Seconds(absl::GetFlag(FLAGS_session_seconds)));
+  if (!absl::GetFlag(FLAGS_client_child).empty()) {
+    return RunClientChild(absl::GetFlag(FLAGS_client_child), absl::GetFlag(FLAGS_client_address),
+                          {.rate = absl::GetFlag(FLAGS_client_rate),
+                           .jobs = absl::GetFlag(FLAGS_client_jobs),
+                           .warmup = absl::GetFlag(FLAGS_client_warmup),
+                           .time = absl::Seconds(absl::GetFlag(FLAGS_client_seconds))});
   }
   const bool quick = absl::GetFlag(FLAGS_quick);
   CaseOptions options;

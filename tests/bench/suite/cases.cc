@@ -223,10 +223,10 @@ std::map<std::string, CaseValue> RunCases(const std::string& system_id, BenchSys
     for (const CaseInfo& c : all) out[c.id] = Fail(main_caller.status());
     return out;
   }
-  if (o.hot) RunHotCases(system, **main_caller, o, out);
   // The hot loop first, as before the paced cases existed, so its numbers stay comparable with
-  // earlier runs; paced through the same client, the one a service would keep.
-  if (o.paced) out.merge(RunPacedCases(system, **main_caller, o.paced_rates));
+  // earlier runs.
+  if (o.hot) RunHotCases(system, **main_caller, o, out);
+  if (o.paced) out.merge(RunPacedCases(system_id, system, o.paced_rates));
   if (o.sessions) out.merge(RunSessionCases(system_id, system, o.session_clients, o.session_time));
   return out;
 }

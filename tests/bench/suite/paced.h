@@ -24,10 +24,11 @@ std::vector<PacedRate> PacedRates(bool quick);
 // Case ids, in table order, for the given rates.
 std::vector<CaseInfo> PacedCases(const std::vector<PacedRate>& rates);
 
-// Runs every rate with `caller` (the system's one client) and returns values by case id:
-// p50 and p99 latency (from each job's actual start), the achieved start rate, and CPU per job
-// of the client process (this one), the server process and the worker processes (summed).
-std::map<std::string, CaseValue> RunPacedCases(BenchSystem& system, Caller& caller,
+// Runs every rate with one fresh client process (client_process.h) against the started system
+// `system_id`; values by case id: p50 and p99 latency (from each job's actual start), the
+// achieved start rate, and CPU per job of the client process, the server process and the worker
+// processes (summed), each over the measured jobs.
+std::map<std::string, CaseValue> RunPacedCases(const std::string& system_id, BenchSystem& system,
                                                const std::vector<PacedRate>& rates);
 
 }  // namespace jobd::bench
