@@ -230,13 +230,12 @@ int RunClientChild(const std::string& system_id, const std::string& address, con
     us.push_back(static_cast<float>(static_cast<double>(end - start) / 1e3));
   }
   const int64_t cpu_after = Nanos(CLOCK_PROCESS_CPUTIME_ID);
+  const double started_over = static_cast<double>(last_start - first_scheduled) / 1e9;
   Header h{.ok = failed.ok() ? 1u : 0u,
            .pad = 0,
            .count = failed.ok() ? us.size() : 0,
            .loop_seconds = static_cast<double>(end - begin) / 1e9,
-           .start_rate = us.size() > 1 && last_start > first_scheduled
-                             ? static_cast<double>(us.size() - 1) * 1e9 / static_cast<double>(last_start - first_scheduled)
-                             : 0,
+           .start_rate = us.size() > 1 && started_over > 0 ? static_cast<double>(us.size() - 1) / started_over : 0,
            .cpu_seconds = static_cast<double>(cpu_after - cpu_before) / 1e9};
   WriteAll(kResultFd, &h, sizeof h);
   if (!failed.ok()) {

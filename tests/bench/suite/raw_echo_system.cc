@@ -130,7 +130,9 @@ bool WriteFrame(int fd, std::string_view prefix, std::string_view payload) {
 absl::StatusOr<int> Dial(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", path));
+  if (path.size() >= sizeof addr.sun_path) {
+    return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", path));
+  }
   std::memcpy(addr.sun_path, path.data(), path.size());
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
