@@ -3,6 +3,7 @@
 // file. scripts/bench.sh installs the peers and runs it.
 //   bench_suite [--systems=jobd,grpc,redis,gearman,raw] [--modes=unpinned,pinned] [--quick]
 //               [--cases=hot,paced,sessions] [--json=bench-results.json] [--breakdown]
+//               [--jobd_flags=--spin_us=0,...]
 // (--client_child is how the paced and many-session cases start their client processes.)
 #include <sched.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@ ABSL_FLAG(std::string, modes, "unpinned,pinned", "placements: unpinned (default)
 ABSL_FLAG(bool, quick, false, "a smoke run: few jobs, short throughput runs");
 ABSL_FLAG(std::string, json, "bench-results.json", "where to write the JSON results");
 ABSL_FLAG(bool, breakdown, false, "also print where a jobd noop job's microseconds go");
+ABSL_FLAG(std::vector<std::string>, jobd_flags, {},
+          "more flags for the jobd agent, comma-separated (e.g. --jobd_flags=--spin_us=0): to compare settings");
 ABSL_FLAG(int, jobs, 5000, "noop round trips measured per system");
 ABSL_FLAG(double, seconds, 3, "seconds per throughput level and per many-session count");
 ABSL_FLAG(std::string, client_child, "", "internal: run as a client process of this system (client_process.h)");
@@ -112,6 +115,9 @@ int main(int argc, char** argv) {
   }
   results.machine = DescribeMachine();
   results.load_start = LoadAverage();
+  if (!absl::GetFlag(FLAGS_jobd_flags).empty()) {
+    absl::StrAppend(&results.machine, "; jobd started with ", absl::StrJoin(absl::GetFlag(FLAGS_jobd_flags), " "));
+  }
   std::fprintf(stderr, "machine: %s\n", results.machine.c_str());
   results.raw.pingpong_same_cpu = SocketPingPong(quick ? 500 : 5000, 0, 0);
   results.raw.pingpong_two_cpus = SocketPingPong(quick ? 500 : 5000, 0, 1);
@@ -133,6 +139,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "[%s] %s ...\n", std::string(mode).c_str(), run.name.c_str());
       SystemOptions so;
       so.workers = 2;
+      so.jobd_flags = absl::GetFlag(FLAGS_jobd_flags);
       so.scratch_dir = absl::StrCat(scratch, "/", id, "-", mode);
       mkdir(so.scratch_dir.c_str(), 0700);
       absl::Status started = system->Start(so);

@@ -24,6 +24,7 @@ namespace jobd::bench {
 struct SystemOptions {
   int workers = 2;
   std::string scratch_dir;  // a fresh directory the system may use for sockets and files
+  std::vector<std::string> jobd_flags;  // more flags for the jobd agent (e.g. --spin_us=0); jobd only
 };
 
 // One connection or session slot; used by one thread at a time.
