@@ -19,7 +19,6 @@
 namespace jobd::bench {
 namespace {
 
-
 // Resident memory that is the process's own, not the shared files it maps (the arena): MiB.
 double PrivateRssMiB(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
@@ -218,8 +217,12 @@ std::map<std::string, CaseValue> RunCases(const std::string& system_id, BenchSys
   if (!main_caller.ok()) {
     std::vector<CaseInfo> all;
     if (o.hot) all = AllCases();
-    if (o.paced) for (const CaseInfo& c : PacedCases(o.paced_rates)) all.push_back(c);
-    if (o.sessions) for (const CaseInfo& c : SessionCases(o.session_clients)) all.push_back(c);
+    if (o.paced) {
+      for (const CaseInfo& c : PacedCases(o.paced_rates)) all.push_back(c);
+    }
+    if (o.sessions) {
+      for (const CaseInfo& c : SessionCases(o.session_clients)) all.push_back(c);
+    }
     for (const CaseInfo& c : all) out[c.id] = Fail(main_caller.status());
     return out;
   }
