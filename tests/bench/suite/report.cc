@@ -154,15 +154,18 @@ std::string Table(const Results& r, const std::vector<std::string>& systems, con
     absl::StrAppend(&out, "\n");
   }
   struct Note {
-    std::string first_case, modes;
+    std::string first_case;
+    std::vector<std::string> modes;
     std::set<std::string> cases;
   };
   std::vector<std::pair<std::string, std::string>> order;  // (system, reason), first seen first
   std::map<std::pair<std::string, std::string>, Note> notes;
   for (const std::string& s : systems) {
-    for (const auto& [mode, runs] : r.runs) {
-      auto run = runs.find(s);
-      if (run == runs.end()) continue;
+    for (const std::string& mode : kModes) {
+      auto runs = r.runs.find(mode);
+      if (runs == r.runs.end()) continue;
+      auto run = runs->second.find(s);
+      if (run == runs->second.end()) continue;
       std::vector<std::pair<std::string, std::string>> reasons;
       if (!run->second.error.empty()) reasons.push_back({"", absl::StrCat("did not run: ", run->second.error)});
       for (const CaseInfo& c : cases) {
@@ -174,7 +177,7 @@ std::string Table(const Results& r, const std::vector<std::string>& systems, con
         if (fresh) order.push_back({s, why});
         Note& n = it->second;
         if (n.first_case.empty()) n.first_case = case_id;
-        if (n.modes.find(mode) == std::string::npos) absl::StrAppend(&n.modes, n.modes.empty() ? "" : ", ", mode);
+        if (std::find(n.modes.begin(), n.modes.end(), mode) == n.modes.end()) n.modes.push_back(mode);
         if (!case_id.empty()) n.cases.insert(case_id);
       }
     }
@@ -182,9 +185,11 @@ std::string Table(const Results& r, const std::vector<std::string>& systems, con
   if (!order.empty()) absl::StrAppend(&out, "\n");
   for (const auto& key : order) {
     const Note& n = notes[key];
-    absl::StrAppend(&out, "- ", key.first, " (", n.modes, ")");
-    if (!n.first_case.empty()) absl::StrAppend(&out, " ", n.first_case, 
+    absl::StrAppend(&out, "- ", key.first, " (", absl::StrJoin(n.modes, ", "), ")");
+    if (!n.first_case.empty()) {
+      absl::StrAppend(&out, " ", n.first_case,
                       n.cases.size() > 1 ? absl::StrCat(" and ", n.cases.size() - 1, " more") : "");
+    }
     absl::StrAppend(&out, ": ", key.second, "\n");
   }
   return out;
