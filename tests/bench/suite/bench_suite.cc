@@ -1,13 +1,16 @@
 // The comparison suite: every case against every system in one run, unpinned and then with
-// every process pinned to CPU 0, plus the raw floors; one markdown table on stdout and a JSON
+// every process pinned to CPU 0, plus the raw floors; markdown tables on stdout and a JSON
 // file. scripts/bench.sh installs the peers and runs it.
-//   bench_suite [--systems=jobd,grpc,redis,gearman] [--modes=unpinned,pinned] [--quick]
-//               [--json=bench-results.json] [--breakdown]
+//   bench_suite [--systems=jobd,grpc,redis,gearman,raw] [--modes=unpinned,pinned] [--quick]
+//               [--cases=hot,paced,sessions] [--json=bench-results.json] [--breakdown]
+//               [--jobd_flags=--spin_us=0,...]
+// (--client_child is how the paced and many-session cases start their client processes.)
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -25,25 +28,41 @@
 #include "tests/bench/suite/cases.h"
 #include "tests/bench/suite/raw_limits.h"
 #include "tests/bench/suite/report.h"
+#include "tests/bench/suite/client_process.h"
+#include "tests/bench/suite/sessions.h"
 
-ABSL_FLAG(std::string, systems, "jobd,grpc,redis,gearman", "systems to run");
+ABSL_FLAG(std::string, systems, "jobd,grpc,redis,gearman,raw",
+          "systems to run (raw: the raw Unix-socket echo to 2 preforked workers, the two-hop floor)");
+ABSL_FLAG(std::string, cases, "hot,paced,sessions",
+          "case groups: hot (the hot loop, large payloads, start-multi), paced (one client at 100, 1,000 "
+          "and 10,000 jobs/s), sessions (8 and 64 client processes)");
 ABSL_FLAG(std::string, modes, "unpinned,pinned", "placements: unpinned (default), pinned (all on CPU 0)");
 ABSL_FLAG(bool, quick, false, "a smoke run: few jobs, short throughput runs");
 ABSL_FLAG(std::string, json, "bench-results.json", "where to write the JSON results");
 ABSL_FLAG(bool, breakdown, false, "also print where a jobd noop job's microseconds go");
+ABSL_FLAG(std::vector<std::string>, jobd_flags, {},
+          "more flags for the jobd agent, comma-separated (e.g. --jobd_flags=--spin_us=0): to compare settings");
 ABSL_FLAG(int, jobs, 5000, "noop round trips measured per system");
-ABSL_FLAG(double, seconds, 3, "seconds per throughput level");
+ABSL_FLAG(double, seconds, 3, "seconds per throughput level and per many-session count");
+ABSL_FLAG(std::string, client_child, "", "internal: run as a client process of this system (client_process.h)");
+ABSL_FLAG(std::string, client_address, "", "internal: where the client child's system is");
+ABSL_FLAG(double, client_seconds, 3, "internal: closed loop: how long the client child runs");
+ABSL_FLAG(int, client_rate, 0, "internal: paced: jobs per second (0: closed loop)");
+ABSL_FLAG(int, client_jobs, 0, "internal: paced: measured jobs");
+ABSL_FLAG(int, client_warmup, 20, "internal: jobs before the client child says it is ready");
 
 namespace jobd::bench {
-namespace {
 
-std::unique_ptr<BenchSystem> Make(const std::string& id) {
+std::unique_ptr<BenchSystem> MakeSystem(const std::string& id) {
   if (id == "jobd") return MakeJobdSystem();
   if (id == "grpc") return MakeGrpcUnarySystem();
   if (id == "redis") return MakeRedisSystem();
   if (id == "gearman") return MakeGearmanSystem();
+  if (id == "raw") return MakeRawEchoSystem();
   return nullptr;
 }
+
+namespace {
 
 void PinTo(int cpu) {
   cpu_set_t set;
@@ -62,15 +81,43 @@ void PinTo(int cpu) {
 int main(int argc, char** argv) {
   using namespace jobd::bench;
   absl::ParseCommandLine(argc, argv);
+  if (!absl::GetFlag(FLAGS_client_child).empty()) {
+    return RunClientChild(absl::GetFlag(FLAGS_client_child), absl::GetFlag(FLAGS_client_address),
+                          {.rate = absl::GetFlag(FLAGS_client_rate),
+                           .jobs = absl::GetFlag(FLAGS_client_jobs),
+                           .warmup = absl::GetFlag(FLAGS_client_warmup),
+                           .time = absl::Seconds(absl::GetFlag(FLAGS_client_seconds))});
+  }
   const bool quick = absl::GetFlag(FLAGS_quick);
   CaseOptions options;
+  const std::vector<std::string> groups = absl::StrSplit(absl::GetFlag(FLAGS_cases), ',', absl::SkipEmpty());
+  for (const std::string& g : groups) {
+    if (g != "hot" && g != "paced" && g != "sessions") {
+      return std::fprintf(stderr, "unknown case group %s (hot, paced, sessions)\n", g.c_str()), 2;
+    }
+  }
+  auto chosen = [&](const char* g) { return std::find(groups.begin(), groups.end(), g) != groups.end(); };
+  options.hot = chosen("hot");
+  options.paced = chosen("paced");
+  options.sessions = chosen("sessions");
+  options.paced_rates = PacedRates(quick);
   options.latency_jobs = quick ? 300 : absl::GetFlag(FLAGS_jobs);
   options.throughput_time = absl::Seconds(quick ? 0.5 : absl::GetFlag(FLAGS_seconds));
   options.large_budget = absl::Seconds(quick ? 1 : 5);
   options.large_reps = quick ? 3 : 20;
+  options.session_time = options.throughput_time;
 
   Results results;
+  results.hot = options.hot;
+  if (options.paced) results.paced_cases = PacedCases(options.paced_rates);
+  if (options.sessions) {
+    for (const CaseInfo& c : SessionCases(options.session_clients)) results.paced_cases.push_back(c);
+  }
   results.machine = DescribeMachine();
+  results.load_start = LoadAverage();
+  if (!absl::GetFlag(FLAGS_jobd_flags).empty()) {
+    absl::StrAppend(&results.machine, "; jobd started with ", absl::StrJoin(absl::GetFlag(FLAGS_jobd_flags), " "));
+  }
   std::fprintf(stderr, "machine: %s\n", results.machine.c_str());
   results.raw.pingpong_same_cpu = SocketPingPong(quick ? 500 : 5000, 0, 0);
   results.raw.pingpong_two_cpus = SocketPingPong(quick ? 500 : 5000, 0, 1);
@@ -82,7 +129,7 @@ int main(int argc, char** argv) {
   for (absl::string_view mode : absl::StrSplit(absl::GetFlag(FLAGS_modes), ',', absl::SkipEmpty())) {
     PinTo(mode == "pinned" ? 0 : -1);  // children started from now on inherit it
     for (absl::string_view id : absl::StrSplit(absl::GetFlag(FLAGS_systems), ',', absl::SkipEmpty())) {
-      std::unique_ptr<BenchSystem> system = Make(std::string(id));
+      std::unique_ptr<BenchSystem> system = MakeSystem(std::string(id));
       SystemRun& run = results.runs[std::string(mode)][std::string(id)];
       if (system == nullptr) {
         run.error = "not built on this machine";
@@ -92,6 +139,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "[%s] %s ...\n", std::string(mode).c_str(), run.name.c_str());
       SystemOptions so;
       so.workers = 2;
+      so.jobd_flags = absl::GetFlag(FLAGS_jobd_flags);
       so.scratch_dir = absl::StrCat(scratch, "/", id, "-", mode);
       mkdir(so.scratch_dir.c_str(), 0700);
       absl::Status started = system->Start(so);
@@ -100,11 +148,12 @@ int main(int argc, char** argv) {
         system->Stop();
         continue;
       }
-      run.cases = RunCases(*system, options);
+      run.cases = RunCases(std::string(id), *system, options);
       system->Stop();
     }
   }
   PinTo(-1);
+  results.load_end = LoadAverage();
   const std::string table = RenderMarkdown(results);
   std::printf("%s", table.c_str());
   if (absl::GetFlag(FLAGS_breakdown)) {

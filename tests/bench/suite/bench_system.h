@@ -1,4 +1,5 @@
-// One system in the comparison suite (jobd, gRPC unary, a Redis list queue, Gearman): started
+// One system in the comparison suite (jobd, gRPC unary, a Redis list queue, Gearman, and the
+// raw Unix-socket echo that is the two-hop floor): started
 // once with its worker processes, then asked for callers, one per job in flight. Every system
 // runs the same handler in the same number of worker processes:
 //   the handler of agent/testworker/bench_handler.h (echo up to 64 KiB, else the length);
@@ -23,6 +24,7 @@ namespace jobd::bench {
 struct SystemOptions {
   int workers = 2;
   std::string scratch_dir;  // a fresh directory the system may use for sockets and files
+  std::vector<std::string> jobd_flags;  // more flags for the jobd agent (e.g. --spin_us=0); jobd only
 };
 
 // One connection or session slot; used by one thread at a time.
@@ -50,6 +52,17 @@ class BenchSystem {
   virtual size_t max_request() const = 0;
   // The process that coordinates (agent, broker, server), for its CPU time and RSS; 0: none.
   virtual pid_t server_pid() const { return 0; }
+  // The worker processes that run the handler, for their CPU time; empty when the handler runs
+  // inside the server process (gRPC). Read again for each case: workers may be replaced.
+  virtual std::vector<pid_t> worker_pids() const = 0;
+
+  // What a caller in another process needs to reach this started system (a socket path, a
+  // port): the many-session cases exec fresh client processes, since a process that already
+  // runs gRPC threads cannot safely use gRPC in a forked child.
+  virtual std::string address() const = 0;
+  // In such a fresh process: makes NewCaller reach the system at `address` that another
+  // process started. Stop then stops nothing.
+  virtual absl::Status Attach(const std::string& address) = 0;
 };
 
 // Factories, one per system (each in its own file). Return nullptr when the system cannot run
@@ -58,5 +71,9 @@ std::unique_ptr<BenchSystem> MakeJobdSystem();
 std::unique_ptr<BenchSystem> MakeGrpcUnarySystem();
 std::unique_ptr<BenchSystem> MakeRedisSystem();
 std::unique_ptr<BenchSystem> MakeGearmanSystem();
+std::unique_ptr<BenchSystem> MakeRawEchoSystem();
+
+// By the suite's id: jobd, grpc, redis, gearman, raw; nullptr when unknown or not built.
+std::unique_ptr<BenchSystem> MakeSystem(const std::string& id);
 
 }  // namespace jobd::bench

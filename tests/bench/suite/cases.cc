@@ -12,26 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "tests/bench/suite/percentile.h"
+#include "tests/bench/suite/process_cpu.h"
+#include "tests/bench/suite/sessions.h"
 
 namespace jobd::bench {
 namespace {
-
-double Percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
-}
-
-// utime + stime of a process in seconds, from /proc/<pid>/stat.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  std::getline(in, line);
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> f = absl::StrSplit(line.substr(close + 2), ' ');
-  if (f.size() < 13) return 0;
-  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 // Resident memory that is the process's own, not the shared files it maps (the arena): MiB.
 double PrivateRssMiB(pid_t pid) {
@@ -83,15 +69,10 @@ const std::vector<CaseInfo>& AllCases() {
   return *cases;
 }
 
-std::map<std::string, CaseValue> RunCases(BenchSystem& system, const CaseOptions& o) {
-  std::map<std::string, CaseValue> out;
-  absl::StatusOr<std::unique_ptr<Caller>> main_caller = system.NewCaller();
-  if (!main_caller.ok()) {
-    for (const CaseInfo& c : AllCases()) out[c.id] = Fail(main_caller.status());
-    return out;
-  }
-  Caller& caller = **main_caller;
+namespace {
 
+// The first table: noop latency and throughput in a hot loop, large payloads, start-multi.
+void RunHotCases(BenchSystem& system, Caller& caller, const CaseOptions& o, std::map<std::string, CaseValue>& out) {
   auto progress = [&](const char* what) { std::fprintf(stderr, "  %s: %s\n", system.name().c_str(), what); };
   progress("noop round trips");
   // Noop round trips, one in flight.
@@ -131,7 +112,7 @@ std::map<std::string, CaseValue> RunCases(BenchSystem& system, const CaseOptions
     absl::Mutex mu;
     absl::Status error;
     const pid_t server = system.server_pid();
-    const double cpu_before = server > 0 ? CpuSeconds(server) : 0;
+    const double cpu_before = server > 0 ? ProcessCpuSeconds(server) : 0;
     std::vector<std::thread> threads;
     const absl::Time start = absl::Now();
     for (auto& c : callers) {
@@ -159,7 +140,7 @@ std::map<std::string, CaseValue> RunCases(BenchSystem& system, const CaseOptions
     }
     out[key] = {done.load() / seconds, ""};
     if (in_flight == 64 && server > 0 && done.load() > 0) {
-      out["server_cpu_us_per_job_64"] = {(CpuSeconds(server) - cpu_before) * 1e6 / done.load(), ""};
+      out["server_cpu_us_per_job_64"] = {(ProcessCpuSeconds(server) - cpu_before) * 1e6 / done.load(), ""};
       rss = std::max(rss, PrivateRssMiB(server));
       out["server_rss_mib_64"] = {rss, ""};
     }
@@ -184,7 +165,7 @@ std::map<std::string, CaseValue> RunCases(BenchSystem& system, const CaseOptions
   if (piece.size() + 8 > system.max_request()) {
     const std::string why = absl::StrCat("n/a: largest request is ", system.max_request() >> 20, " MiB");
     out["multi_shared_32mib_ms"] = out["multi_carried_32mib_ms"] = {0, why};
-    return out;
+    return;
   }
   const std::vector<std::string> tails = {"t0", "t1", "t2", "t3", "t4", "t5", "t6", "t7"};
   std::vector<std::string_view> requests(tails.begin(), tails.end());
@@ -226,6 +207,30 @@ std::map<std::string, CaseValue> RunCases(BenchSystem& system, const CaseOptions
     }
     out["multi_carried_32mib_ms"] = s.ok() ? CaseValue{Percentile(ms, 0.5), ""} : Fail(s);
   }
+}
+
+}  // namespace
+
+std::map<std::string, CaseValue> RunCases(const std::string& system_id, BenchSystem& system, const CaseOptions& o) {
+  std::map<std::string, CaseValue> out;
+  absl::StatusOr<std::unique_ptr<Caller>> main_caller = system.NewCaller();
+  if (!main_caller.ok()) {
+    std::vector<CaseInfo> all;
+    if (o.hot) all = AllCases();
+    if (o.paced) {
+      for (const CaseInfo& c : PacedCases(o.paced_rates)) all.push_back(c);
+    }
+    if (o.sessions) {
+      for (const CaseInfo& c : SessionCases(o.session_clients)) all.push_back(c);
+    }
+    for (const CaseInfo& c : all) out[c.id] = Fail(main_caller.status());
+    return out;
+  }
+  // The hot loop first, as before the paced cases existed, so its numbers stay comparable with
+  // earlier runs.
+  if (o.hot) RunHotCases(system, **main_caller, o, out);
+  if (o.paced) out.merge(RunPacedCases(system_id, system, o.paced_rates));
+  if (o.sessions) out.merge(RunSessionCases(system_id, system, o.session_clients, o.session_time));
   return out;
 }
 

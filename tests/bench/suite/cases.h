@@ -1,4 +1,5 @@
-// The cases every system runs, in one place so that each gets exactly the same treatment.
+// The cases every system runs, in one place so that each gets exactly the same treatment:
+// the hot-loop cases here, the paced ones (paced.h) and the many-session ones (sessions.h).
 #pragma once
 
 #include <map>
@@ -7,29 +8,28 @@
 
 #include "absl/time/time.h"
 #include "tests/bench/suite/bench_system.h"
+#include "tests/bench/suite/case_value.h"
+#include "tests/bench/suite/paced.h"
 
 namespace jobd::bench {
 
 struct CaseOptions {
+  // Which groups run: the hot loop (the first table), paced, many sessions.
+  bool hot = true, paced = true, sessions = true;
   int latency_jobs = 5000;                       // noop round trips measured
   absl::Duration throughput_time = absl::Seconds(3);  // per in-flight level
   absl::Duration large_budget = absl::Seconds(5);     // per large-payload case
   int large_reps = 20;
+  std::vector<PacedRate> paced_rates = PacedRates(false);
+  std::vector<int> session_clients = {8, 64};
+  absl::Duration session_time = absl::Seconds(3);  // per client count
 };
 
-// What one case measured, or why it has no number.
-struct CaseValue {
-  double value = 0;
-  std::string error;  // empty: value is valid
-};
-
-// Case ids, in table order, with their labels and units.
-struct CaseInfo {
-  std::string id, label;
-};
+// The hot-loop case ids, in table order, with their labels and units.
 const std::vector<CaseInfo>& AllCases();
 
-// Runs every case against a started system. Results by case id.
-std::map<std::string, CaseValue> RunCases(BenchSystem& system, const CaseOptions& options);
+// Runs the chosen groups of cases against the started system `system_id`. Results by case id.
+std::map<std::string, CaseValue> RunCases(const std::string& system_id, BenchSystem& system,
+                                          const CaseOptions& options);
 
 }  // namespace jobd::bench

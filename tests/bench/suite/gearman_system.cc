@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/bench/suite/bench_system.h"
 #include "tests/bench/suite/carried_batch.h"
@@ -116,6 +117,11 @@ class GearmanSystem : public BenchSystem {
     return absl::UnavailableError("gearmand did not answer");
   }
 
+  absl::Status Attach(const std::string& address) override {
+    if (!absl::SimpleAtoi(address, &port_)) return absl::InvalidArgumentError(absl::StrCat("not a port: ", address));
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::unique_ptr<Caller>> NewCaller() override {
     return std::unique_ptr<Caller>(new GearmanCaller(port_));
   }
@@ -131,6 +137,8 @@ class GearmanSystem : public BenchSystem {
   // size), so the 64 MiB and the 8 x 32 MiB cases would take many minutes: reported as n/a.
   size_t max_request() const override { return size_t{16} << 20; }
   pid_t server_pid() const override { return server_; }
+  std::vector<pid_t> worker_pids() const override { return workers_; }
+  std::string address() const override { return std::to_string(port_); }
 
  private:
   int port_ = 0;

@@ -81,6 +81,11 @@ class GrpcUnarySystem : public BenchSystem {
     return absl::OkStatus();
   }
 
+  absl::Status Attach(const std::string& address) override {
+    socket_ = address;
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::unique_ptr<Caller>> NewCaller() override {
     return std::unique_ptr<Caller>(new GrpcCaller(socket_));
   }
@@ -92,6 +97,9 @@ class GrpcUnarySystem : public BenchSystem {
 
   size_t max_request() const override { return size_t{200} << 20; }
   pid_t server_pid() const override { return server_; }
+  // The handler runs on the server's own threads: no worker processes.
+  std::vector<pid_t> worker_pids() const override { return {}; }
+  std::string address() const override { return socket_; }
 
  private:
   std::string socket_;

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "tests/bench/suite/bench_system.h"
+#include "tests/bench/suite/process_cpu.h"
 #include "tests/integration/agent_process.h"
 
 namespace jobd::bench {
@@ -49,10 +50,17 @@ class JobdSystem : public BenchSystem {
   std::string name() const override { return "jobd"; }
 
   absl::Status Start(const SystemOptions& options) override {
-    auto agent = testing::AgentProcess::Start({.workers = options.workers});
+    auto agent = testing::AgentProcess::Start({.workers = options.workers, .extra = options.jobd_flags});
     if (!agent.ok()) return agent.status();
     agent_ = std::move(*agent);
     auto client = agent_->Connect();
+    if (!client.ok()) return client.status();
+    client_ = std::move(*client);
+    return absl::OkStatus();
+  }
+
+  absl::Status Attach(const std::string& address) override {
+    auto client = client::JobClient::Connect({.socket_path = address, .client_name = "bench-session"});
     if (!client.ok()) return client.status();
     client_ = std::move(*client);
     return absl::OkStatus();
@@ -70,6 +78,9 @@ class JobdSystem : public BenchSystem {
 
   size_t max_request() const override { return client_ != nullptr ? client_->max_payload() : 0; }
   pid_t server_pid() const override { return agent_ != nullptr ? agent_->pid() : 0; }
+  // The agent's children are the workers it preforked (replacements included).
+  std::vector<pid_t> worker_pids() const override { return ChildrenOf(server_pid()); }
+  std::string address() const override { return agent_ != nullptr ? agent_->socket_path() : ""; }
 
  private:
   std::unique_ptr<testing::AgentProcess> agent_;

@@ -11,6 +11,7 @@
 
 #include "absl/time/clock.h"
 #include "tests/bench/suite/child_process.h"
+#include "tests/bench/suite/percentile.h"
 
 namespace jobd::bench {
 namespace {
@@ -21,11 +22,6 @@ void Pin(int cpu) {
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   sched_setaffinity(0, sizeof set, &set);
-}
-
-double Percentile(std::vector<double>& v, double q) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
 }
 
 }  // namespace

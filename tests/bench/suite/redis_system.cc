@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/bench/suite/bench_system.h"
 #include "tests/bench/suite/carried_batch.h"
@@ -114,6 +115,11 @@ class RedisSystem : public BenchSystem {
     return absl::OkStatus();
   }
 
+  absl::Status Attach(const std::string& address) override {
+    if (!absl::SimpleAtoi(address, &port_)) return absl::InvalidArgumentError(absl::StrCat("not a port: ", address));
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::unique_ptr<Caller>> NewCaller() override {
     redisContext* c = Connect(port_);
     if (c == nullptr) return absl::UnavailableError("cannot connect to redis");
@@ -129,6 +135,8 @@ class RedisSystem : public BenchSystem {
 
   size_t max_request() const override { return size_t{512} << 20; }
   pid_t server_pid() const override { return server_; }
+  std::vector<pid_t> worker_pids() const override { return workers_; }
+  std::string address() const override { return std::to_string(port_); }
 
  private:
   int port_ = 0;

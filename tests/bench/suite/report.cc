@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,7 +17,7 @@
 namespace jobd::bench {
 namespace {
 
-const std::vector<std::string> kSystemOrder = {"jobd", "grpc", "redis", "gearman"};
+const std::vector<std::string> kSystemOrder = {"jobd", "grpc", "redis", "gearman", "raw"};
 const std::vector<std::string> kModes = {"unpinned", "pinned"};
 
 std::optional<double> Get(const Results& r, const std::string& mode, const std::string& system,
@@ -130,21 +131,12 @@ std::string DescribeMachine() {
                       absl::FormatTime("%Y-%m-%d", absl::Now(), absl::UTCTimeZone()));
 }
 
-std::string RenderMarkdown(const Results& r) {
-  std::vector<std::string> systems;
-  for (const std::string& id : kSystemOrder) {
-    for (const auto& [mode, runs] : r.runs) {
-      if (runs.contains(id) && std::find(systems.begin(), systems.end(), id) == systems.end()) systems.push_back(id);
-    }
-  }
-  std::vector<std::string> modes;
-  for (const std::string& m : kModes) {
-    if (r.runs.contains(m)) modes.push_back(m);
-  }
-  std::string out = absl::StrCat("## jobd against the alternatives\n\n", r.machine,
-                                 ". Same handler everywhere (64 B echo; above 64 KiB the length), 2 worker "
-                                 "processes each. Cells: ",
-                                 absl::StrJoin(modes, " / "), ".\n\n| case |");
+namespace {
+
+// "| case | jobd | gRPC unary | ... |" and one row per case, then why cells are n/a: each
+// distinct reason once per system, with the modes and the first case it hit.
+std::string Table(const Results& r, const std::vector<std::string>& systems, const std::vector<CaseInfo>& cases) {
+  std::string out = "| case |";
   for (const std::string& s : systems) {
     std::string name = s;
     for (const auto& [mode, runs] : r.runs) {
@@ -156,23 +148,87 @@ std::string RenderMarkdown(const Results& r) {
   absl::StrAppend(&out, "\n|---|");
   for (size_t i = 0; i < systems.size(); ++i) absl::StrAppend(&out, "---:|");
   absl::StrAppend(&out, "\n");
-  for (const CaseInfo& c : AllCases()) {
+  for (const CaseInfo& c : cases) {
     absl::StrAppend(&out, "| ", c.label, " |");
     for (const std::string& s : systems) absl::StrAppend(&out, " ", Cell(r, s, c.id), " |");
     absl::StrAppend(&out, "\n");
   }
-  // Why a cell is n/a: the first error per system and mode.
-  std::string notes;
-  for (const auto& [mode, runs] : r.runs) {
-    for (const auto& [id, run] : runs) {
-      if (!run.error.empty()) absl::StrAppend(&notes, "- ", id, " (", mode, "): did not run: ", run.error, "\n");
-      for (const auto& [case_id, v] : run.cases) {
-        if (!v.error.empty()) absl::StrAppend(&notes, "- ", id, " (", mode, ") ", case_id, ": ", v.error, "\n");
+  struct Note {
+    std::string first_case;
+    std::vector<std::string> modes;
+    std::set<std::string> cases;
+  };
+  std::vector<std::pair<std::string, std::string>> order;  // (system, reason), first seen first
+  std::map<std::pair<std::string, std::string>, Note> notes;
+  for (const std::string& s : systems) {
+    for (const std::string& mode : kModes) {
+      auto runs = r.runs.find(mode);
+      if (runs == r.runs.end()) continue;
+      auto run = runs->second.find(s);
+      if (run == runs->second.end()) continue;
+      std::vector<std::pair<std::string, std::string>> reasons;
+      if (!run->second.error.empty()) reasons.push_back({"", absl::StrCat("did not run: ", run->second.error)});
+      for (const CaseInfo& c : cases) {
+        auto v = run->second.cases.find(c.id);
+        if (v != run->second.cases.end() && !v->second.error.empty()) reasons.push_back({c.id, v->second.error});
+      }
+      for (const auto& [case_id, why] : reasons) {
+        auto [it, fresh] = notes.try_emplace({s, why});
+        if (fresh) order.push_back({s, why});
+        Note& n = it->second;
+        if (n.first_case.empty()) n.first_case = case_id;
+        if (std::find(n.modes.begin(), n.modes.end(), mode) == n.modes.end()) n.modes.push_back(mode);
+        if (!case_id.empty()) n.cases.insert(case_id);
       }
     }
   }
-  if (!notes.empty()) absl::StrAppend(&out, "\n", notes);
+  if (!order.empty()) absl::StrAppend(&out, "\n");
+  for (const auto& key : order) {
+    const Note& n = notes[key];
+    absl::StrAppend(&out, "- ", key.first, " (", absl::StrJoin(n.modes, ", "), ")");
+    if (!n.first_case.empty()) {
+      absl::StrAppend(&out, " ", n.first_case,
+                      n.cases.size() > 1 ? absl::StrCat(" and ", n.cases.size() - 1, " more") : "");
+    }
+    absl::StrAppend(&out, ": ", key.second, "\n");
+  }
+  return out;
+}
 
+}  // namespace
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return absl::StrCat(one, " ", five, " ", fifteen);
+}
+
+std::string RenderMarkdown(const Results& r) {
+  std::vector<std::string> systems;
+  for (const std::string& id : kSystemOrder) {
+    for (const auto& [mode, runs] : r.runs) {
+      if (runs.contains(id) && std::find(systems.begin(), systems.end(), id) == systems.end()) systems.push_back(id);
+    }
+  }
+  std::vector<std::string> modes;
+  for (const std::string& m : kModes) {
+    if (r.runs.contains(m)) modes.push_back(m);
+  }
+  std::string out;
+  if (r.hot) {
+    absl::StrAppend(&out, "## jobd against the alternatives\n\n", r.machine,
+                    ". Same handler everywhere (64 B echo; above 64 KiB the length), 2 worker processes each. "
+                    "Cells: ", absl::StrJoin(modes, " / "), ".\n\n", Table(r, systems, AllCases()));
+  }
+  if (!r.paced_cases.empty()) {
+    absl::StrAppend(&out, r.hot ? "\n" : "", "## Paced and many-session\n\n", r.machine,
+                    ". Paced: one client, a 64 B job every 1/rate s (latency from each job's start; CPU per job "
+                    "of each process over the measured jobs). Many sessions: N client processes, one job in "
+                    "flight each. Cells: ", absl::StrJoin(modes, " / "), ".\n\n", Table(r, systems, r.paced_cases));
+  }
+  absl::StrAppend(&out, "\nLoad average (1, 5, 15 min): ", r.load_start, " at the start, ", r.load_end,
+                  " at the end (", sysconf(_SC_NPROCESSORS_ONLN), " CPUs).\n");
   absl::StrAppend(&out, "\n### Floors\n\n| floor | value |\n|---|---:|\n");
   absl::StrAppendFormat(&out, "| Unix-socket ping-pong, 64 B, both ends on one CPU: p50 / p99 (µs) | %s / %s |\n",
                         Number(r.raw.pingpong_same_cpu.p50_us), Number(r.raw.pingpong_same_cpu.p99_us));
@@ -182,6 +238,7 @@ std::string RenderMarkdown(const Results& r) {
     absl::StrAppendFormat(&out, "| memcpy %d MiB (ms) | %s |\n", mib, Number(ms));
   }
 
+  if (!r.hot) return out;
   absl::StrAppend(&out, "\n### Targets (issue 7)\n\n| target | bound |");
   for (const std::string& m : modes) absl::StrAppend(&out, " ", m, " |");
   absl::StrAppend(&out, "\n|---|---|");
@@ -200,7 +257,9 @@ std::string RenderMarkdown(const Results& r) {
 }
 
 std::string RenderJson(const Results& r) {
-  std::string out = absl::StrCat("{\n  \"machine\": ", JsonString(r.machine), ",\n  \"floors\": {");
+  std::string out = absl::StrCat("{\n  \"machine\": ", JsonString(r.machine), ",\n  \"load_start\": ",
+                                 JsonString(r.load_start), ",\n  \"load_end\": ", JsonString(r.load_end),
+                                 ",\n  \"floors\": {");
   absl::StrAppendFormat(&out,
                         "\"pingpong_same_cpu_p50_us\": %f, \"pingpong_same_cpu_p99_us\": %f, "
                         "\"pingpong_two_cpus_p50_us\": %f, \"pingpong_two_cpus_p99_us\": %f",
