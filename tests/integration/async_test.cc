@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "client/job_awaiter.h"
+#include "client/launcher.h"
 #include "client/task.h"
 #include "tests/integration/agent_process.h"
 
@@ -358,6 +359,34 @@ TEST_F(AsyncTest, DroppedTaskRunsToItsEndOnItsOwn) {
   body();  // the Task is dropped at once: the coroutine is detached
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(kPatience));
   EXPECT_EQ(got, "detached");
+}
+
+TEST_F(AsyncTest, LocalFallbackFuturesCallBackAtOnceAndResumeCoroutinesWithoutSuspending) {
+  client::Worker handlers;
+  handlers.Handle("shout", [](client::JobContext& job) {
+    std::string s(job.request_view());
+    for (char& c : s) c = static_cast<char>(std::toupper(c));
+    return job.Respond(s);
+  });
+  handlers.Handle("fail", [](client::JobContext&) -> absl::Status { return absl::InternalError("local boom"); });
+  auto launcher = client::Launcher::Create({.socket_path = "/tmp/jobd-absent/jobd.sock"}, &handlers);
+  ASSERT_FALSE(launcher->enabled());
+  auto job = launcher->Start("shout", "quiet");
+  ASSERT_TRUE(job.ok()) << job.status();
+  Seen seen;
+  std::move(*job).OnDone(seen.Callback());
+  ASSERT_TRUE(seen.done.HasBeenNotified());
+  {
+    absl::MutexLock lock(&seen.mu);
+    EXPECT_EQ(seen.value, "QUIET");
+    EXPECT_EQ(seen.thread, std::this_thread::get_id());
+  }
+  absl::Status failed;
+  auto body = [&]() -> Task<> { failed = (co_await client::Await(launcher->Start("fail", ""))).status(); };
+  Task<> task = body();
+  EXPECT_TRUE(task.done()) << "nothing to wait for: the coroutine never suspends";
+  EXPECT_EQ(failed.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(OutcomeOf(failed), JobOutcome::kHandlerError);
 }
 
 }  // namespace
