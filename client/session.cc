@@ -89,7 +89,7 @@ void JobFuture::Shared::EndedLocked(State& state) {
     return;
   }
   WakeLocked(state);
-  completions->Notify();
+  if (completions->poll_mode()) completions->Notify();  // inline check: the Wait path pays one load
 }
 
 void JobFuture::Shared::OnDone(const std::shared_ptr<State>& state, internal::CompletionQueue::Callback callback) {
