@@ -15,8 +15,9 @@ namespace jobd::client {
 using internal::FromProto;
 using internal::Unavailable;
 
-JobClient::JobClient(ClientOptions options, std::shared_ptr<JobFuture::Shared> shared)
-    : options_(std::move(options)), shared_(std::move(shared)) {
+JobClient::JobClient(ClientOptions options, std::shared_ptr<JobFuture::Shared> shared,
+                     std::shared_ptr<internal::CompletionQueue> completions)
+    : options_(std::move(options)), shared_(std::move(shared)), completions_(std::move(completions)) {
   if (options_.max_reconnect_backoff > absl::ZeroDuration()) reconnector_ = std::thread([this] { ReconnectLoop(); });
 }
 
@@ -24,6 +25,9 @@ JobClient::~JobClient() {
   closing_.Notify();
   if (reconnector_.joinable()) reconnector_.join();
   Current()->Close();
+  // The session's jobs have all ended by now (done or failed as disconnected): run the
+  // callbacks still queued, so each is called exactly once.
+  completions_->Shutdown();
 }
 
 std::shared_ptr<JobFuture::Shared> JobClient::Current() const {
@@ -39,7 +43,7 @@ void JobClient::ReconnectLoop() {
       backoff = absl::Milliseconds(50);
       continue;
     }
-    auto fresh = JobFuture::Shared::Open(options_);
+    auto fresh = JobFuture::Shared::Open(options_, completions_);
     if (!fresh.ok()) {
       backoff = std::min(backoff * 2, options_.max_reconnect_backoff);
       continue;
@@ -57,9 +61,10 @@ void JobClient::ReconnectLoop() {
 
 
 absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(ClientOptions options) {
-  auto shared = JobFuture::Shared::Open(options);
+  auto completions = std::make_shared<internal::CompletionQueue>();
+  auto shared = JobFuture::Shared::Open(options, completions);
   if (!shared.ok()) return shared.status();
-  return std::unique_ptr<JobClient>(new JobClient(std::move(options), std::move(*shared)));
+  return std::unique_ptr<JobClient>(new JobClient(std::move(options), std::move(*shared), std::move(completions)));
 }
 
 bool JobClient::enabled() const { return Current()->connected.load(); }
@@ -179,6 +184,22 @@ absl::StatusOr<JobStatusInfo> JobClient::Status(uint64_t job_id) {
   }
   if (!st.ok()) return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
   return JobStatusInfo{reply.job_id(), reply.type(), reply.state(), reply.outcome(), reply.attempt()};
+}
+
+int JobClient::completion_fd() {
+  const int fd = completions_->fd();
+  // Jobs started before the switch have no watcher yet.
+  std::shared_ptr<JobFuture::Shared> conn = Current();
+  absl::MutexLock lock(&conn->mu);
+  conn->StartWatcherLocked();
+  conn->watcher_cv.Signal();
+  return fd;
+}
+
+size_t JobClient::Poll() {
+  // Drain here when nobody does, so a spurious or early Poll still completes what has arrived.
+  Current()->PollRing();
+  return completions_->RunReady();
 }
 
 void JobClient::SetBeforeStart(BeforeStartHook hook) {

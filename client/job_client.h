@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -69,6 +70,9 @@ struct ClientOptions {
 
 class JobClient;
 class Launcher;
+namespace internal {
+class CompletionQueue;
+}
 
 // The pending result of one job. Move-only; Wait() hands out the response once.
 class JobFuture {
@@ -90,6 +94,21 @@ class JobFuture {
   // Blocks until the job ends or `timeout` passes (then DEADLINE_EXCEEDED with outcome
   // kDeadlineExceeded; the job goes on and a later Wait may still succeed).
   absl::StatusOr<Response> Wait(absl::Duration timeout = absl::InfiniteDuration());
+
+  // Event-driven completion (docs/sdk.md, "Event-driven services"): hands the job's result to
+  // `callback`, called exactly once, and leaves this future empty (hence `&&`:
+  // `std::move(*job).OnDone(...)`). The callback runs:
+  //   - at once, on this thread, if the job has already ended (or ran locally);
+  //   - else on the client's completion thread (started on first use; one thread, so
+  //     callbacks of one client never run concurrently with each other);
+  //   - or, once JobClient::completion_fd() was called, inside JobClient::Poll() on the
+  //     thread that calls it.
+  // Never under an SDK lock: a callback may start jobs, register callbacks, even Wait. An
+  // exception it throws is caught and logged to stderr, never rethrown. If the connection is
+  // lost, it gets UNAVAILABLE with outcome kDisconnected; callbacks still pending when the
+  // JobClient is destroyed run (with that error) before the destructor returns.
+  using DoneCallback = absl::AnyInvocable<void(absl::StatusOr<Response>)>;
+  void OnDone(DoneCallback callback) &&;
 
   struct State;
   struct Shared;
@@ -182,8 +201,21 @@ class JobClient {
   using BeforeStartHook = std::function<void(std::string_view type, Context& context)>;
   void SetBeforeStart(BeforeStartHook hook);
 
+  // For an event loop (epoll, asio): an eventfd that becomes readable when a job of this
+  // client ends. Asking for it switches the client to poll mode for good: from then on
+  // OnDone callbacks (and coroutines awaiting jobs) run only inside Poll(), and an SDK thread
+  // sleeps on the session's doorbell while jobs are pending, so completions arrive with no
+  // thread blocked in Wait. The fd stays owned by the client; do not close it. -1 if the
+  // kernel gives no eventfd (errno says why).
+  int completion_fd();
+  // Call when completion_fd() is readable (spurious calls are harmless): completes whatever
+  // has arrived, empties the fd and runs the ready callbacks here, on the caller's thread.
+  // Returns how many callbacks ran. Does nothing (returns 0) before completion_fd().
+  size_t Poll();
+
  private:
-  explicit JobClient(ClientOptions options, std::shared_ptr<JobFuture::Shared> shared);
+  explicit JobClient(ClientOptions options, std::shared_ptr<JobFuture::Shared> shared,
+                     std::shared_ptr<internal::CompletionQueue> completions);
   std::shared_ptr<JobFuture::Shared> Current() const;
   void ReconnectLoop();
 
@@ -191,6 +223,7 @@ class JobClient {
   mutable absl::Mutex mu_;
   std::shared_ptr<JobFuture::Shared> shared_ ABSL_GUARDED_BY(mu_);
   BeforeStartHook before_start_;
+  const std::shared_ptr<internal::CompletionQueue> completions_;
   uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Notification closing_;
   std::thread reconnector_;

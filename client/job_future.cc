@@ -70,17 +70,28 @@ absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
                            "job ", state_->job_id, " not finished after ", absl::FormatDuration(timeout))),
                        JobOutcome::kDeadlineExceeded);
   }
-  if (!state_->status.ok()) return state_->status;
-  if (state_->taken) return absl::FailedPreconditionError("the response was already taken");
-  state_->taken = true;
-  state_->timings.client_woken_ns = MonotonicNanos();
-  std::span<const std::byte> bytes;
-  if (!state_->response.is_null()) {
-    auto view = shared_->arena->Resolve(state_->response, state_->response_size, shared_->session_id);
-    if (!view.ok()) return view.status();
-    bytes = *view;
+  return shared_->TakeLocked(*state_);
+}
+
+void JobFuture::OnDone(DoneCallback callback) && {
+  std::shared_ptr<Shared> shared = std::move(shared_);
+  std::shared_ptr<State> state = std::move(state_);
+  if (state == nullptr) {
+    internal::CompletionQueue::Invoke(callback, absl::FailedPreconditionError("OnDone on an empty JobFuture"));
+    return;
   }
-  return Response(shared_->arena, shared_->session_id, state_->response, bytes);
+  if (shared == nullptr) {  // ran locally: already done
+    absl::StatusOr<Response> result = absl::FailedPreconditionError("the response was already taken");
+    if (!state->status.ok()) {
+      result = state->status;
+    } else if (!state->taken) {
+      state->taken = true;
+      result = Response(std::move(state->local));
+    }
+    internal::CompletionQueue::Invoke(callback, std::move(result));
+    return;
+  }
+  shared->OnDone(state, std::move(callback));
 }
 
 std::vector<absl::StatusOr<Response>> WaitMulti(std::span<JobFuture> futures, absl::Duration timeout) {

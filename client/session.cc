@@ -59,8 +59,87 @@ void JobFuture::Shared::Complete(const pb::Completion& c) {
       FreeQuietly(state->response);
       state->response = shm::Handle();
     }
-    WakeLocked(*state);
+    EndedLocked(*state);
   }
+}
+
+absl::StatusOr<Response> JobFuture::Shared::TakeLocked(State& state) {
+  if (!state.status.ok()) return state.status;
+  if (state.taken) return absl::FailedPreconditionError("the response was already taken");
+  state.taken = true;
+  state.timings.client_woken_ns = MonotonicNanos();
+  std::span<const std::byte> bytes;
+  if (!state.response.is_null()) {
+    auto view = arena->Resolve(state.response, state.response_size, session_id);
+    if (!view.ok()) {
+      FreeQuietly(state.response);
+      state.response = shm::Handle();
+      return view.status();
+    }
+    bytes = *view;
+  }
+  return Response(arena, session_id, state.response, bytes);
+}
+
+void JobFuture::Shared::EndedLocked(State& state) {
+  if (state.callback != nullptr) {
+    --async_pending;
+    completions->Push(std::move(state.callback), TakeLocked(state));
+    state.callback = nullptr;
+    return;
+  }
+  WakeLocked(state);
+  if (completions->poll_mode()) completions->Notify();  // inline check: the Wait path pays one load
+}
+
+void JobFuture::Shared::OnDone(const std::shared_ptr<State>& state, internal::CompletionQueue::Callback callback) {
+  absl::StatusOr<Response> result;
+  {
+    absl::MutexLock lock(&mu);
+    if (!state->done) {
+      state->callback = std::move(callback);
+      ++async_pending;
+      StartWatcherLocked();
+      watcher_cv.Signal();
+      return;
+    }
+    result = TakeLocked(*state);
+  }
+  internal::CompletionQueue::Invoke(callback, std::move(result));
+}
+
+void JobFuture::Shared::StartWatcherLocked() {
+  if (watcher_started || watcher_stop || ring == nullptr) return;
+  watcher_started = true;
+  watcher = std::thread([this] { WatcherLoop(); });
+}
+
+void JobFuture::Shared::WatcherLoop() {
+  mu.Lock();
+  while (!watcher_stop) {
+    if (!WatchWantedLocked()) {
+      watcher_cv.Wait(&mu);
+      continue;
+    }
+    if (consuming) {
+      // A waiter drains for everyone now. The slice bounds how long a hand-off that skipped
+      // the watcher (the leaving drainer woke a follower that no longer needed the ring) can
+      // leave the ring unwatched.
+      watcher_cv.WaitWithTimeout(&mu, absl::Milliseconds(20));
+      continue;
+    }
+    consuming = true;
+    mu.Unlock();
+    DrainRing();
+    const uint64_t events = stream_events.load();
+    ring->Wait(
+        [&] { return ring->HasData() || stream_events.load() != events || watcher_stopping.load(); },
+        absl::Milliseconds(20));
+    DrainRing();
+    mu.Lock();
+    ReleaseConsumerLocked();
+  }
+  mu.Unlock();
 }
 
 void JobFuture::Shared::FailAll(const absl::Status& status) {
@@ -68,7 +147,7 @@ void JobFuture::Shared::FailAll(const absl::Status& status) {
   for (auto& [seq, state] : pending) {
     state->done = true;
     state->status = status;
-    WakeLocked(*state);
+    EndedLocked(*state);
   }
   pending.clear();
 }
@@ -143,8 +222,7 @@ bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, std::span
         DrainRing();
       }
       mu.Lock();
-      consuming = false;
-      if (!followers.empty()) followers.front()->Signal();  // the next drainer
+      ReleaseConsumerLocked();  // the next drainer
       continue;
     }
     absl::CondVar cv;
@@ -168,7 +246,7 @@ void JobFuture::Shared::PollRing() {
   }
   DrainRing();
   absl::MutexLock lock(&mu);
-  consuming = false;
+  ReleaseConsumerLocked();
 }
 
 void JobFuture::Shared::Close() {
@@ -178,12 +256,23 @@ void JobFuture::Shared::Close() {
   }
   stream_context.TryCancel();
   if (reader.joinable()) reader.join();
+  // The reader has failed whatever was pending, so the watcher has nothing left to watch.
+  {
+    absl::MutexLock lock(&mu);
+    watcher_stop = true;
+    watcher_cv.Signal();
+  }
+  watcher_stopping.store(true);
+  if (ring != nullptr) ring->Wake();
+  if (watcher.joinable()) watcher.join();
   (void)stream->Finish();
 }
 
 
-absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(const ClientOptions& options) {
+absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(
+    const ClientOptions& options, std::shared_ptr<internal::CompletionQueue> completions) {
   auto shared = std::make_shared<JobFuture::Shared>();
+  shared->completions = std::move(completions);
   shared->socket_path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
   if (access(shared->socket_path.c_str(), F_OK) != 0) {
     return Unavailable(absl::StrCat("no jobd agent: ", shared->socket_path,
@@ -293,6 +382,11 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
       return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));
     }
     pending[state->seq] = state;
+    if (completions->poll_mode()) {
+      // The event loop may never call Wait: someone must watch the ring for this job.
+      StartWatcherLocked();
+      watcher_cv.Signal();
+    }
   }
   bool sent;
   {

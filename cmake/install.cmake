@@ -28,6 +28,7 @@ install(TARGETS jobd_client jobd_shm jobd_proto EXPORT jobdTargets
 # so a public header that starts including an internal one fails there.
 install(FILES
           ${PROJECT_SOURCE_DIR}/client/chunking.h
+          ${PROJECT_SOURCE_DIR}/client/job_awaiter.h
           ${PROJECT_SOURCE_DIR}/client/job_client.h
           ${PROJECT_SOURCE_DIR}/client/job_error.h
           ${PROJECT_SOURCE_DIR}/client/job_timings.h
@@ -35,6 +36,7 @@ install(FILES
           ${PROJECT_SOURCE_DIR}/client/proto_helpers.h
           ${PROJECT_SOURCE_DIR}/client/response.h
           ${PROJECT_SOURCE_DIR}/client/socket_path.h
+          ${PROJECT_SOURCE_DIR}/client/task.h
           ${PROJECT_SOURCE_DIR}/client/worker.h
           ${PROJECT_SOURCE_DIR}/client/worker_env.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/jobd/client COMPONENT dev)

@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "client/internal/completion_queue.h"
 #include "client/job_client.h"
 #include "client/peer_channel.h"
 #include "grpcpp/grpcpp.h"
@@ -51,6 +52,9 @@ struct JobFuture::State {
   JobTimings timings;
   std::string type;
   absl::CondVar* waiter = nullptr;  // guarded by Shared::mu: the thread waiting for this job
+  // Guarded by Shared::mu: set by OnDone on a pending job, handed to the completion queue
+  // with the result when the job ends.
+  internal::CompletionQueue::Callback callback;
 };
 
 struct JobFuture::Shared {
@@ -84,18 +88,48 @@ struct JobFuture::Shared {
   std::vector<absl::CondVar*> followers ABSL_GUARDED_BY(mu);
   JobClient::BeforeStartHook before_start;
 
+  // Event-driven use. The client's queue, shared by all its sessions.
+  std::shared_ptr<internal::CompletionQueue> completions;
+  // Pending jobs with a callback: while there are any (or, in poll mode, any pending job at
+  // all), the watcher sleeps on the doorbell and drains the ring when no waiter does, so
+  // completions arrive without a thread blocked in Wait.
+  uint32_t async_pending ABSL_GUARDED_BY(mu) = 0;
+  bool watcher_started ABSL_GUARDED_BY(mu) = false;
+  bool watcher_stop ABSL_GUARDED_BY(mu) = false;
+  std::atomic<bool> watcher_stopping{false};  // for the doorbell's predicate, which runs unlocked
+  absl::CondVar watcher_cv;
+  std::thread watcher;
+
   // Allocates, writes and submits one job; the heart of every Start variant.
   absl::StatusOr<std::shared_ptr<State>> Submit(std::string_view type, size_t size, const JobClient::SlabWriter& write,
                                                 const StartOptions& options, pb::Policy policy,
                                                 const std::shared_ptr<SharedPiece>& piece, uint64_t piece_size);
 
   // Opens a session with the agent at `socket` (hello, welcome, arena); starts the reader.
-  static absl::StatusOr<std::shared_ptr<Shared>> Open(const ClientOptions& options);
+  static absl::StatusOr<std::shared_ptr<Shared>> Open(const ClientOptions& options,
+                                                      std::shared_ptr<internal::CompletionQueue> completions);
   // Ends the stream and joins the reader; pending jobs fail as disconnected.
   void Close();
 
   void ReaderLoop();
   void Complete(const pb::Completion& c);
+  // A done job's result, taken once (the response view, or its error). Needs mu.
+  absl::StatusOr<Response> TakeLocked(State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // A job ended: wakes its waiter, or queues its callback, or tells the poll fd.
+  void EndedLocked(State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Registers `callback` for `state`, or runs it now (here, no lock held) if the job ended.
+  void OnDone(const std::shared_ptr<State>& state, internal::CompletionQueue::Callback callback);
+  bool WatchWantedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return async_pending > 0 || (completions->poll_mode() && !pending.empty());
+  }
+  void StartWatcherLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void WatcherLoop();
+  // The ring's drainer is leaving: hands the ring on to the next waiter and to the watcher.
+  void ReleaseConsumerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    consuming = false;
+    if (!followers.empty()) followers.front()->Signal();
+    if (watcher_started) watcher_cv.Signal();
+  }
   // Sends up the channel (waiting a little for room) or else on the stream. Needs write_mu.
   bool SendLocked(const pb::ClientMessage& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu);
   // Completes whatever waits in the down ring. Only the consumer calls it.
