@@ -350,10 +350,14 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
     effects = coordinator_->Submit(std::move(*r));
   }
   if (!effects.ok()) return reject(effects.status());
-  {
+  if (config_.max_jobs_per_uid > 0) {
     absl::MutexLock lock(&conns_mu_);
     ++uid_jobs_[session.cred.uid];
   }
+  // A job's deadline is the one timer a submit adds; housekeeping needs waking only when it is
+  // sooner than what housekeeping already plans to look at (the first job after a quiet spell).
+  const absl::Duration timeout = s.timeout_ms() > 0 ? absl::Milliseconds(s.timeout_ms()) : config_.default_timeout;
+  if (absl::ToUnixNanos(absl::Now() + timeout) < planned_wake_ns_.load(std::memory_order_relaxed)) NoteTimers();
   if (s.policy() == pb::POLICY_NO_REPLY) {
     // Nobody waits for a NoReply job: the caller only learns that it was accepted.
     pb::AgentMessage ack;
@@ -370,6 +374,7 @@ void Agent::HandleCancel(SessionConn& session, const pb::Cancel& cancel) {
     absl::MutexLock lock(&coord_mu_);
     effects = coordinator_->Cancel(session.id, coordinator::MakeJobId(session.id, cancel.seq()));
   }
+  NoteTimers();  // a running job's kill after the grace period
   if (effects.ok()) Apply(std::move(*effects));
 }
 
@@ -392,6 +397,7 @@ void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
     absl::MutexLock lock(&coord_mu_);
     effects = coordinator_->CloseSession(session->id);
   }
+  NoteTimers();
   Apply(std::move(effects));
   // The segment stays while a job of the session may still touch it (a NoReply job runs on).
   {
@@ -482,6 +488,7 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
   const int64_t received_ns = shm::MonotonicNanos();
   const shm::Handle response = shm::Handle::FromBits(r.response().handle());
   absl::StatusOr<coordinator::Effects> effects;
+  bool violation = false;
   {
     absl::MutexLock lock(&coord_mu_);
     if (r.early()) {
@@ -492,7 +499,8 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
     } else {
       effects = coordinator_->JobFinished(worker.id, r.job_id(), coordinator::SlabRef{response, r.response().size()});
     }
-    if (!effects.ok()) {
+    violation = !effects.ok();
+    if (violation) {
       // A worker that answers with a slab it does not own, another job's slab, a size past its
       // slab or a job it was never given is broken or hostile: its job ends now with the
       // violation named, and the worker is replaced.
@@ -504,6 +512,8 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
       (void)supervisor_->StopOwner(worker.id, ExitReason::kCrash, SIGKILL);
     }
   }
+  // A failed attempt may be retried after a backoff, or a worker killed later: both are timers.
+  if (violation || r.code() != 0 || !effects->kills.empty()) NoteTimers();
   pb::JobResult stamped;
   stamped.set_job_id(r.job_id());
   *stamped.mutable_stamps() = r.stamps();
@@ -532,6 +542,7 @@ void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
     absl::MutexLock lock(&coord_mu_);
     effects = coordinator_->WorkerGone(worker->id);
   }
+  NoteTimers();
   Apply(std::move(effects));
   // A worker without its stream is useless: make sure the process goes too. Its slabs are
   // reclaimed when it is reaped, once it can no longer touch them.
@@ -577,7 +588,6 @@ void Agent::SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message) {
 // ---------------------------------------------------------------- effects
 
 void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
-  NoteTimers();
   for (coordinator::Dispatch& d : effects.dispatches) {
     std::shared_ptr<WorkerConn> conn;
     {
@@ -629,7 +639,7 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
       spdlog::warn("job {} type {} {}: {}", c.id, Quoted(c.type), coordinator::OutcomeName(c.outcome),
                    Quoted(c.status.message(), 512));
     }
-    {
+    if (config_.max_jobs_per_uid > 0) {
       // Every accepted job ends in exactly one completion: its uid's count goes down here.
       absl::MutexLock lock(&conns_mu_);
       auto uid = session_uid_.find(c.session);

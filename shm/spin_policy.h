@@ -1,9 +1,10 @@
 // When waiting for a message should spin before it sleeps. Spinning wins only when the message
 // is likely to come within the spin window: waking a sleeping process costs tens of
 // microseconds, but spinning while messages come every few milliseconds (a service at 100
-// jobs/s) burns a CPU for nothing. So each waiter spins only while its recent waits were short,
-// probes now and then to notice that they have become short again, and never spins where its
-// process may use one CPU only (the peer it waits for would need that CPU).
+// jobs/s) burns a CPU for nothing. So each waiter spins only while most of its recent waits
+// were short (a hit rate, not a mean: one long idle gap must not stop a busy waiter from
+// spinning), probes now and then to notice that they have become short again, and never spins
+// where its process may use one CPU only (the peer it waits for would need that CPU).
 //
 // Not thread-safe: one per waiting thread (or under the waiter's lock).
 #pragma once
@@ -28,24 +29,26 @@ inline bool SpinningCanHelp() {
 
 class SpinPolicy {
  public:
-  explicit SpinPolicy(absl::Duration max) : max_ns_(absl::ToInt64Nanoseconds(max)), avg_ns_(max_ns_ / 2) {}
+  explicit SpinPolicy(absl::Duration max) : max_ns_(absl::ToInt64Nanoseconds(max)) {}
 
   // How long to spin before the next sleep.
   absl::Duration Spin() {
     if (max_ns_ <= 0 || !SpinningCanHelp()) return absl::ZeroDuration();
     // Every 64th wait spins regardless: a short wait then shows that spinning pays again.
-    if (avg_ns_ <= max_ns_ || (++waits_ & 63) == 0) return absl::Nanoseconds(max_ns_);
+    if (hits_ >= kScale / 2 || (++waits_ & 63) == 0) return absl::Nanoseconds(max_ns_);
     return absl::ZeroDuration();
   }
-  // How long the last wait took, from its start until the message was there.
+  // How long the last wait took, from its start until the message was there. A wait counts as
+  // short up to twice the window: one that slept includes the wake-up on top of the gap.
   void Waited(absl::Duration d) {
-    const int64_t ns = absl::ToInt64Nanoseconds(d);
-    avg_ns_ += (ns - avg_ns_) / 8;
+    const int32_t hit = absl::ToInt64Nanoseconds(d) <= 2 * max_ns_ ? kScale : 0;
+    hits_ += (hit - hits_) / 8;
   }
 
  private:
+  static constexpr int32_t kScale = 1024;
   int64_t max_ns_;
-  int64_t avg_ns_;
+  int32_t hits_ = kScale;  // start by spinning: a new peer is usually about to talk
   uint32_t waits_ = 0;
 };
 
