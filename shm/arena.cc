@@ -465,27 +465,6 @@ uint32_t Arena::ReclaimOwner(OwnerId owner) {
   return freed;
 }
 
-uint32_t Arena::ReclaimAllBut(OwnerId keep) {
-  uint32_t freed = 0;
-  for (size_t c = 0; c < classes_.size(); ++c) {
-    const ClassLayout& ch = layout_[c];
-    auto* words = reinterpret_cast<uint64_t*>(base_ + ch.states_offset);
-    for (uint32_t i = 0; i < ch.count; ++i) {
-      std::atomic_ref<uint64_t> state(words[i]);
-      uint64_t s = state.load(std::memory_order_relaxed);
-      while (internal::StateOwner(s) != kNoOwner && internal::StateOwner(s) != keep) {
-        if (state.compare_exchange_weak(s, internal::MakeState(internal::StateGeneration(s), kNoOwner),
-                                        std::memory_order_seq_cst, std::memory_order_relaxed)) {
-          ++freed;
-          break;
-        }
-      }
-    }
-  }
-  if (freed > 0) WakeWaiters(base_);
-  return freed;
-}
-
 uint32_t Arena::CountOwnedBy(OwnerId owner) const {
   uint32_t n = 0;
   for (size_t c = 0; c < classes_.size(); ++c) {

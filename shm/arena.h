@@ -113,10 +113,6 @@ class Arena {
   // Frees every slab held by `owner`; returns how many. For owners that are gone.
   uint32_t ReclaimOwner(OwnerId owner);
 
-  // Like ReclaimOwner for every owner but `keep`: what is left after a peer that shared the arena
-  // is gone. Returns how many slabs were freed.
-  uint32_t ReclaimAllBut(OwnerId keep);
-
   // Exact, lock-free, O(slabs): reads every state word.
   std::vector<ClassOccupancy> Occupancy() const;
   uint32_t SlabsInUse() const;
