@@ -111,6 +111,8 @@ class Agent {
   void CloseWorker(const std::shared_ptr<WorkerConn>& worker);
 
   pb::StatsReply Stats();
+  // Slab occupancy per class over every session's segment (zeros for each class when none).
+  std::vector<shm::ClassOccupancy> SlabOccupancy() const;
   // The Prometheus text of every metric, gauges refreshed now. For /metrics.
   std::string MetricsText();
   // The port /metrics and /healthz listen on; 0 when off.

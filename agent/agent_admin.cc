@@ -26,6 +26,16 @@ void FillLatency(const coordinator::LatencyHistogram& h, pb::LatencySummary* out
 
 // ---------------------------------------------------------------- admin
 
+std::vector<shm::ClassOccupancy> Agent::SlabOccupancy() const {
+  std::vector<shm::ClassOccupancy> occupancy = ledger_.Occupancy();
+  if (occupancy.empty()) {
+    // No session now: the classes every session's segment has, none of them in use, so that
+    // every per-class series exists (at 0) before the first session, as dashboards expect.
+    for (const shm::SizeClass& c : session_shape_.classes) occupancy.push_back({c.slab_size, 0, 0, 0, 0});
+  }
+  return occupancy;
+}
+
 pb::StatsReply Agent::Stats() {
   pb::StatsReply reply;
   std::vector<coordinator::WorkerInfo> workers;
@@ -48,12 +58,7 @@ pb::StatsReply Agent::Stats() {
     if (auto age = coordinator_->OldestQueuedAge()) reply.set_oldest_queued_age_s(absl::ToDoubleSeconds(*age));
     workers = coordinator_->Workers();
   }
-  std::vector<shm::ClassOccupancy> occupancy = ledger_.Occupancy();
-  if (occupancy.empty()) {
-    // No session yet: the classes every session's segment will have, none of them in use.
-    for (const shm::SizeClass& c : session_shape_.classes) occupancy.push_back({c.slab_size, 0, 0, 0, 0});
-  }
-  for (const shm::ClassOccupancy& c : occupancy) {
+  for (const shm::ClassOccupancy& c : SlabOccupancy()) {
     pb::SlabClassStats* s = reply.add_slabs();
     s->set_slab_size(c.slab_size);
     s->set_total(c.total);
@@ -136,7 +141,7 @@ std::string Agent::MetricsText() {
   } else {
     spdlog::warn("process metrics not updated: {}", self.status().ToString());
   }
-  metrics_.SetArena(ledger_.Occupancy(), config_.memory_budget);
+  metrics_.SetArena(SlabOccupancy(), config_.memory_budget);
   return metrics_.Serialize();
 }
 

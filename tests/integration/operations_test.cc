@@ -131,6 +131,9 @@ TEST(OperationsTest, CountersExistAtZeroBeforeTheirFirstEventBesideProcessAndWor
     EXPECT_THAT(before, HasSubstr(absl::StrCat("jobd_rejections_total{reason=\"", reason, "\"} 0\n")));
   }
   EXPECT_THAT(before, HasSubstr("jobd_jobs_total{outcome=\"rejected\",type=\"_rejected\"} 0\n"));
+  // Per-class slab series exist before any session has a segment (the dashboard's slab panels).
+  EXPECT_THAT(before, HasSubstr("jobd_arena_slabs_in_use{class=\"4KiB\"} 0\n"));
+  EXPECT_THAT(before, HasSubstr("jobd_arena_bytes_in_use{class=\"64MiB\"} 0\n"));
   for (const char* worker : {"0", "1"}) {
     for (const char* reason : {"crash", "exit", "recycled", "killed_deadline", "killed_rss", "killed"}) {
       EXPECT_THAT(before, HasSubstr(absl::StrCat("jobd_worker_restarts_total{reason=\"", reason, "\",worker=\"", worker, "\"} 0\n")));
