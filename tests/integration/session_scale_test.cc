@@ -114,8 +114,14 @@ TEST(SessionScaleTest, AThousandSessionsOpenedAndClosedLeaveTheAgentsMemoryAndDe
   RecordProperty("rss_before_kib", static_cast<int>(rss_before));
   RecordProperty("rss_after_kib", static_cast<int>(rss_after));
   EXPECT_EQ(fds_after, fds_before) << "descriptors leaked per session";
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer holds freed memory in its quarantine (256 MiB by default) to catch uses
+  // after free: RSS says nothing about leaks there. Its own leak checker covers the unit tests.
+  (void)rss_after;
+#else
   // A leak of even 8 KiB per session would show as 8 MiB here.
   EXPECT_LT(rss_after, rss_before + 4096) << "RSS before " << rss_before << " KiB, after " << rss_after << " KiB";
+#endif
   EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
 }
 
