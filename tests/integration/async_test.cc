@@ -201,6 +201,10 @@ TEST_F(AsyncTest, ThrowingCallbackIsContainedAndLaterCallbacksStillRun) {
   Seen seen;
   std::move(*second).OnDone(seen.Callback());
   ASSERT_TRUE(seen.done.WaitForNotificationWithTimeout(kPatience));
+  // The two jobs run on two workers and may end in either order: wait for the first's callback.
+  for (absl::Time until = absl::Now() + kPatience; threw.load() == 0 && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
   absl::MutexLock lock(&seen.mu);
   EXPECT_EQ(seen.value, "two");
   EXPECT_EQ(threw.load(), 1);
