@@ -34,6 +34,8 @@ if [ "$which" = tsan ] || [ "$which" = all ]; then
     json_writer_test jobctl_views_test
   echo "sanitize: TSan, unit and stress tests"
   TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -L 'unit|stress' -j"$(nproc)" --output-on-failure \
-    -E 'Operations|JobPath' || status=1
+    -E 'Operations|JobPath|JsonLogFormatterTest|JsonWriterTest|JobctlJsonTest' || status=1
+  # (The excluded JSON suites parse with protobuf's Struct: Debian's protobuf is not TSan-built and
+  # its Map crashes under TSan's instrumentation, before any code of ours runs.)
 fi
 exit $status
