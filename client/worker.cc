@@ -24,6 +24,10 @@ namespace jobd::client {
 
 namespace pb = ::jobd::v1;
 
+// How long a handler waits for memory to write its response in before the job fails with
+// RESOURCE_EXHAUSTED (see ResponseBuffer).
+constexpr absl::Duration kResponseMemoryWait = absl::Seconds(1);
+
 absl::Status JobContext::Respond(std::span<const std::byte> bytes) {
   JOBD_ASSIGN_OR_RETURN(std::span<std::byte> buffer, ResponseBuffer(bytes.size()));
   if (!bytes.empty()) std::memcpy(buffer.data(), bytes.data(), bytes.size());
@@ -46,9 +50,11 @@ absl::StatusOr<std::span<std::byte>> JobContext::ResponseBuffer(uint64_t capacit
     (void)arena_->Free(response_, owner_);
     response_ = shm::Handle();
   }
-  // The caller's segment may be full of its own queued requests for a moment: wait for memory
-  // up to the job's deadline rather than fail the answer.
-  const absl::Duration wait = std::clamp(deadline_ - absl::Now(), absl::ZeroDuration(), absl::Seconds(30));
+  // The caller's segment may be full of its other jobs' requests for a moment: wait briefly for
+  // memory rather than fail the answer. Not longer: the memory may be responses the caller holds
+  // and will not release while it waits for this job, and a blocked worker runs nothing else.
+  const absl::Duration wait =
+      std::clamp(deadline_ - absl::Now(), absl::ZeroDuration(), kResponseMemoryWait);
   JOBD_ASSIGN_OR_RETURN(shm::Allocation slab, arena_->AllocateWait(capacity, owner_, wait));
   response_ = slab.handle;
   response_buffer_ = slab.data;
