@@ -83,6 +83,8 @@ absl::Status Agent::Init() {
   copts.default_timeout = config_.default_timeout;
   copts.grace = config_.grace;
   copts.worker_max_jobs = config_.worker_max_jobs;
+  copts.leases = config_.leases;
+  copts.lease_idle = config_.lease_idle;
   {
     absl::MutexLock lock(&coord_mu_);
     coordinator_ = std::make_unique<coordinator::Coordinator>(copts, clock_, ledger_);
@@ -154,6 +156,14 @@ Agent::~Agent() { Shutdown(absl::ZeroDuration()); }
 void Agent::Drain() {
   if (draining_.exchange(true)) return;
   spdlog::info("draining: new jobs are refused");
+  if (coordinator_ != nullptr) {
+    coordinator::Effects fx;
+    {
+      absl::MutexLock lock(&coord_mu_);
+      fx = coordinator_->RevokeAllLeases();
+    }
+    Apply(std::move(fx));  // lanes take no jobs past a drain either
+  }
   if (server_ != nullptr && server_->GetHealthCheckService() != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
   }
@@ -251,6 +261,9 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
     }
     SendToWorker(*conn, msg);
   }
+  // Before the completion that led to it: the session reads its lane's opening before its
+  // answer, so that its next job already takes the lane.
+  for (const coordinator::GrantLease& grant : effects.grants) GrantLease(grant);
   for (coordinator::Completion& c : effects.completions) {
     // A session that ends with thousands of jobs cancels them all: one line each at debug, so
     // a client cannot buy megabytes of log by leaving.
@@ -298,6 +311,7 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
     }
     SendToSession(*conn, msg);
   }
+  for (const coordinator::RevokeLease& revoke : effects.revokes) RevokeLease(revoke);
   for (const coordinator::CancelRunning& cancel : effects.cancels) {
     std::shared_ptr<WorkerConn> conn;
     {

@@ -46,6 +46,7 @@ struct SessionConn {
   coordinator::SessionId id = 0;
   std::string name;
   int hello_pid = 0;
+  bool lanes = false;  // its hello says it can take a lease (LaneOpen)
   shm::PeerCredentials cred;                // valid once `attached`
   std::atomic<bool> attached{false};        // the client has its segment: it may submit
   std::shared_ptr<shm::Segment> segment;
@@ -72,6 +73,21 @@ struct WorkerConn {
   absl::Mutex side_mu;
   shm::UniqueFd side ABSL_GUARDED_BY(side_mu);
   absl::flat_hash_set<coordinator::SessionId> segments ABSL_GUARDED_BY(side_mu);
+  bool lanes = false;  // its hello says it serves leases
+  // One consumer of the up ring at a time: the pump, or the stream's end reading what is left.
+  absl::Mutex drain_mu;
+  // Its lease, when it serves a session's lane (agent_leases.cc). `leased_to` is also read
+  // without the lock to decide whether a message to it must ring the lane's doorbell.
+  std::atomic<coordinator::SessionId> leased_to{0};
+  absl::Mutex lane_mu;
+  struct Lane {
+    uint32_t id = 0;
+    std::shared_ptr<shm::Segment> segment;  // the session's: its lane doorbell
+    uint64_t job = 0;                       // the lane job it runs, from its reports; 0: none
+    std::string type;
+    absl::Time deadline;
+    bool deadline_told = false;             // the session was told; a kill follows the grace
+  } lane ABSL_GUARDED_BY(lane_mu);
   WorkerConn(grpc::ServerReaderWriter<pb::AgentToWorker, pb::WorkerMessage>* s, grpc::ServerContext* c)
       : stream(s, c) {}
 };
@@ -138,11 +154,28 @@ class Agent {
   // Why a submit of `type` by this session's uid/gid is refused by --allow; OK when allowed.
   absl::Status CheckAllowed(const SessionConn& session, const std::string& type) const;
 
+  // Leases (agent_leases.cc): a worker serves one session's lane; the agent hears of each lane
+  // job from the worker's reports, which it reads when it next wakes.
+  void GrantLease(const coordinator::GrantLease& grant);
+  void RevokeLease(const coordinator::RevokeLease& revoke);
+  void HandleLaneReport(WorkerConn& worker, const pb::LaneReport& report);
+  void HandleLeaseReleased(WorkerConn& worker, const pb::LeaseReleased& released);
+  // The worker is gone: its lane job (if any) fails as WORKER_DIED and the session hears the
+  // lane closed.
+  void EndLeaseOfLostWorker(WorkerConn& worker);
+  // While leases are out: lane jobs past their deadline are answered DEADLINE_EXCEEDED and
+  // their workers killed after the grace.
+  void CheckLaneDeadlines();
+  std::shared_ptr<SessionConn> FindSession(coordinator::SessionId id);
+  std::shared_ptr<WorkerConn> FindWorker(coordinator::WorkerId id);
+
   // The pump (agent_pump.cc): drains every channel's up ring, flushes backlogs, takes side-socket
   // handshakes; sleeps in epoll (on the peers' wake eventfds) when there is nothing to do.
   void PumpLoop();
   bool DrainSession(SessionConn& session);
   bool DrainWorker(WorkerConn& worker);
+  // What a worker whose stream ended left in its up ring: its last lane reports.
+  void DrainReportsOfClosedWorker(WorkerConn& worker);
   void WakePump();
   void AcceptSideConnections();
   void ServeHandshake(int fd);
@@ -196,6 +229,8 @@ class Agent {
   std::thread pump_;
 
   std::atomic<shm::OwnerId> next_owner_{2};
+  std::atomic<int> leases_out_{0};
+  std::atomic<uint32_t> next_lane_{1};
   std::atomic<bool> draining_{false};
   std::atomic<bool> shut_down_{false};
   std::atomic<bool> hurry_{false};

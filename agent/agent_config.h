@@ -36,6 +36,10 @@ struct AgentConfig {
   // refused at open with the numbers.
   uint64_t memory_budget = 0;  // 0: the session classes' size x 16
   uint32_t max_sessions = 4096;
+  // Worker leases (the two-hop path): an idle worker is leased to a session whose job it just
+  // ran, while no job has had to queue; revoked on demand, or after lease_idle without a job.
+  bool leases = true;
+  absl::Duration lease_idle = absl::Seconds(2);
   size_t peer_backlog_bytes = 1 << 20;            // what waits for a peer that does not read
   absl::Duration peer_stall = absl::Seconds(10);  // how long a peer may not read before it is cut off
   // --allow: who may submit what. Empty: everyone who can open the socket, anything.

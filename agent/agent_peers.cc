@@ -76,6 +76,7 @@ absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
   conn->id = NewOwnerId();
   conn->name = Quoted(hello.client_name(), 64);
   conn->hello_pid = hello.pid();
+  conn->lanes = hello.lanes();
   pb::AgentMessage msg;
   pb::SessionWelcome* w = msg.mutable_welcome();
   if (absl::Status s = NewSegment(absl::StrCat("jobd-session-", conn->id), session_shape_, false, conn->id,
@@ -192,7 +193,23 @@ void Agent::HandleCancel(SessionConn& session, const pb::Cancel& cancel) {
     effects = coordinator_->Cancel(session.id, coordinator::MakeJobId(session.id, cancel.seq()));
   }
   NoteTimers();  // a running job's kill after the grace period
-  if (effects.ok()) Apply(std::move(*effects));
+  if (effects.ok()) {
+    Apply(std::move(*effects));
+    return;
+  }
+  // Not a job the agent holds: it may be in the session's lane, so its leased worker is told.
+  std::shared_ptr<WorkerConn> leased;
+  {
+    absl::MutexLock lock(&conns_mu_);
+    for (auto& [id, w] : workers_) {
+      if (w->leased_to.load() == session.id) leased = w;
+    }
+  }
+  if (leased != nullptr) {
+    coordinator::Effects fx;
+    fx.cancels.push_back(coordinator::CancelRunning{leased->id, coordinator::MakeJobId(session.id, cancel.seq())});
+    Apply(std::move(fx));
+  }
 }
 
 void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
@@ -233,7 +250,11 @@ void Agent::ReleaseLingeringSegments() {
     if (lingering_.empty()) return;
     absl::MutexLock coord(&coord_mu_);
     for (coordinator::SessionId id : lingering_) {
-      if (coordinator_->LiveJobsOf(id) == 0) done.push_back(id);
+      if (coordinator_->LiveJobsOf(id) != 0) continue;
+      // A leased worker may still be answering a lane job into the segment.
+      bool leased = false;
+      for (auto& [wid, w] : workers_) leased |= w->leased_to.load() == id;
+      if (!leased) done.push_back(id);
     }
     for (coordinator::SessionId id : done) lingering_.erase(id);
   }
@@ -288,6 +309,7 @@ absl::StatusOr<std::shared_ptr<WorkerConn>> Agent::OpenWorker(
   conn->channel = std::make_unique<AgentChannel>(conn->segment->channel(),
                                                  BacklogLimits{config_.peer_backlog_bytes, config_.peer_stall});
   conn->types.assign(hello.types().begin(), hello.types().end());
+  conn->lanes = hello.lanes();
   {
     absl::MutexLock lock(&conns_mu_);
     workers_[conn->id] = conn;
@@ -329,8 +351,9 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
       (void)supervisor_->StopOwner(worker.id, ExitReason::kCrash, SIGKILL);
     }
   }
-  // A failed attempt may be retried after a backoff, or a worker killed later: both are timers.
-  if (violation || r.code() != 0 || !effects->kills.empty()) NoteTimers();
+  // A failed attempt may be retried after a backoff, a worker killed later, or a lease taken
+  // back when idle: all are timers.
+  if (violation || r.code() != 0 || !effects->kills.empty() || !effects->grants.empty()) NoteTimers();
   pb::JobResult stamped;
   stamped.set_job_id(r.job_id());
   *stamped.mutable_stamps() = r.stamps();
@@ -354,6 +377,11 @@ void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
     }
   }
   if (!was_registered) return;
+  {
+    // What it reported before it went: the lane job it was running, if any.
+    DrainReportsOfClosedWorker(*worker);
+  }
+  EndLeaseOfLostWorker(*worker);
   coordinator::Effects effects;
   {
     absl::MutexLock lock(&coord_mu_);
@@ -395,6 +423,11 @@ void Agent::SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message) {
   if (worker.closed.load(std::memory_order_relaxed) || worker.channel == nullptr) return;
   if (worker.channel->Send(message)) {
     if (worker.channel->backlogged()) WakePump();
+    if (worker.leased_to.load(std::memory_order_relaxed) != 0) {
+      // A leased worker sleeps on its lane's doorbell, not its channel's.
+      absl::MutexLock lock(&worker.lane_mu);
+      if (worker.lane.segment != nullptr) worker.lane.segment->lane().peer_bell->Ring();
+    }
     return;
   }
   spdlog::warn("worker {} (pid {}) cut off: {}", worker.slot, worker.pid, worker.channel->why());

@@ -26,6 +26,9 @@ namespace {
 constexpr int kBatch = 64;
 constexpr size_t kTokenBytes = 16;
 constexpr size_t kMaxHandshakes = 256;
+// While leases are out the pump wakes this often, idle or not, to read lane reports and check
+// lane jobs' deadlines: a lane job's deadline is enforced up to this late.
+constexpr int kLeaseTickMs = 25;
 
 // epoll tags: what woke us.
 enum Tag : uint64_t { kListen = 1, kPumpWake = 2, kHandshake = 3, kPeerWake = 4 };
@@ -46,8 +49,8 @@ absl::StatusOr<bool> PopMessage(shm::MessageRing& ring, std::string& scratch, Me
 // broke, or a message that does not parse, ends that peer's stream (and so its session or its
 // worker process); nothing else is touched.
 template <typename Conn, typename Message, typename Handle>
-bool DrainChannel(Conn& conn, const char* what, Handle handle) {
-  if (conn.closed.load(std::memory_order_relaxed) || conn.channel->broken()) return false;
+bool DrainChannel(Conn& conn, const char* what, Handle handle, bool even_closed = false) {
+  if ((!even_closed && conn.closed.load(std::memory_order_relaxed)) || conn.channel->broken()) return false;
   static thread_local std::string scratch;
   Message msg;
   int n = 0;
@@ -94,9 +97,25 @@ bool Agent::DrainSession(SessionConn& session) {
 }
 
 bool Agent::DrainWorker(WorkerConn& worker) {
+  absl::MutexLock lock(&worker.drain_mu);
   return DrainChannel<WorkerConn, pb::WorkerMessage>(worker, "worker", [&](const pb::WorkerMessage& msg) {
-    if (msg.has_result()) HandleResult(worker, msg.result());
+    switch (msg.msg_case()) {
+      case pb::WorkerMessage::kResult: HandleResult(worker, msg.result()); break;
+      case pb::WorkerMessage::kLaneReport: HandleLaneReport(worker, msg.lane_report()); break;
+      case pb::WorkerMessage::kLeaseReleased: HandleLeaseReleased(worker, msg.lease_released()); break;
+      default: break;
+    }
   });
+}
+
+void Agent::DrainReportsOfClosedWorker(WorkerConn& worker) {
+  absl::MutexLock lock(&worker.drain_mu);
+  DrainChannel<WorkerConn, pb::WorkerMessage>(
+      worker, "worker",
+      [&](const pb::WorkerMessage& msg) {
+        if (msg.has_lane_report()) HandleLaneReport(worker, msg.lane_report());
+      },
+      /*even_closed=*/true);
 }
 
 void Agent::AcceptSideConnections() {
@@ -172,6 +191,10 @@ void Agent::ServeHandshake(int fd) {
     ev.data.u64 = MakeTag(kPeerWake, session->wake.get());
     (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, session->wake.get(), &ev);
     session->attached.store(true);
+    {
+      absl::MutexLock lock(&coord_mu_);
+      if (session->lanes) coordinator_->SetLeaseEligible(session->id, true);
+    }
     conns_epoch_.fetch_add(1);
     spdlog::info("session {} attached: {} uid {} gid {} pid {}", session->id, session->name, cred->uid, cred->gid,
                  cred->pid);
@@ -209,7 +232,7 @@ void Agent::ServeHandshake(int fd) {
   absl::StatusOr<coordinator::Effects> effects;
   {
     absl::MutexLock lock(&coord_mu_);
-    effects = coordinator_->AddWorker(worker->id, worker->types);
+    effects = coordinator_->AddWorker(worker->id, worker->types, worker->lanes);
   }
   if (!effects.ok()) {
     spdlog::warn("worker {} refused: {}", worker->slot, effects.status().ToString());
@@ -258,8 +281,13 @@ void Agent::PumpLoop() {
   std::vector<epoll_event> events(64);
   shm::SpinPolicy spin(config_.spin);
   absl::Time idle_since = absl::Now();
+  absl::Time next_lane_check = absl::Now();
   while (!stop_pump_.load(std::memory_order_relaxed)) {
     if (conns_epoch_.load(std::memory_order_acquire) != seen_epoch) refresh();
+    if (leases_out_.load(std::memory_order_relaxed) > 0 && absl::Now() >= next_lane_check) {
+      CheckLaneDeadlines();
+      next_lane_check = absl::Now() + absl::Milliseconds(kLeaseTickMs);
+    }
     bool busy = false;
     bool backlogged = false;
     // Results first: they free workers that queued jobs are waiting for.
@@ -301,6 +329,7 @@ void Agent::PumpLoop() {
     // half-done handshake expires.
     int timeout_ms = -1;
     if (backlogged) timeout_ms = 1;
+    else if (leases_out_.load() > 0) timeout_ms = kLeaseTickMs;
     else if (!handshakes_.empty()) timeout_ms = 1000;
     const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
     beacon_->SetSleeping(false);

@@ -34,6 +34,10 @@ ABSL_FLAG(std::string, peer_backlog, "1M", "messages kept for a peer that does n
 ABSL_FLAG(absl::Duration, peer_stall, absl::Seconds(10), "how long a peer may not read before it is cut off");
 ABSL_FLAG(std::string, allow, "",
           "who may submit what: uid:N=type,type;gid:N=* (default: everyone who can open the socket)");
+ABSL_FLAG(bool, leases, true,
+          "lease idle workers to sessions so their jobs go straight to the worker (two hops); false: every job "
+          "through the agent");
+ABSL_FLAG(absl::Duration, lease_idle, absl::Seconds(2), "a lease with no job for this long goes back to the pool");
 ABSL_FLAG(int64_t, spin_us, 50, "microseconds to spin for the next message before sleeping (0: never spin)");
 ABSL_FLAG(int64_t, max_queue, 10000, "queued jobs, all sessions");
 ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no quota)");
@@ -221,6 +225,12 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--spin_us=", spin_us, ": allowed 0 to 10000"));
   }
   c.spin = absl::Microseconds(spin_us);
+  c.leases = absl::GetFlag(FLAGS_leases);
+  c.lease_idle = absl::GetFlag(FLAGS_lease_idle);
+  if (c.lease_idle < absl::Milliseconds(10) || c.lease_idle > absl::Hours(1)) {
+    return absl::InvalidArgumentError(absl::StrCat("--lease_idle=", absl::FormatDuration(c.lease_idle),
+                                                   ": allowed 10ms to 1h"));
+  }
 
   const std::string group = absl::GetFlag(FLAGS_socket_group);
   if (!group.empty()) {

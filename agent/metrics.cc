@@ -132,7 +132,7 @@ AgentMetrics::AgentMetrics()
                            .Help("Maximum number of open file descriptors")
                            .Register(*registry_)
                            .Add({})) {
-  for (const char* state : {"starting", "idle", "busy", "draining"}) workers_.Add({{"state", state}});
+  for (const char* state : {"starting", "idle", "busy", "leased", "draining"}) workers_.Add({{"state", state}});
   for (absl::StatusCode code : kRejectionCodes) rejections_.Add({{"reason", ReasonLabel(code)}});
   // Rejected jobs of types never seen share one label (see Rejected).
   jobs_.Add({{"type", "_rejected"}, {"outcome", coordinator::OutcomeName(coordinator::Outcome::kRejected)}});
@@ -217,7 +217,7 @@ void AgentMetrics::SetArena(const std::vector<shm::ClassOccupancy>& classes, uin
 }
 
 void AgentMetrics::SetWorkers(const std::map<std::string, int>& by_state) {
-  for (const char* state : {"starting", "idle", "busy", "draining"}) {
+  for (const char* state : {"starting", "idle", "busy", "leased", "draining"}) {
     auto it = by_state.find(state);
     workers_.Add({{"state", state}}).Set(it == by_state.end() ? 0 : it->second);
   }

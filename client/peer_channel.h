@@ -73,16 +73,18 @@ class PeerChannel {
         wake_(std::move(picked.wake)),
         beacon_(std::move(picked.beacon)),
         slot_(segment_->channel()),
+        lane_(segment_->lane()),
         spin_policy_(spin) {}
 
   // One sender at a time (the caller's lock). False when the ring is full right now.
-  absl::StatusOr<bool> TrySend(const google::protobuf::MessageLite& message) {
+  // `wake_agent` false: the agent reads it when it next wakes (a worker's lane reports).
+  absl::StatusOr<bool> TrySend(const google::protobuf::MessageLite& message, bool wake_agent = true) {
     const size_t size = message.ByteSizeLong();
     absl::StatusOr<bool> pushed = slot_.up.TryPushWith(size, [&](std::span<std::byte> out) {
       message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
     });
     // The push's seq_cst store, then this seq_cst load: see shm/agent_beacon.h.
-    if (pushed.ok() && *pushed && beacon_->sleeping()) {
+    if (pushed.ok() && *pushed && wake_agent && beacon_->sleeping()) {
       const uint64_t one = 1;
       (void)!write(wake_.get(), &one, sizeof one);
     }
@@ -100,7 +102,28 @@ class PeerChannel {
     return popped;
   }
 
-  bool HasData() const { return slot_.down.HasData(); }
+  bool HasData() const { return slot_.down.HasData() || (has_lane() && lane_.down.HasData()); }
+
+  // A session's lane to a leased worker (see shm/segment.h).
+  bool has_lane() const { return lane_.peer_bell != nullptr; }
+  // Up the lane to the leased worker, ringing its doorbell. One sender at a time.
+  absl::StatusOr<bool> TrySendLane(const google::protobuf::MessageLite& message) {
+    const size_t size = message.ByteSizeLong();
+    absl::StatusOr<bool> pushed = lane_.up.TryPushWith(size, [&](std::span<std::byte> out) {
+      message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
+    });
+    if (pushed.ok() && *pushed) lane_.peer_bell->Ring();
+    return pushed;
+  }
+  // The leased worker's answers. One receiver at a time (the ring's consumer).
+  absl::StatusOr<bool> TryReceiveLane(google::protobuf::MessageLite& out) {
+    bool parsed = true;
+    absl::StatusOr<bool> popped = lane_.down.TryPop([&](std::span<const std::byte> bytes) {
+      parsed = out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    });
+    if (popped.ok() && *popped && !parsed) return absl::DataLossError("a malformed answer from the leased worker");
+    return popped;
+  }
 
   // Spins (when recent waits were short: shm::SpinPolicy), then sleeps on this channel's
   // doorbell until `ready()` or `timeout`. One waiter at a time (the caller's rule).
@@ -111,6 +134,18 @@ class PeerChannel {
     if (got) spin_policy_.Waited(absl::Now() - start);
     return got;
   }
+  // The same on another doorbell (a leased worker sleeps on its lane's), with this channel's
+  // spin policy.
+  template <typename Ready>
+  bool WaitOn(shm::Doorbell& bell, Ready ready, absl::Duration timeout) {
+    const absl::Time start = absl::Now();
+    const bool got = shm::SpinThenSleep(bell, ready, spin_policy_.Spin(), timeout);
+    if (got) spin_policy_.Waited(absl::Now() - start);
+    return got;
+  }
+  uint64_t up_used() const { return slot_.up.used(); }
+  uint64_t up_capacity() const { return slot_.up.capacity(); }
+
   // Wakes a thread of this process sleeping in Wait (something arrived another way).
   void Wake() {
     slot_.peer_bell->seq.fetch_add(1, std::memory_order_seq_cst);
@@ -130,6 +165,7 @@ class PeerChannel {
   shm::UniqueFd wake_;
   std::unique_ptr<shm::AgentBeacon> beacon_;
   shm::ChannelSlot slot_;
+  shm::ChannelSlot lane_;
   shm::SpinPolicy spin_policy_;
 };
 

@@ -16,15 +16,19 @@ namespace jobd::client {
 using internal::FromProto;
 using internal::Unavailable;
 
-void JobFuture::Shared::Complete(const pb::Completion& c) {
+void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
   const shm::Handle response = shm::Handle::FromBits(c.response().handle());
   std::shared_ptr<State> state;
   {
     absl::MutexLock lock(&mu);
+    // The leased worker's answer is its slab until taken: ours now, or nobody's.
+    absl::Status taken_over;
+    if (from_lane && !response.is_null()) taken_over = arena->Transfer(response, lane_worker, session_id);
     auto it = pending.find(c.seq());
-    if (it == pending.end()) {
-      // Nobody will read it: a duplicate or a job whose future was dropped and already erased.
-      FreeQuietly(response);
+    if (it == pending.end() || (from_lane && !it->second->lane)) {
+      // Nobody will read it: a duplicate, a lane answer after the agent ended the job (its
+      // deadline), or a job whose future was dropped and already erased.
+      if (taken_over.ok()) FreeQuietly(response);
       return;
     }
     state = std::move(it->second);
@@ -38,7 +42,11 @@ void JobFuture::Shared::Complete(const pb::Completion& c) {
     state->timings.agent_result_ns = st.agent_result_ns();
     state->timings.agent_sent_ns = st.agent_sent_ns();
     state->timings.client_received_ns = MonotonicNanos();
-    if (c.outcome() == pb::OUTCOME_OK) {
+    if (c.outcome() == pb::OUTCOME_OK && !taken_over.ok()) {
+      state->status = WithOutcome(absl::DataLossError(absl::StrCat("the leased worker's answer is not a slab it holds: ",
+                                                                  taken_over.message())),
+                                  JobOutcome::kWorkerDied);
+    } else if (c.outcome() == pb::OUTCOME_OK) {
       state->status = absl::OkStatus();
       state->response = response;
       state->response_size = c.response().size();
@@ -47,7 +55,12 @@ void JobFuture::Shared::Complete(const pb::Completion& c) {
           absl::Status(static_cast<absl::StatusCode>(c.code()), c.message()), FromProto(c.outcome()));
       FreeQuietly(response);
     }
-    if (c.outcome() == pb::OUTCOME_REJECTED) {
+    if (state->lane) {
+      // A lane job's request never left the session.
+      FreeQuietly(state->request);
+      state->lane = false;
+      if (lane_inflight > 0) --lane_inflight;
+    } else if (c.outcome() == pb::OUTCOME_REJECTED) {
       // The agent never took the request slab: it is still ours.
       FreeQuietly(state->request);
     }
@@ -192,6 +205,8 @@ bool JobFuture::Shared::SendLocked(const pb::ClientMessage& msg) {
 void JobFuture::Shared::DrainRing() {
   pb::AgentMessage msg;
   for (;;) {
+    // The lane first: a lane job's answer is there before anything the agent says about it.
+    DrainLane();
     absl::StatusOr<bool> got = ring->TryReceive(msg);
     if (!got.ok()) {
       // The agent never writes a broken ring: end the session rather than guess.
@@ -199,7 +214,61 @@ void JobFuture::Shared::DrainRing() {
       return;
     }
     if (!*got) return;
-    if (msg.has_completion()) Complete(msg.completion());
+    switch (msg.msg_case()) {
+      case pb::AgentMessage::kCompletion: Complete(msg.completion()); break;
+      case pb::AgentMessage::kLaneOpen: OpenLane(msg.lane_open()); break;
+      case pb::AgentMessage::kLaneClosed: CloseLane(msg.lane_closed()); break;
+      default: break;
+    }
+  }
+}
+
+void JobFuture::Shared::DrainLane() {
+  if (!ring->has_lane()) return;
+  pb::Completion c;
+  for (;;) {
+    absl::StatusOr<bool> got = ring->TryReceiveLane(c);
+    if (!got.ok()) {
+      // A worker never writes a broken lane either: end the session rather than guess.
+      stream_context.TryCancel();
+      return;
+    }
+    if (!*got) return;
+    Complete(c, /*from_lane=*/true);
+  }
+}
+
+void JobFuture::Shared::OpenLane(const pb::LaneOpen& open) {
+  absl::MutexLock lock(&mu);
+  lane_id = open.lane();
+  lane_worker = open.worker_owner();
+  lane_types.clear();
+  lane_types.insert(open.types().begin(), open.types().end());
+  lane_max_slabs = open.max_slabs();
+  lane_inflight = 0;
+}
+
+void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
+  DrainLane();
+  std::vector<pb::ClientMessage> resend;
+  absl::MutexLock wlock(&write_mu);
+  {
+    absl::MutexLock lock(&mu);
+    if (closed.lane() != lane_id) return;
+    lane_id = 0;
+    lane_types.clear();
+    lane_inflight = 0;
+    for (auto& [seq, state] : pending) {
+      if (!state->lane || state->done) continue;
+      state->lane = false;  // the agent's job now: it frees the request
+      resend.push_back(std::move(state->lane_submit));
+    }
+  }
+  for (const pb::ClientMessage& m : resend) {
+    if (!SendLocked(m)) {
+      stream_context.TryCancel();  // the session is lost: its end fails every pending job
+      return;
+    }
   }
 }
 
@@ -290,6 +359,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(
   pb::ClientMessage hello;
   hello.mutable_hello()->set_client_name(options.client_name);
   hello.mutable_hello()->set_pid(getpid());
+  hello.mutable_hello()->set_lanes(true);
   pb::AgentMessage welcome;
   if (!shared->stream->Write(hello) || !shared->stream->Read(&welcome) || !welcome.has_welcome()) {
     grpc::Status st = shared->stream->Finish();
@@ -375,25 +445,46 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
     submit->mutable_retry()->set_backoff_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(options.retry.backoff)));
     submit->mutable_retry()->set_retry_handler_errors(options.retry.retry_handler_errors);
   }
-  {
-    absl::MutexLock lock(&mu);
-    if (!connected.load()) {
-      FreeQuietly(state->request);
-      return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));
-    }
-    pending[state->seq] = state;
-    if (completions->poll_mode()) {
-      // The event loop may never call Wait: someone must watch the ring for this job.
-      StartWatcherLocked();
-      watcher_cv.Signal();
-    }
-  }
+  // The lane takes simple jobs while the leased worker is free; otherwise the agent queues
+  // them for any worker (the leased one is busy, and another may be idle).
+  const bool lane_kind = policy == pb::POLICY_SIMPLE && piece == nullptr && options.retry.max_attempts <= 1;
   bool sent;
   {
-    absl::MutexLock lock(&write_mu);
+    absl::MutexLock wlock(&write_mu);
+    bool via_lane = false;
+    {
+      absl::MutexLock lock(&mu);
+      if (!connected.load()) {
+        FreeQuietly(state->request);
+        return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));
+      }
+      pending[state->seq] = state;
+      // Over the slab quota the agent refuses the job, with the quota named.
+      if (lane_kind && lane_id != 0 && lane_inflight == 0 && lane_types.contains(state->type) &&
+          (lane_max_slabs == 0 || arena->CountOwnedBy(session_id) <= lane_max_slabs)) {
+        via_lane = true;
+        state->lane = true;
+        ++lane_inflight;
+      }
+      if (completions->poll_mode()) {
+        // The event loop may never call Wait: someone must watch the ring for this job.
+        StartWatcherLocked();
+        watcher_cv.Signal();
+      }
+    }
     state->timings.client_sent_ns = MonotonicNanos();
     submit->mutable_stamps()->set_client_sent_ns(state->timings.client_sent_ns);
-    sent = SendLocked(msg);
+    if (via_lane) {
+      state->lane_submit = msg;
+      absl::StatusOr<bool> pushed = ring->TrySendLane(msg.submit());
+      via_lane = pushed.ok() && *pushed;
+      if (!via_lane) {
+        absl::MutexLock lock(&mu);
+        state->lane = false;
+        if (lane_inflight > 0) --lane_inflight;
+      }
+    }
+    sent = via_lane || SendLocked(msg);
   }
   if (!sent) {
     absl::MutexLock lock(&mu);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <optional>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -17,6 +18,7 @@
 #include "client/socket_path.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/jobd.grpc.pb.h"
+#include "proto/job_id.h"
 #include "shm/monotonic.h"
 #include "shm/status_macros.h"
 
@@ -195,6 +197,7 @@ absl::Status Worker::Run(WorkerOptions options) {
   pb::WorkerMessage hello;
   hello.mutable_hello()->set_token(token);
   hello.mutable_hello()->set_pid(getpid());
+  hello.mutable_hello()->set_lanes(true);
   for (const auto& [type, handler] : handlers_) hello.mutable_hello()->add_types(type);
   pb::AgentToWorker in;
   if (!stream->Write(hello) || !stream->Read(&in) || !in.has_welcome()) {
@@ -249,8 +252,57 @@ absl::Status Worker::Run(WorkerOptions options) {
       absl::SleepFor(absl::Microseconds(20));
     }
   };
-  // The next assignment from the channel; false when the agent is gone.
-  auto next = [&](pb::Assignment& a) -> absl::StatusOr<bool> {
+  // The lease this worker serves, when it has one: the session's lane is a second source of
+  // jobs, and while leased the worker sleeps on the lane's doorbell (the agent rings it too).
+  struct Lease {
+    uint32_t session = 0;
+    uint32_t lane = 0;
+    std::shared_ptr<shm::Segment> segment;
+    absl::flat_hash_set<std::string> types;
+    uint64_t default_timeout_ms = 0;
+    uint64_t max_timeout_ms = 0;
+    uint64_t max_context_bytes = 0;
+    uint64_t jobs_left = 0;  // 0: no limit; else the lease is given back when it reaches 0
+  };
+  std::optional<Lease> lease;
+  // The segment of the job's session: sent on the side socket before the job's assignment.
+  auto segment_of = [&](uint32_t id) -> std::shared_ptr<shm::Segment> {
+    absl::MutexLock lock(&inbox.mu);
+    auto has = [&] { return inbox.segments.contains(id) || inbox.closed; };
+    inbox.mu.AwaitWithTimeout(absl::Condition(&has), absl::Seconds(10));
+    auto it = inbox.segments.find(id);
+    return it == inbox.segments.end() ? nullptr : it->second;
+  };
+  // Reports go up without waking the agent (it reads them when it next wakes), unless the ring
+  // fills: then it is woken so that it catches up.
+  auto report = [&](const pb::WorkerMessage& m) {
+    absl::MutexLock lock(&write_mu);
+    const bool wake = ring->up_used() > ring->up_capacity() / 4;
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    for (;;) {
+      absl::StatusOr<bool> sent = ring->TrySend(m, wake);
+      if (sent.ok() && *sent) return true;
+      if (!sent.ok() || absl::Now() > give_up || inbox.signal.load()) return false;
+      ring->WakeAgent();
+      absl::SleepFor(absl::Microseconds(20));
+    }
+  };
+  auto release_lease = [&] {
+    pb::WorkerMessage released;
+    released.mutable_lease_released()->set_session(lease->session);
+    released.mutable_lease_released()->set_lane(lease->lane);
+    lease.reset();
+    return write(released);
+  };
+  // One job: from the agent (`a`) or from the lane (`lane_job`, its id already made).
+  struct Next {
+    bool from_lane = false;
+    pb::Assignment a;
+    pb::Submit submit;
+  };
+  // The next job; false when the agent is gone.
+  auto next = [&](Next& job) -> absl::StatusOr<bool> {
+    std::string scratch;
     for (;;) {
       pb::AgentToWorker m;
       absl::StatusOr<bool> got = ring->TryReceive(m);
@@ -261,30 +313,209 @@ absl::Status Worker::Run(WorkerOptions options) {
           inbox.segments.erase(m.forget().segment());
           continue;
         }
+        if (m.has_lease_grant()) {
+          const pb::LeaseGrant& g = m.lease_grant();
+          Lease l;
+          l.session = g.session();
+          l.lane = g.lane();
+          l.segment = segment_of(g.session());
+          l.types.insert(g.types().begin(), g.types().end());
+          l.default_timeout_ms = g.default_timeout_ms();
+          l.max_timeout_ms = g.max_timeout_ms();
+          l.max_context_bytes = g.max_context_bytes();
+          l.jobs_left = g.jobs_left();
+          lease = std::move(l);
+          // Without the session's memory there is nothing to serve: give the lease straight back.
+          if (lease->segment == nullptr || lease->segment->lane().peer_bell == nullptr) {
+            if (!release_lease()) return false;
+          }
+          continue;
+        }
+        if (m.has_lease_revoke()) {
+          if (lease.has_value() && lease->lane == m.lease_revoke().lane()) {
+            if (!release_lease()) return false;
+          }
+          continue;
+        }
         if (!m.has_assignment()) continue;
-        a = std::move(*m.mutable_assignment());
+        job.from_lane = false;
+        job.a = std::move(*m.mutable_assignment());
         absl::MutexLock lock(&inbox.mu);
-        inbox.running = a.job_id();
-        inbox.cancelled.store(inbox.cancelled_early.erase(a.job_id()) > 0);
+        inbox.running = job.a.job_id();
+        inbox.cancelled.store(inbox.cancelled_early.erase(job.a.job_id()) > 0);
         return true;
       }
+      if (lease.has_value()) {
+        // Copied out before parsing: the client may rewrite the bytes meanwhile.
+        absl::StatusOr<bool> popped = lease->segment->lane().up.TryPop([&](std::span<const std::byte> bytes) {
+          scratch.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        });
+        if (!popped.ok() || (*popped && !job.submit.ParseFromString(scratch))) {
+          // The session broke its own lane: it loses the lease, nothing else.
+          if (!release_lease()) return false;
+          continue;
+        }
+        if (*popped) {
+          job.from_lane = true;
+          const uint64_t id = MakeJobId(lease->session, job.submit.seq());
+          absl::MutexLock lock(&inbox.mu);
+          inbox.running = id;
+          inbox.cancelled.store(inbox.cancelled_early.erase(id) > 0);
+          return true;
+        }
+      }
       if (inbox.signal.load()) return false;
-      // No timeout needed: the agent going away sets `signal` and rings this doorbell.
-      ring->Wait([&] { return ring->HasData() || inbox.signal.load(); }, absl::Minutes(1));
+      if (lease.has_value()) {
+        // The client rings the lane's doorbell, and so does the agent after writing to this
+        // worker's channel. The timeout bounds what a client that scribbles on its own doorbell
+        // can cost: a revoke noticed late, never a message lost.
+        shm::Segment& seg = *lease->segment;
+        ring->WaitOn(*seg.lane().peer_bell,
+                     [&] { return ring->HasData() || seg.lane().up.HasData() || inbox.signal.load(); },
+                     absl::Milliseconds(100));
+      } else {
+        // No timeout needed: the agent going away sets `signal` and rings this doorbell.
+        ring->Wait([&] { return ring->HasData() || inbox.signal.load(); }, absl::Minutes(1));
+      }
     }
   };
-  // The segment of the job's session: sent on the side socket before the job's assignment.
-  auto segment_of = [&](uint32_t id) -> std::shared_ptr<shm::Segment> {
-    absl::MutexLock lock(&inbox.mu);
-    auto has = [&] { return inbox.segments.contains(id) || inbox.closed; };
-    inbox.mu.AwaitWithTimeout(absl::Condition(&has), absl::Seconds(10));
-    auto it = inbox.segments.find(id);
-    return it == inbox.segments.end() ? nullptr : it->second;
+  // Runs the handler for a job whose request is in `arena`; fills `status` and the context.
+  auto run = [&](JobContext& ctx, shm::Arena* arena, const pb::SlabRef& request, const pb::SlabRef& shared,
+                 absl::Status& status) {
+    if (status.ok() && request.handle() != 0) {
+      auto view = arena->Resolve(shm::Handle::FromBits(request.handle()), request.size());
+      if (view.ok()) ctx.request_ = *view; else status = view.status();
+    }
+    if (status.ok() && shared.handle() != 0) {
+      auto view = arena->Resolve(shm::Handle::FromBits(shared.handle()), shared.size());
+      if (view.ok()) ctx.shared_ = *view; else status = view.status();
+    }
+    if (status.ok()) {
+      auto it = handlers_.find(ctx.type_);
+      if (it == handlers_.end()) {
+        status = absl::NotFoundError(absl::StrCat("this worker has no handler for job type '", ctx.type_, "'"));
+      } else {
+        if (before_handle_) before_handle_(ctx);
+        status = RunHandler(it->second, ctx);
+        if (after_handle_) after_handle_(ctx);
+      }
+    }
+  };
+  // A lane job: checked as the agent checks a submit, run, answered down the lane to the
+  // client, and reported to the agent after the fact.
+  auto serve_lane = [&](const pb::Submit& sub, int64_t received_ns) -> bool {
+    Lease& l = *lease;
+    const uint64_t id = MakeJobId(l.session, sub.seq());
+    shm::Arena* arena = l.segment->arena();
+    JobContext ctx;
+    ctx.arena_ = arena;
+    ctx.owner_ = owner;
+    ctx.job_id_ = id;
+    ctx.type_ = sub.type();
+    ctx.attempt_ = 1;
+    ctx.cancelled_ = &inbox.cancelled;
+    ctx.env_ = &env_;
+    absl::Status status;
+    uint64_t context_bytes = 0;
+    for (const auto& [k, v] : sub.context()) context_bytes += k.size() + v.size();
+    if (!l.types.contains(sub.type())) {
+      status = absl::NotFoundError(absl::StrCat("job type '", sub.type().substr(0, 128), "' is not served by this lane"));
+    } else if (sub.policy() != pb::POLICY_SIMPLE || sub.shared().handle() != 0 || sub.retry().max_attempts() > 1) {
+      status = absl::InvalidArgumentError("a lane job is a simple job: no NoReply, ManualRespond, shared piece or retry");
+    } else if (sub.timeout_ms() > l.max_timeout_ms) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("timeout of ", sub.timeout_ms(), " ms exceeds the agent's maximum of ", l.max_timeout_ms, " ms"));
+    } else if (context_bytes > l.max_context_bytes) {
+      status = absl::InvalidArgumentError(absl::StrCat("context of ", context_bytes, " bytes exceeds the limit of ",
+                                                       l.max_context_bytes, " bytes"));
+    } else if (sub.request().handle() != 0) {
+      absl::StatusOr<shm::OwnerId> holder = arena->OwnerOf(shm::Handle::FromBits(sub.request().handle()));
+      if (!holder.ok() || *holder != l.session) {
+        status = absl::InvalidArgumentError("the request slab is not held by the session");
+      }
+    }
+    const bool accepted = status.ok();
+    const uint64_t timeout_ms = sub.timeout_ms() != 0 ? sub.timeout_ms() : l.default_timeout_ms;
+    ctx.deadline_ = absl::Now() + absl::Milliseconds(static_cast<int64_t>(timeout_ms));
+    ctx.context_.insert(sub.context().begin(), sub.context().end());
+    if (accepted) {
+      pb::WorkerMessage started;
+      pb::LaneReport* r = started.mutable_lane_report();
+      r->set_session(l.session);
+      r->set_job_id(id);
+      r->set_type(sub.type());
+      r->set_started(true);
+      r->set_deadline_unix_us(absl::ToUnixMicros(ctx.deadline_));
+      if (!report(started)) return false;
+      run(ctx, arena, sub.request(), pb::SlabRef(), status);
+    }
+    const int64_t done_ns = shm::MonotonicNanos();
+    pb::Completion c;
+    c.set_seq(sub.seq());
+    c.set_attempts(1);
+    c.set_run_us(static_cast<uint64_t>((done_ns - received_ns) / 1000));
+    if (status.ok()) {
+      c.set_outcome(pb::OUTCOME_OK);
+      if (ctx.committed_ && !ctx.response_.is_null()) {
+        c.mutable_response()->set_handle(ctx.response_.bits());
+        c.mutable_response()->set_size(ctx.response_size_);
+      } else if (!ctx.response_.is_null()) {
+        (void)arena->Free(ctx.response_, owner);
+      }
+    } else {
+      if (!ctx.response_.is_null()) (void)arena->Free(ctx.response_, owner);
+      c.set_outcome(accepted ? pb::OUTCOME_HANDLER_ERROR : pb::OUTCOME_REJECTED);
+      c.set_code(static_cast<int>(status.code()));
+      c.set_message(accepted ? absl::StrCat("handler error: '", status.message(), "'") : std::string(status.message()));
+    }
+    c.mutable_stamps()->set_client_sent_ns(sub.stamps().client_sent_ns());
+    c.mutable_stamps()->set_worker_received_ns(received_ns);
+    c.mutable_stamps()->set_worker_done_ns(done_ns);
+    {
+      absl::MutexLock lock(&inbox.mu);
+      inbox.running = 0;
+    }
+    // The client drains its lane whenever it wakes; a client that stops reading only loses its
+    // own answer, after a bounded wait, and with it the lease.
+    shm::Segment& seg = *l.segment;
+    const size_t size = c.ByteSizeLong();
+    const absl::Time give_up = absl::Now() + absl::Seconds(1);
+    bool answered = false;
+    for (;;) {
+      absl::StatusOr<bool> pushed = seg.lane().down.TryPushWith(size, [&](std::span<std::byte> out) {
+        c.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
+      });
+      if (pushed.ok() && *pushed) {
+        answered = true;
+        break;
+      }
+      if (!pushed.ok() || absl::Now() > give_up) break;
+      seg.channel().peer_bell->Ring();
+      absl::SleepFor(absl::Microseconds(50));
+    }
+    seg.channel().peer_bell->Ring();
+    if (accepted) {
+      pb::WorkerMessage ended;
+      pb::LaneReport* r = ended.mutable_lane_report();
+      r->set_session(l.session);
+      r->set_job_id(id);
+      r->set_type(sub.type());
+      r->set_outcome(c.outcome());
+      r->set_run_us(c.run_us());
+      if (!report(ended)) return false;
+    }
+    if (!answered) {
+      if (c.response().handle() != 0) (void)arena->Free(shm::Handle::FromBits(c.response().handle()), owner);
+      return release_lease();
+    }
+    // Its recycling is due (--worker_max_jobs): back to the agent, which replaces it.
+    if (l.jobs_left > 0 && --l.jobs_left == 0) return release_lease();
+    return true;
   };
   bool stream_ok = true;
   while (stream_ok) {
-    pb::Assignment a;
-    absl::StatusOr<bool> got = next(a);
+    Next job;
+    absl::StatusOr<bool> got = next(job);
     if (!got.ok()) {
       stop_readers();
       return absl::DataLossError(absl::StrCat("channel to jobd broken: ", got.status().message()));
@@ -292,6 +523,11 @@ absl::Status Worker::Run(WorkerOptions options) {
     if (!*got) break;
     const int64_t received_ns = shm::MonotonicNanos();
     env_.Expire();
+    if (job.from_lane) {
+      stream_ok = serve_lane(job.submit, received_ns);
+      continue;
+    }
+    const pb::Assignment& a = job.a;
     pb::WorkerMessage out;
     pb::JobResult* result = out.mutable_result();
     result->set_job_id(a.job_id());
@@ -322,24 +558,8 @@ absl::Status Worker::Run(WorkerOptions options) {
     if (arena == nullptr) {
       status = absl::FailedPreconditionError(
           absl::StrCat("the shared memory of session ", a.segment(), " never reached this worker"));
-    } else if (a.request().handle() != 0) {
-      auto view = arena->Resolve(shm::Handle::FromBits(a.request().handle()), a.request().size());
-      if (view.ok()) ctx.request_ = *view; else status = view.status();
     }
-    if (status.ok() && arena != nullptr && a.shared().handle() != 0) {
-      auto view = arena->Resolve(shm::Handle::FromBits(a.shared().handle()), a.shared().size());
-      if (view.ok()) ctx.shared_ = *view; else status = view.status();
-    }
-    if (status.ok()) {
-      auto it = handlers_.find(a.type());
-      if (it == handlers_.end()) {
-        status = absl::NotFoundError(absl::StrCat("this worker has no handler for job type '", a.type(), "'"));
-      } else {
-        if (before_handle_) before_handle_(ctx);
-        status = RunHandler(it->second, ctx);
-        if (after_handle_) after_handle_(ctx);
-      }
-    }
+    run(ctx, arena, a.request(), a.shared(), status);
     if (status.ok() && ctx.committed_ && !ctx.response_.is_null()) {
       result->mutable_response()->set_handle(ctx.response_.bits());
       result->mutable_response()->set_size(ctx.response_size_);

@@ -22,6 +22,7 @@ const char* WorkerStateName(WorkerState state) {
     case WorkerState::kIdle: return "idle";
     case WorkerState::kBusy: return "busy";
     case WorkerState::kDraining: return "draining";
+    case WorkerState::kLeased: return "leased";
   }
   return "unknown";
 }
@@ -39,7 +40,9 @@ Effects Coordinator::CloseSession(SessionId session) {
   if (s == m.sessions.end()) return fx;
   const absl::Time now = m.clock.Now();
   std::vector<JobId> ids(s->second.jobs.begin(), s->second.jobs.end());
+  if (auto w = m.workers.find(s->second.lease); w != m.workers.end()) m.Revoke(w->second, fx);
   m.sessions.erase(s);
+  m.lease_eligible.erase(session);
   for (JobId id : ids) {
     auto it = m.jobs.find(id);
     if (it == m.jobs.end()) continue;
@@ -227,7 +230,7 @@ absl::StatusOr<JobStatus> Coordinator::Status(JobId id) const {
   return absl::NotFoundError(absl::StrCat("no job ", id, " (unknown, or ended too long ago to remember)"));
 }
 
-absl::StatusOr<Effects> Coordinator::AddWorker(WorkerId worker, std::vector<std::string> types) {
+absl::StatusOr<Effects> Coordinator::AddWorker(WorkerId worker, std::vector<std::string> types, bool takes_leases) {
   Impl& m = *impl_;
   if (worker == shm::kNoOwner || worker == shm::kAgentOwner) {
     return absl::InvalidArgumentError(absl::StrCat("worker id ", worker, " is reserved"));
@@ -238,6 +241,7 @@ absl::StatusOr<Effects> Coordinator::AddWorker(WorkerId worker, std::vector<std:
   if (types.empty()) return absl::InvalidArgumentError("a worker must handle at least one job type");
   internal::Worker& w = m.workers[worker];
   w.id = worker;
+  w.takes_leases = takes_leases;
   for (std::string& t : types) {
     m.known_types.insert(t);
     w.types.insert(std::move(t));
@@ -254,6 +258,7 @@ Effects Coordinator::WorkerGone(WorkerId worker, absl::Status why) {
   if (it == m.workers.end()) return fx;
   m.RemoveIdle(it->second);
   m.ClearKill(it->second);
+  m.DropLease(it->second);
   internal::Worker w = std::move(it->second);
   m.workers.erase(it);
   const absl::Time now = m.clock.Now();
@@ -277,7 +282,10 @@ Effects Coordinator::RetireWorker(WorkerId worker, KillReason reason) {
   internal::Worker& w = it->second;
   w.draining = true;
   m.RemoveIdle(w);
-  if (w.busy) {
+  if (w.leased_to != 0) {
+    w.retire_after_job = reason;
+    m.Revoke(w, fx);
+  } else if (w.busy) {
     w.retire_after_job = reason;
   } else {
     fx.kills.push_back({worker, reason, 0});
@@ -301,6 +309,10 @@ absl::StatusOr<Effects> Coordinator::JobFinished(WorkerId worker, JobId id, absl
   const absl::Time now = m.clock.Now();
   Effects fx;
   internal::Job* j = m.EndAttempt(w);
+  SessionId lease_to = 0;
+  if (j != nullptr && !j->final_emitted && j->req.policy == Policy::kSimple && m.LiveSession(*j) != nullptr) {
+    lease_to = j->req.session;
+  }
   if (j == nullptr || j->final_emitted) {
     // Abandoned (deadline, cancel, session gone) or already answered early: nobody takes this.
     if (has_slab) (void)m.ledger.Free(SessionOf(id), response->handle, worker);
@@ -328,7 +340,7 @@ absl::StatusOr<Effects> Coordinator::JobFinished(WorkerId worker, JobId id, absl
     m.EmitFinal(*j, Outcome::kOk, absl::OkStatus(), delivered, deliver, now, fx);
     m.MaybeRelease(id);
   }
-  m.AfterJob(w, now, fx);
+  m.AfterJob(w, now, fx, lease_to);
   return fx;
 }
 
@@ -419,6 +431,11 @@ Effects Coordinator::Tick() {
     m.RemoveIdle(w->second);
     fx.kills.push_back({id, w->second.kill_reason, w->second.job});
   }
+  if (m.options.leases) {
+    for (auto& [id, w] : m.workers) {
+      if (w.leased_to != 0 && !w.revoking && now >= w.lease_active + m.options.lease_idle) m.Revoke(w, fx);
+    }
+  }
   return fx;
 }
 
@@ -427,7 +444,76 @@ std::optional<absl::Time> Coordinator::NextWakeup() const {
   std::optional<absl::Time> next;
   if (!m.job_timers.empty()) next = m.job_timers.begin()->first;
   if (!m.kill_timers.empty() && (!next || m.kill_timers.begin()->first < *next)) next = m.kill_timers.begin()->first;
+  for (const auto& [id, w] : m.workers) {
+    if (w.leased_to == 0 || w.revoking) continue;
+    const absl::Time at = w.lease_active + m.options.lease_idle;
+    if (!next || at < *next) next = at;
+  }
   return next;
+}
+
+absl::StatusOr<Effects> Coordinator::LeaseReleased(WorkerId worker) {
+  Impl& m = *impl_;
+  auto it = m.workers.find(worker);
+  if (it == m.workers.end() || it->second.leased_to == 0) {
+    return absl::FailedPreconditionError(absl::StrCat("worker ", worker, " holds no lease"));
+  }
+  internal::Worker& w = it->second;
+  m.DropLease(w);
+  Effects fx;
+  if (w.retire_after_job.has_value()) {
+    fx.kills.push_back({worker, *w.retire_after_job, 0});
+    w.retire_after_job.reset();
+  } else if (m.options.worker_max_jobs > 0 && w.jobs_done >= m.options.worker_max_jobs && !w.draining) {
+    w.draining = true;
+    fx.kills.push_back({worker, KillReason::kRecycle, 0});
+  } else if (!w.draining) {
+    m.Feed(w, m.clock.Now(), fx);
+  }
+  return fx;
+}
+
+void Coordinator::LaneActivity(WorkerId worker, bool job_ended) {
+  Impl& m = *impl_;
+  auto it = m.workers.find(worker);
+  if (it == m.workers.end() || it->second.leased_to == 0) return;
+  it->second.lease_active = m.clock.Now();
+  if (job_ended) ++it->second.jobs_done;
+}
+
+void Coordinator::RecordLaneJob(JobId id, const std::string& type, Outcome outcome, absl::Duration run_time) {
+  Impl& m = *impl_;
+  TypeStats& ts = m.stats[type];
+  ++ts.submitted;
+  ++ts.outcomes[outcome];
+  if (outcome == Outcome::kOk || outcome == Outcome::kHandlerError) ts.run_time.Record(run_time);  // it ran
+  JobStatus st;
+  st.id = id;
+  st.type = type;
+  st.state = outcome == Outcome::kOk ? JobState::kDone : JobState::kFailed;
+  st.outcome = outcome;
+  st.attempt = 1;
+  m.Remember(st);
+}
+
+Effects Coordinator::RevokeAllLeases() {
+  Impl& m = *impl_;
+  Effects fx;
+  for (auto& [id, w] : m.workers) m.Revoke(w, fx);
+  return fx;
+}
+
+SessionId Coordinator::LeasedTo(WorkerId worker) const {
+  auto it = impl_->workers.find(worker);
+  return it == impl_->workers.end() ? 0 : it->second.leased_to;
+}
+
+void Coordinator::SetLeaseEligible(SessionId session, bool eligible) {
+  if (eligible) {
+    if (impl_->sessions.contains(session)) impl_->lease_eligible.insert(session);
+  } else {
+    impl_->lease_eligible.erase(session);
+  }
 }
 
 size_t Coordinator::QueueDepth() const { return impl_->ready.size(); }
@@ -451,9 +537,14 @@ std::vector<WorkerInfo> Coordinator::Workers() const {
   for (const auto& [id, w] : impl_->workers) {
     WorkerInfo info;
     info.id = id;
-    info.state = w.draining ? WorkerState::kDraining : w.busy ? WorkerState::kBusy : WorkerState::kIdle;
+    info.state = w.leased_to != 0 ? WorkerState::kLeased
+                 : w.draining     ? WorkerState::kDraining
+                 : w.busy         ? WorkerState::kBusy
+                                  : WorkerState::kIdle;
     info.job = w.busy ? w.job : 0;
     info.jobs_done = w.jobs_done;
+    info.leased_to = w.leased_to;
+    info.revoking = w.revoking;
     out.push_back(info);
   }
   std::sort(out.begin(), out.end(), [](const WorkerInfo& a, const WorkerInfo& b) { return a.id < b.id; });

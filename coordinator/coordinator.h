@@ -41,16 +41,23 @@ struct CoordinatorOptions {
   size_t max_context_bytes = 4096;                          // keys + values
   uint32_t max_attempts_limit = 10;
   size_t finished_jobs_remembered = 10000;                  // for Status() after the end
+  // Worker leases: an idle worker serves one session's lane directly, without the agent.
+  bool leases = false;                                      // off unless the agent turns it on
+  absl::Duration lease_quiet = absl::Seconds(1);            // no lease while a job queued this recently
+  absl::Duration lease_idle = absl::Seconds(2);             // a lease with no lane job for this long is revoked
 };
 
-enum class WorkerState { kIdle, kBusy, kDraining };
-const char* WorkerStateName(WorkerState state);
+enum class WorkerState { kIdle, kBusy, kDraining, kLeased };
+const char* WorkerStateName(WorkerState state);  // "idle", "busy", "draining", "leased"
 
 struct WorkerInfo {
   WorkerId id = 0;
+  // kLeased while it holds a lease, even once retired: it still serves the lane until released.
   WorkerState state = WorkerState::kIdle;
   JobId job = 0;  // when busy
-  uint64_t jobs_done = 0;
+  uint64_t jobs_done = 0;  // jobs dispatched by the coordinator; lane jobs are not counted
+  SessionId leased_to = 0;  // when leased
+  bool revoking = false;    // when leased: a RevokeLease is out, LeaseReleased not yet in
 };
 
 struct JobStatus {
@@ -70,7 +77,8 @@ class Coordinator {
   // The session's stream ended: its queued Simple/ManualRespond jobs are cancelled (slabs
   // freed), its running ones are cancelled (CancelRunning, then a kill after the grace
   // period if they do not end); NoReply jobs run on, and so does a ManualRespond job that has
-  // already answered. Its own slabs are the agent's to reclaim.
+  // already answered. Its lease is revoked (the worker stays leased until LeaseReleased or
+  // WorkerGone). Its own slabs are the agent's to reclaim.
   Effects CloseSession(SessionId session);
 
   // ---- jobs
@@ -92,14 +100,17 @@ class Coordinator {
 
   // ---- workers
   // A worker connected and handles these types. It becomes idle (and may get a job at once).
-  absl::StatusOr<Effects> AddWorker(WorkerId worker, std::vector<std::string> types);
+  // `takes_leases`: the worker serves leases (its hello said so); only such a worker is leased.
+  absl::StatusOr<Effects> AddWorker(WorkerId worker, std::vector<std::string> types, bool takes_leases = false);
   // The worker process is gone (exit, crash, kill). Its running job fails with kWorkerDied
   // ("worker died while running job N", or `why` when given: a worker the agent stopped for a
-  // protocol violation) or is retried if its policy allows.
+  // protocol violation) or is retried if its policy allows. A lease it held is dropped and no
+  // job fails for it: lane jobs are the agent's to settle.
   Effects WorkerGone(WorkerId worker, absl::Status why = absl::OkStatus());
 
   // Retire a worker (it grew too large, say): no more jobs for it; it is stopped
-  // (KillWorker with `reason`) at once if idle, else as soon as its current job ends.
+  // (KillWorker with `reason`) at once if idle, else as soon as its current job ends; a leased
+  // worker's lease is revoked and it is stopped once LeaseReleased comes.
   Effects RetireWorker(WorkerId worker, KillReason reason);
 
   // A worker finished its job: `response` is OK with an optional slab (held by the worker),
@@ -111,9 +122,38 @@ class Coordinator {
   // ManualRespond: the handler answered early and keeps working; the worker stays busy.
   absl::StatusOr<Effects> EarlyResponse(WorkerId worker, JobId id, SlabRef response);
 
+  // ---- leases (after Ray's raylet worker leases)
+  // With options.leases on, a worker whose Simple job ended is leased to that job's session
+  // instead of going idle when the session is open, lease-eligible and holds no lease, the
+  // worker has nothing queued to take and is not retiring, and no job has had to queue within
+  // options.lease_quiet. A lease is revoked when a job queues that only a leased worker could
+  // take, after options.lease_idle without lane activity, when its session closes and when its
+  // worker is retired. Leased workers never get dispatches; lane jobs never enter the job table.
+  //
+  // The worker acknowledged a revoke (or the agent takes the lease back itself): it becomes idle
+  // and may get a queued job at once; a worker retired meanwhile is killed instead.
+  // FailedPrecondition when the worker holds no lease.
+  absl::StatusOr<Effects> LeaseReleased(WorkerId worker);
+  // A lane job of this worker's lease was reported (started, or `job_ended`): the lease is in
+  // use (resets its idle timer); an ended job counts toward options.worker_max_jobs, whose
+  // recycling comes when the worker gives the lease back (GrantLease::jobs_left tells it when).
+  // A no-op for a worker that holds no lease (a report that raced the release).
+  void LaneActivity(WorkerId worker, bool job_ended);
+  // A lane job ended (reported by the worker after the fact): per-type stats (count, outcome,
+  // run time) and Status(id) afterwards as for any finished job. Does not touch the job table.
+  void RecordLaneJob(JobId id, const std::string& type, Outcome outcome, absl::Duration run_time);
+  // Revokes every lease (drain, shutdown).
+  Effects RevokeAllLeases();
+  // The session that holds this worker's lease; 0 when none.
+  SessionId LeasedTo(WorkerId worker) const;
+  // Sessions allowed to hold a lease (the agent marks a session once its segment is attached).
+  // Only an open session can be marked (a mark that races the session's end is dropped);
+  // CloseSession forgets it. Turning it off does not revoke an existing lease.
+  void SetLeaseEligible(SessionId session, bool eligible);
+
   // ---- time
   // Deadlines in the queue (the job never starts) and while running (completion now, a kill
-  // after the grace period), retry backoffs that are due.
+  // after the grace period), retry backoffs that are due, leases idle for options.lease_idle.
   Effects Tick();
   // When Tick next has something to do; nullopt when nothing is pending.
   std::optional<absl::Time> NextWakeup() const;

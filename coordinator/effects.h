@@ -57,14 +57,30 @@ struct CancelRunning {
   JobId id = 0;
 };
 
+// Lease a worker to a session: the worker serves that session's lane until revoked.
+struct GrantLease {
+  WorkerId worker = 0;
+  SessionId session = 0;
+  uint64_t jobs_left = 0;  // lane jobs before the worker's recycling is due; 0: no limit
+};
+
+// Take a lease back: the worker finishes its current lane job and reports LeaseReleased.
+struct RevokeLease {
+  WorkerId worker = 0;
+  SessionId session = 0;
+};
+
 struct Effects {
   std::vector<Dispatch> dispatches;
   std::vector<Completion> completions;
   std::vector<KillWorker> kills;
   std::vector<CancelRunning> cancels;
+  std::vector<GrantLease> grants;
+  std::vector<RevokeLease> revokes;
 
   bool empty() const {
-    return dispatches.empty() && completions.empty() && kills.empty() && cancels.empty();
+    return dispatches.empty() && completions.empty() && kills.empty() && cancels.empty() && grants.empty() &&
+           revokes.empty();
   }
   void Append(Effects&& other);
 };

@@ -72,6 +72,23 @@ class MessageRing {
     });
   }
 
+  // Producer: bytes in the ring now (a hint; the consumer's tail may be anything).
+  uint64_t used() const {
+    return index_->head.load(std::memory_order_relaxed) - index_->tail.load(std::memory_order_acquire);
+  }
+  uint64_t capacity() const { return capacity_; }
+
+  // Consumer: drops whatever is waiting (a new consumer must not run an old one's messages).
+  // The head is the producer's and may be anything; an impossible one is left for TryPop to
+  // report.
+  void DiscardAll() {
+    const uint64_t head = index_->head.load(std::memory_order_acquire);
+    const uint64_t tail = index_->tail.load(std::memory_order_relaxed);
+    if (head >= tail && head - tail <= capacity_ && head % 8 == 0) {
+      index_->tail.store(head, std::memory_order_release);
+    }
+  }
+
   // Consumer: true when a message is waiting (a hint; Pop decides).
   bool HasData() const {
     return index_->head.load(std::memory_order_seq_cst) != index_->tail.load(std::memory_order_relaxed);

@@ -8,8 +8,11 @@ namespace jobd::shm {
 
 namespace {
 
+// A session's segment has a second ring pair, its lane to a leased worker; a worker's has one.
+uint32_t SlotsOf(const SegmentShape& shape) { return shape.classes.empty() ? 1 : 2; }
+
 uint64_t ChannelBytes(const SegmentShape& shape) {
-  return internal::AlignUp(ChannelFile::BytesFor(1, shape.ring_capacity), internal::kPage);
+  return internal::AlignUp(ChannelFile::BytesFor(SlotsOf(shape), shape.ring_capacity), internal::kPage);
 }
 
 }  // namespace
@@ -33,10 +36,11 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const std::string& name
   std::unique_ptr<Segment> seg(new Segment());
   seg->fd_ = std::move(*fd);
   seg->bytes_ = *bytes;
-  absl::StatusOr<std::unique_ptr<ChannelFile>> channel = ChannelFile::CreateInFile(seg->fd(), 1, shape.ring_capacity);
+  absl::StatusOr<std::unique_ptr<ChannelFile>> channel = ChannelFile::CreateInFile(seg->fd(), SlotsOf(shape), shape.ring_capacity);
   if (!channel.ok()) return channel.status();
   seg->channel_ = std::move(*channel);
   seg->slot_ = *seg->channel_->Slot(0);
+  if (SlotsOf(shape) > 1) seg->lane_ = *seg->channel_->Slot(1);
   if (!shape.classes.empty()) {
     absl::StatusOr<std::unique_ptr<Arena>> arena = Arena::CreateInFile(seg->fd(), ChannelBytes(shape), shape.classes);
     if (!arena.ok()) return arena.status();
@@ -52,10 +56,11 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Attach(UniqueFd fd, const Segm
   std::unique_ptr<Segment> seg(new Segment());
   seg->fd_ = std::move(fd);
   seg->bytes_ = *bytes;
-  absl::StatusOr<std::unique_ptr<ChannelFile>> channel = ChannelFile::AttachToFile(seg->fd(), 1, shape.ring_capacity);
+  absl::StatusOr<std::unique_ptr<ChannelFile>> channel = ChannelFile::AttachToFile(seg->fd(), SlotsOf(shape), shape.ring_capacity);
   if (!channel.ok()) return channel.status();
   seg->channel_ = std::move(*channel);
   seg->slot_ = *seg->channel_->Slot(0);
+  if (SlotsOf(shape) > 1) seg->lane_ = *seg->channel_->Slot(1);
   if (!shape.classes.empty()) {
     absl::StatusOr<std::unique_ptr<Arena>> arena = Arena::AttachToFile(seg->fd(), ChannelBytes(shape), shape.classes);
     if (!arena.ok()) return arena.status();

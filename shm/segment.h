@@ -4,6 +4,10 @@
 // for a session, to the workers that run its jobs); no path names it, so no other process can
 // open it.
 //
+// A session's segment also holds its lane: a second ring pair, up (client to a leased worker)
+// and down (that worker to the client), with the doorbell the leased worker sleeps on. The
+// client's own doorbell (the channel's) is rung by whoever answers it, agent or worker.
+//
 // Layout: [channel, page-aligned][arena]. Both halves compute their layout from SegmentShape,
 // which the agent sends to whoever attaches; the shared headers are never trusted for it.
 #pragma once
@@ -37,6 +41,8 @@ class Segment {
 
   Arena* arena() const { return arena_.get(); }  // null for a channel-only segment
   ChannelSlot channel() const { return slot_; }
+  // The lane (a session's segment only; lane().peer_bell is null for a worker's).
+  ChannelSlot lane() const { return lane_; }
   ChannelFile& channel_file() const { return *channel_; }
   int fd() const { return fd_.get(); }
   uint64_t bytes() const { return bytes_; }
@@ -51,6 +57,7 @@ class Segment {
   uint64_t bytes_ = 0;
   std::unique_ptr<ChannelFile> channel_;
   ChannelSlot slot_;
+  ChannelSlot lane_;
   std::unique_ptr<Arena> arena_;
 };
 

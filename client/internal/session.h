@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "client/internal/completion_queue.h"
 #include "client/job_client.h"
@@ -51,6 +52,10 @@ struct JobFuture::State {
   std::shared_ptr<SharedPiece> piece;        // start-multi
   JobTimings timings;
   std::string type;
+  // Guarded by Shared::mu: the job went up the lane to the leased worker; its request stays
+  // the session's, and `lane_submit` is sent to the agent if the lease ends before it is taken.
+  bool lane = false;
+  pb::ClientMessage lane_submit;
   absl::CondVar* waiter = nullptr;  // guarded by Shared::mu: the thread waiting for this job
   // Guarded by Shared::mu: set by OnDone on a pending job, handed to the completion queue
   // with the result when the job ends.
@@ -78,8 +83,16 @@ struct JobFuture::Shared {
   std::unique_ptr<PeerChannel> ring;
   std::atomic<uint64_t> stream_events{0};  // completions or a disconnect that came by the stream
 
+  // Lock order: write_mu before mu (a lane submit decides and pushes under both, so a lease
+  // that ends in between cannot leave a job in the lane that the agent also runs).
   absl::Mutex write_mu;
   absl::Mutex mu;
+  // The lease of a worker to this session (LaneOpen .. LaneClosed); lane_id 0: none.
+  uint32_t lane_id ABSL_GUARDED_BY(mu) = 0;
+  shm::OwnerId lane_worker ABSL_GUARDED_BY(mu) = shm::kNoOwner;
+  absl::flat_hash_set<std::string> lane_types ABSL_GUARDED_BY(mu);
+  uint32_t lane_inflight ABSL_GUARDED_BY(mu) = 0;
+  uint32_t lane_max_slabs ABSL_GUARDED_BY(mu) = 0;  // the agent's --max_slabs_per_session
   absl::flat_hash_map<uint32_t, std::shared_ptr<State>> pending ABSL_GUARDED_BY(mu);
   bool consuming ABSL_GUARDED_BY(mu) = false;
   // Threads waiting while another drains the ring. Each sleeps on its own condition variable
@@ -112,7 +125,13 @@ struct JobFuture::Shared {
   void Close();
 
   void ReaderLoop();
-  void Complete(const pb::Completion& c);
+  // `from_lane`: the leased worker's answer, whose slab is taken from it first.
+  void Complete(const pb::Completion& c, bool from_lane = false);
+  // Completes whatever the leased worker answered down the lane. Only the consumer calls it.
+  void DrainLane();
+  void OpenLane(const pb::LaneOpen& open);
+  // The lease ended: lane jobs the worker never took go to the agent instead.
+  void CloseLane(const pb::LaneClosed& closed);
   // A done job's result, taken once (the response view, or its error). Needs mu.
   absl::StatusOr<Response> TakeLocked(State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // A job ended: wakes its waiter, or queues its callback, or tells the poll fd.

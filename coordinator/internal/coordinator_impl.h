@@ -42,6 +42,9 @@ struct Coordinator::Impl {
   std::set<std::pair<absl::Time, JobId>> job_timers;
   std::set<std::pair<absl::Time, WorkerId>> kill_timers;
 
+  absl::flat_hash_set<SessionId> lease_eligible;
+  absl::Time last_queued = absl::InfinitePast();  // a job last found no idle worker
+
   std::deque<JobId> finished_order;
   absl::flat_hash_map<JobId, JobStatus> finished;
   TypeStatsTable stats;
@@ -83,7 +86,47 @@ struct Coordinator::Impl {
     ready.Push(j.req.type, j.req.priority, {j.req.id, j.enqueue_seq, now});
     if (internal::Session* s = LiveSession(j)) ++s->queued;
     SetTimer(j, j.deadline);
-    if (const WorkerId w = idle.Pick(j.req.type); w != 0) Dispatch(j, workers.at(w), now, fx);
+    if (const WorkerId w = idle.Pick(j.req.type); w != 0) {
+      Dispatch(j, workers.at(w), now, fx);
+    } else {
+      last_queued = now;
+      RevokeOneFor(j.req.type, fx);
+    }
+  }
+
+  // A job queues: a worker of its type that serves a lane goes back to the pool (one per job,
+  // and none while one of that type is already on its way back).
+  void RevokeOneFor(const std::string& type, Effects& fx) {
+    if (!options.leases) return;
+    internal::Worker* pick = nullptr;
+    for (auto& [id, w] : workers) {
+      if (w.leased_to == 0 || !w.types.contains(type)) continue;
+      if (w.revoking) return;
+      if (pick == nullptr || w.id < pick->id) pick = &w;
+    }
+    if (pick != nullptr) Revoke(*pick, fx);
+  }
+  void Revoke(internal::Worker& w, Effects& fx) {
+    if (w.leased_to == 0 || w.revoking) return;
+    w.revoking = true;
+    fx.revokes.push_back({w.id, w.leased_to});
+  }
+  // The lease ends (released, or its worker gone): the session may get another.
+  void DropLease(internal::Worker& w) {
+    if (auto s = sessions.find(w.leased_to); s != sessions.end() && s->second.lease == w.id) s->second.lease = 0;
+    w.leased_to = 0;
+    w.revoking = false;
+  }
+  // Whether the worker, whose Simple job of `session` just ended, should serve that session's
+  // lane instead of going idle.
+  bool ShouldLease(const internal::Worker& w, SessionId session, absl::Time now) const {
+    if (!options.leases || !w.takes_leases || w.draining || w.retire_after_job.has_value() || w.leased_to != 0) return false;
+    if (options.worker_max_jobs > 0 && w.jobs_done >= options.worker_max_jobs) return false;
+    if (!lease_eligible.contains(session)) return false;
+    auto s = sessions.find(session);
+    if (s == sessions.end() || s->second.lease != 0) return false;
+    if (now - last_queued < options.lease_quiet) return false;
+    return !ready.Best(w.types).has_value();
   }
   void Unqueue(internal::Job& j) {
     ready.Remove(j.req.type, j.req.priority, j.enqueue_seq);
@@ -260,8 +303,22 @@ struct Coordinator::Impl {
     return nullptr;
   }
 
-  void AfterJob(internal::Worker& w, absl::Time now, Effects& fx) {
+  // `lease_to`: the session whose Simple job just ended, a lease candidate (0: none).
+  void AfterJob(internal::Worker& w, absl::Time now, Effects& fx, SessionId lease_to = 0) {
     ++w.jobs_done;
+    if (lease_to != 0 && ShouldLease(w, lease_to, now)) {
+      w.busy = false;
+      w.job = 0;
+      w.attempt = 0;
+      ClearKill(w);
+      w.leased_to = lease_to;
+      w.revoking = false;
+      w.lease_active = now;
+      sessions.at(lease_to).lease = w.id;
+      const uint64_t left = options.worker_max_jobs > 0 ? options.worker_max_jobs - w.jobs_done : 0;
+      fx.grants.push_back({w.id, lease_to, left});
+      return;
+    }
     if (w.retire_after_job.has_value()) {
       fx.kills.push_back({w.id, *w.retire_after_job, 0});
       w.retire_after_job.reset();

@@ -46,11 +46,16 @@ struct Worker {
   uint64_t jobs_done = 0;
   absl::Time kill_at = absl::InfiniteFuture();
   KillReason kill_reason = KillReason::kDeadline;
-  std::optional<KillReason> retire_after_job;  // stop it once its current job ends
+  std::optional<KillReason> retire_after_job;  // stop it once its current job (or lease) ends
+  bool takes_leases = false;                   // its hello said it serves leases
+  SessionId leased_to = 0;                     // serving this session's lane; not busy, not idle
+  bool revoking = false;                       // a RevokeLease is out, LeaseReleased not yet in
+  absl::Time lease_active;                     // the lease's grant or latest lane activity
 };
 
 struct Session {
   size_t queued = 0;
+  WorkerId lease = 0;  // the worker leased to it, 0 when none
   absl::flat_hash_set<JobId> jobs;  // live jobs, all policies
 };
 

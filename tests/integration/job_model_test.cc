@@ -305,6 +305,14 @@ TEST_F(JobModelTest, StatsPerTypeCountOutcomesAndLatencies) {
   StartAgent({.workers = 2});
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(Run("echo", "x").ok());
   for (int i = 0; i < 3; ++i) ASSERT_FALSE(Run("fail", "x").ok());
+  // Jobs a leased worker ran reach the agent's stats when it reads the worker's reports, which
+  // can be just after the answer.
+  EXPECT_TRUE(Eventually([&] {
+    const v1::TypeStats* e = TypeStats("echo");
+    const v1::TypeStats* f = TypeStats("fail");
+    return e != nullptr && e->run_time().count() == 20 && f != nullptr && f->outcomes().contains("handler_error") &&
+           f->outcomes().at("handler_error") == 3;
+  }));
   const v1::TypeStats* echo = TypeStats("echo");
   ASSERT_NE(echo, nullptr);
   EXPECT_EQ(echo->submitted(), 20u);

@@ -1,0 +1,255 @@
+// Worker leases: the two-hop path. A worker leased to a session takes that session's simple
+// jobs straight from its lane (a ring pair in the session's segment) and answers down it; the
+// agent is off the job's path. It keeps its authority: it grants and revokes leases (the
+// coordinator decides when), reads each lane job's start and end from the worker's reports
+// when it next wakes, ends lane jobs that pass their deadline and kills their workers after the
+// grace, and tells the session when a lease ends so that jobs the worker never took go to the
+// agent instead. See docs/data-path.md, step 2.
+#include <signal.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "agent/agent.h"
+#include "agent/log_text.h"
+#include "spdlog/spdlog.h"
+
+namespace jobd::agent {
+
+std::shared_ptr<SessionConn> Agent::FindSession(coordinator::SessionId id) {
+  absl::MutexLock lock(&conns_mu_);
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<WorkerConn> Agent::FindWorker(coordinator::WorkerId id) {
+  absl::MutexLock lock(&conns_mu_);
+  auto it = workers_.find(id);
+  return it == workers_.end() ? nullptr : it->second;
+}
+
+void Agent::GrantLease(const coordinator::GrantLease& grant) {
+  std::shared_ptr<WorkerConn> worker = FindWorker(grant.worker);
+  std::shared_ptr<SessionConn> session = FindSession(grant.session);
+  std::shared_ptr<shm::Segment> segment = ledger_.Get(grant.session);
+  auto give_back = [&](const std::string& why) {
+    spdlog::debug("lease of worker to session {} not granted: {}", grant.session, why);
+    absl::StatusOr<coordinator::Effects> fx;
+    {
+      absl::MutexLock lock(&coord_mu_);
+      fx = coordinator_->LeaseReleased(grant.worker);
+    }
+    if (fx.ok()) Apply(std::move(*fx));
+  };
+  if (worker == nullptr || session == nullptr || segment == nullptr || segment->lane().peer_bell == nullptr ||
+      session->closed.load()) {
+    return give_back("the worker or the session is gone");
+  }
+  if (absl::Status s = GiveSegment(*worker, grant.session); !s.ok()) return give_back(s.ToString());
+  pb::LaneOpen open;
+  pb::AgentToWorker msg;
+  pb::LeaseGrant* g = msg.mutable_lease_grant();
+  for (const std::string& type : worker->types) {
+    if (!CheckAllowed(*session, type).ok()) continue;  // --allow holds on the lane as well
+    g->add_types(type);
+    open.add_types(type);
+  }
+  if (g->types().empty()) return give_back("the session may submit none of the worker's types");
+  const uint32_t lane = next_lane_.fetch_add(1);
+  // Nothing a previous lease left in the lane runs now: the session sent those to the agent
+  // when it heard that lease end, and sends nothing up the lane until it hears this one open.
+  segment->lane().up.DiscardAll();
+  {
+    absl::MutexLock lock(&worker->lane_mu);
+    worker->lane = WorkerConn::Lane{};
+    worker->lane.id = lane;
+    worker->lane.segment = segment;
+  }
+  worker->leased_to.store(grant.session);
+  leases_out_.fetch_add(1);
+  g->set_session(grant.session);
+  g->set_lane(lane);
+  g->set_default_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(config_.default_timeout)));
+  g->set_max_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(absl::Hours(24))));
+  g->set_max_context_bytes(4096);
+  g->set_jobs_left(grant.jobs_left);
+  open.set_max_slabs(config_.max_slabs_per_session);
+  SendToWorker(*worker, msg);
+  pb::AgentMessage to_session;
+  open.set_lane(lane);
+  open.set_worker_owner(worker->id);
+  *to_session.mutable_lane_open() = std::move(open);
+  SendToSession(*session, to_session);
+  WakePump();  // the pump now wakes on a timer to read lane reports and check deadlines
+  spdlog::debug("worker {} leased to session {} (lane {})", worker->slot, grant.session, lane);
+}
+
+void Agent::RevokeLease(const coordinator::RevokeLease& revoke) {
+  std::shared_ptr<WorkerConn> worker = FindWorker(revoke.worker);
+  if (worker == nullptr) return;  // its stream's end releases the lease
+  pb::AgentToWorker msg;
+  msg.mutable_lease_revoke()->set_session(revoke.session);
+  {
+    absl::MutexLock lock(&worker->lane_mu);
+    msg.mutable_lease_revoke()->set_lane(worker->lane.id);
+  }
+  SendToWorker(*worker, msg);  // rings the lane's doorbell, where a leased worker sleeps
+}
+
+void Agent::HandleLaneReport(WorkerConn& worker, const pb::LaneReport& r) {
+  if (worker.leased_to.load() == 0 || r.session() != worker.leased_to.load() ||
+      coordinator::SessionOf(r.job_id()) != r.session()) {
+    return;  // a report of no lease of this worker's: nothing to learn from it
+  }
+  {
+    absl::MutexLock lock(&worker.lane_mu);
+    if (r.started()) {
+      worker.lane.job = r.job_id();
+      worker.lane.type = r.type().substr(0, 128);
+      worker.lane.deadline = absl::FromUnixMicros(r.deadline_unix_us());
+      worker.lane.deadline_told = false;
+    } else if (worker.lane.job == r.job_id()) {
+      worker.lane.job = 0;
+    }
+  }
+  const coordinator::Outcome outcome =
+      r.outcome() == pb::OUTCOME_OK ? coordinator::Outcome::kOk : coordinator::Outcome::kHandlerError;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    coordinator_->LaneActivity(worker.id, /*job_ended=*/!r.started());
+    if (!r.started()) {
+      coordinator_->RecordLaneJob(r.job_id(), r.type(), outcome, absl::Microseconds(r.run_us()));
+    }
+  }
+  if (!r.started()) {
+    const absl::Duration run = absl::Microseconds(static_cast<int64_t>(std::min<uint64_t>(r.run_us(), 1ull << 40)));
+    metrics_.JobEnded(r.type().substr(0, 128), coordinator::OutcomeName(outcome), absl::ZeroDuration(), run, true);
+  }
+}
+
+void Agent::HandleLeaseReleased(WorkerConn& worker, const pb::LeaseReleased& released) {
+  const coordinator::SessionId session = worker.leased_to.exchange(0);
+  if (session == 0) return;
+  uint32_t lane;
+  {
+    absl::MutexLock lock(&worker.lane_mu);
+    lane = worker.lane.id;
+    worker.lane = WorkerConn::Lane{};
+  }
+  (void)released;
+  leases_out_.fetch_sub(1);
+  absl::StatusOr<coordinator::Effects> fx;
+  {
+    absl::MutexLock lock(&coord_mu_);
+    fx = coordinator_->LeaseReleased(worker.id);
+  }
+  // The worker answered every lane job it took before saying so: what is left in the lane the
+  // session sends to the agent.
+  if (std::shared_ptr<SessionConn> s = FindSession(session)) {
+    pb::AgentMessage msg;
+    msg.mutable_lane_closed()->set_lane(lane);
+    SendToSession(*s, msg);
+  }
+  spdlog::debug("worker {} released its lease of session {} (lane {})", worker.slot, session, lane);
+  if (fx.ok()) Apply(std::move(*fx));
+  ReleaseLingeringSegments();
+}
+
+void Agent::EndLeaseOfLostWorker(WorkerConn& worker) {
+  const coordinator::SessionId session = worker.leased_to.exchange(0);
+  if (session == 0) return;
+  WorkerConn::Lane lane;
+  {
+    absl::MutexLock lock(&worker.lane_mu);
+    lane = std::move(worker.lane);
+    worker.lane = WorkerConn::Lane{};
+  }
+  leases_out_.fetch_sub(1);
+  std::shared_ptr<SessionConn> s = FindSession(session);
+  if (lane.job != 0) {
+    spdlog::warn("job {} type {}: worker {} (pid {}) died while running it from session {}'s lane", lane.job,
+                 Quoted(lane.type), worker.slot, worker.pid, session);
+  }
+  if (lane.job != 0 && !lane.deadline_told) {  // told: it already ended as DEADLINE_EXCEEDED
+    metrics_.JobEnded(lane.type, coordinator::OutcomeName(coordinator::Outcome::kWorkerDied), absl::ZeroDuration(),
+                      absl::ZeroDuration(), false);
+    {
+      absl::MutexLock lock(&coord_mu_);
+      coordinator_->RecordLaneJob(lane.job, lane.type, coordinator::Outcome::kWorkerDied, absl::ZeroDuration());
+    }
+    if (s != nullptr) {
+      pb::AgentMessage msg;
+      pb::Completion* c = msg.mutable_completion();
+      c->set_seq(static_cast<uint32_t>(lane.job));
+      c->set_outcome(pb::OUTCOME_WORKER_DIED);
+      c->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
+      c->set_message(absl::StrCat("worker died while running job ", lane.job));
+      SendToSession(*s, msg);
+    }
+  }
+  if (s != nullptr) {
+    pb::AgentMessage msg;
+    msg.mutable_lane_closed()->set_lane(lane.id);
+    SendToSession(*s, msg);
+  }
+}
+
+void Agent::CheckLaneDeadlines() {
+  if (leases_out_.load() == 0) return;
+  std::vector<std::shared_ptr<WorkerConn>> workers;
+  {
+    absl::MutexLock lock(&conns_mu_);
+    for (auto& [id, w] : workers_) {
+      if (w->leased_to.load() != 0) workers.push_back(w);
+    }
+  }
+  const absl::Time now = absl::Now();
+  for (auto& w : workers) {
+    // Reports that came without waking us first: the job may have ended in time.
+    DrainWorker(*w);
+    uint64_t job = 0;
+    std::string type;
+    bool tell = false, kill = false;
+    {
+      absl::MutexLock lock(&w->lane_mu);
+      if (w->lane.job == 0 || now < w->lane.deadline) continue;
+      job = w->lane.job;
+      type = w->lane.type;
+      if (!w->lane.deadline_told) {
+        w->lane.deadline_told = true;
+        tell = true;
+      } else if (now >= w->lane.deadline + config_.grace) {
+        kill = true;
+      }
+    }
+    const coordinator::SessionId session = coordinator::SessionOf(job);
+    if (tell) {
+      spdlog::warn("job {} type {}: still running on worker {} from session {}'s lane past its deadline", job,
+                   Quoted(type), w->slot, session);
+      metrics_.JobEnded(type, coordinator::OutcomeName(coordinator::Outcome::kDeadlineExceeded), absl::ZeroDuration(),
+                        absl::ZeroDuration(), true);
+      {
+        absl::MutexLock lock(&coord_mu_);
+        coordinator_->RecordLaneJob(job, type, coordinator::Outcome::kDeadlineExceeded, absl::ZeroDuration());
+      }
+      if (std::shared_ptr<SessionConn> s = FindSession(session)) {
+        pb::AgentMessage msg;
+        pb::Completion* c = msg.mutable_completion();
+        c->set_seq(static_cast<uint32_t>(job));
+        c->set_outcome(pb::OUTCOME_DEADLINE_EXCEEDED);
+        c->set_code(static_cast<int>(absl::StatusCode::kDeadlineExceeded));
+        c->set_message(absl::StrCat("job ", job, " (type ", Quoted(type), ") was still running when its timeout passed"));
+        SendToSession(*s, msg);
+      }
+      // The handler may look at cancelled() and stop; if not, the kill follows the grace.
+      coordinator::Effects fx;
+      fx.cancels.push_back(coordinator::CancelRunning{w->id, job});
+      Apply(std::move(fx));
+    } else if (kill) {
+      spdlog::warn("worker {}: stopping (deadline, job {} from session {}'s lane)", w->slot, job, session);
+      (void)supervisor_->StopOwner(w->id, ExitReason::kKilledDeadline, SIGKILL);
+    }
+  }
+}
+
+}  // namespace jobd::agent
