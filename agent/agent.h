@@ -230,6 +230,8 @@ class Agent {
 
   std::atomic<shm::OwnerId> next_owner_{2};
   std::atomic<int> leases_out_{0};
+  // The earliest lane deadline (or kill after the grace) the agent knows of; the pump wakes then.
+  std::atomic<int64_t> next_lane_due_ns_{INT64_MAX};
   std::atomic<uint32_t> next_lane_{1};
   std::atomic<bool> draining_{false};
   std::atomic<bool> shut_down_{false};

@@ -7,6 +7,8 @@
 // agent instead. See docs/data-path.md, step 2.
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -73,6 +75,7 @@ void Agent::GrantLease(const coordinator::GrantLease& grant) {
   g->set_max_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(absl::Hours(24))));
   g->set_max_context_bytes(4096);
   g->set_jobs_left(grant.jobs_left);
+  g->set_wake_if_due_within_ms(2 * 100);  // two pump ticks (agent_pump.cc)
   open.set_max_slabs(config_.max_slabs_per_session);
   SendToWorker(*worker, msg);
   pb::AgentMessage to_session;
@@ -108,6 +111,11 @@ void Agent::HandleLaneReport(WorkerConn& worker, const pb::LaneReport& r) {
       worker.lane.type = r.type().substr(0, 128);
       worker.lane.deadline = absl::FromUnixMicros(r.deadline_unix_us());
       worker.lane.deadline_told = false;
+      // The pump wakes for it (a report may come from any thread: a lower bound is enough).
+      const int64_t due = absl::ToUnixNanos(worker.lane.deadline);
+      int64_t seen = next_lane_due_ns_.load();
+      while (due < seen && !next_lane_due_ns_.compare_exchange_weak(seen, due)) {
+      }
     } else if (worker.lane.job == r.job_id()) {
       worker.lane.job = 0;
     }
@@ -204,6 +212,7 @@ void Agent::CheckLaneDeadlines() {
     }
   }
   const absl::Time now = absl::Now();
+  absl::Time next_due = absl::InfiniteFuture();
   for (auto& w : workers) {
     // Reports that came without waking us first: the job may have ended in time.
     DrainWorker(*w);
@@ -212,7 +221,11 @@ void Agent::CheckLaneDeadlines() {
     bool tell = false, kill = false;
     {
       absl::MutexLock lock(&w->lane_mu);
-      if (w->lane.job == 0 || now < w->lane.deadline) continue;
+      if (w->lane.job == 0) continue;
+      if (now < w->lane.deadline) {
+        next_due = std::min(next_due, w->lane.deadline);
+        continue;
+      }
       job = w->lane.job;
       type = w->lane.type;
       if (!w->lane.deadline_told) {
@@ -221,6 +234,7 @@ void Agent::CheckLaneDeadlines() {
       } else if (now >= w->lane.deadline + config_.grace) {
         kill = true;
       }
+      if (!kill) next_due = std::min(next_due, w->lane.deadline + config_.grace);
     }
     const coordinator::SessionId session = coordinator::SessionOf(job);
     if (tell) {
@@ -250,6 +264,9 @@ void Agent::CheckLaneDeadlines() {
       (void)supervisor_->StopOwner(w->id, ExitReason::kKilledDeadline, SIGKILL);
     }
   }
+  // Reports are read on this (the pump) thread: nothing lowered it since the scan began.
+  const int64_t due = next_due == absl::InfiniteFuture() ? INT64_MAX : absl::ToUnixNanos(next_due);
+  next_lane_due_ns_.store(due);
 }
 
 }  // namespace jobd::agent

@@ -263,6 +263,7 @@ absl::Status Worker::Run(WorkerOptions options) {
     uint64_t max_timeout_ms = 0;
     uint64_t max_context_bytes = 0;
     uint64_t jobs_left = 0;  // 0: no limit; else the lease is given back when it reaches 0
+    uint64_t wake_if_due_within_ms = 0;
   };
   std::optional<Lease> lease;
   // The segment of the job's session: sent on the side socket before the job's assignment.
@@ -275,9 +276,9 @@ absl::Status Worker::Run(WorkerOptions options) {
   };
   // Reports go up without waking the agent (it reads them when it next wakes), unless the ring
   // fills: then it is woken so that it catches up.
-  auto report = [&](const pb::WorkerMessage& m) {
+  auto report = [&](const pb::WorkerMessage& m, bool wake_now = false) {
     absl::MutexLock lock(&write_mu);
-    const bool wake = ring->up_used() > ring->up_capacity() / 4;
+    const bool wake = wake_now || ring->up_used() > ring->up_capacity() / 4;
     const absl::Time give_up = absl::Now() + absl::Seconds(10);
     for (;;) {
       absl::StatusOr<bool> sent = ring->TrySend(m, wake);
@@ -324,6 +325,7 @@ absl::Status Worker::Run(WorkerOptions options) {
           l.max_timeout_ms = g.max_timeout_ms();
           l.max_context_bytes = g.max_context_bytes();
           l.jobs_left = g.jobs_left();
+          l.wake_if_due_within_ms = g.wake_if_due_within_ms();
           lease = std::move(l);
           // Without the session's memory there is nothing to serve: give the lease straight back.
           if (lease->segment == nullptr || lease->segment->lane().peer_bell == nullptr) {
@@ -446,7 +448,7 @@ absl::Status Worker::Run(WorkerOptions options) {
       r->set_type(sub.type());
       r->set_started(true);
       r->set_deadline_unix_us(absl::ToUnixMicros(ctx.deadline_));
-      if (!report(started)) return false;
+      if (!report(started, timeout_ms < l.wake_if_due_within_ms)) return false;
       run(ctx, arena, sub.request(), pb::SlabRef(), status);
     }
     const int64_t done_ns = shm::MonotonicNanos();
