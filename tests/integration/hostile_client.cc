@@ -7,8 +7,13 @@
 //     slab "owned" by the agent's id 1 and by ids no session has), the ring indices, writes past
 //     the end of its slabs, submits forged handles (every class, index and generation), the same
 //     handle twice, a 16 KB job type, an absurd retry backoff;
-//   - opens a session that never reads its channel while its jobs complete (a slow peer).
-// Prints "found N" (other sessions' memory opened) and "attacks N" and exits 0.
+//   - opens a session that never reads its channel while its jobs complete (a slow peer);
+//   - with HOSTILE_LANES=1 in its environment, only this, over and over: takes a worker's lease
+//     and feeds its lane garbage: bytes that are no message, submits of forged handles, of types
+//     the lease may not name, with absurd timeouts and contexts, the same request slab twice;
+//     then scribbles on its segment, lane ring indices included.
+// Prints "found N" (other sessions' memory opened), "lanes N" (leases it got) and "attacks N"
+// and exits 0.
 //   hostile_client SOCKET SECONDS [UID GID]
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,7 +25,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +42,7 @@ using jobd::testing::RawSession;
 namespace v1 = jobd::v1;
 
 int found = 0;
+int lanes = 0;
 long attacks = 0;
 
 // Any descriptor or file this process can open that maps shared memory of jobd's, other than
@@ -110,6 +118,54 @@ void Scribble(RawSession& s, std::mt19937_64& rng) {
   ++attacks;
 }
 
+// A session that takes a lease (one job through the agent first), then attacks its own lane.
+void AttackLane(const std::string& socket, std::mt19937_64& rng, uint32_t& seq) {
+  RawSession s(socket, "hostile-lane", /*lanes=*/true);
+  if (!s.ok() || !s.Send(s.Echo(seq++, "lease me"))) return;
+  bool open = false;
+  const absl::Time until = absl::Now() + absl::Seconds(2);
+  while (!open && absl::Now() < until) {
+    std::optional<v1::AgentMessage> m = s.PopDown(absl::Milliseconds(200));
+    open = m.has_value() && m->has_lane_open();
+  }
+  if (!open) return;  // the victims keep every worker busy: no lease this time
+  ++lanes;
+  jobd::shm::ChannelSlot lane = s.lane();
+  auto push = [&](const v1::Submit& m) {
+    const std::string bytes = m.SerializeAsString();
+    (void)lane.up.TryPushWith(bytes.size(), [&](std::span<std::byte> out) { std::memcpy(out.data(), bytes.data(), bytes.size()); });
+    lane.peer_bell->Ring();
+    ++attacks;
+  };
+  for (int i = 0; i < 20; ++i) push(Forged(rng, seq++));
+  v1::Submit other_type = s.Echo(seq++, "x");
+  other_type.set_type("crash");  // served by the worker, perhaps not named by the lease
+  push(other_type);
+  v1::Submit long_timeout = s.Echo(seq++, "x");
+  long_timeout.set_timeout_ms(~uint64_t{0});
+  push(long_timeout);
+  v1::Submit big_context = s.Echo(seq++, "x");
+  (*big_context.mutable_context())["k"] = std::string(20000, 'c');
+  push(big_context);
+  v1::Submit twice = s.Echo(seq++, "twice");
+  push(twice);
+  twice.set_seq(seq++);
+  push(twice);
+  // Bytes that are no message at all, then the ring's own indices.
+  for (int i = 0; i < 10; ++i) {
+    const size_t n = 1 + rng() % 200;
+    (void)lane.up.TryPushWith(n, [&](std::span<std::byte> out) {
+      for (std::byte& b : out) b = static_cast<std::byte>(rng());
+    });
+    lane.peer_bell->Ring();
+    ++attacks;
+  }
+  absl::SleepFor(absl::Milliseconds(20));
+  for (int i = 0; i < 20; ++i) Scribble(s, rng);
+  lane.peer_bell->Ring();
+  absl::SleepFor(absl::Milliseconds(20));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,6 +181,14 @@ int main(int argc, char** argv) {
   }
   const std::string run_dir = socket.substr(0, socket.rfind('/'));
   std::mt19937_64 rng(42);
+  if (const char* mode = std::getenv("HOSTILE_LANES"); mode != nullptr && std::string(mode) == "1") {
+    const absl::Time until = absl::Now() + duration;
+    uint32_t seq = 1;
+    while (absl::Now() < until) AttackLane(socket, rng, seq);
+    std::printf("found %d\nlanes %d\nattacks %ld\n", found, lanes, attacks);
+    std::fflush(stdout);
+    return 0;
+  }
   LookForOthersMemory(run_dir);
   ForgeTokens(run_dir + "/jobd.side.sock", rng);
 
@@ -184,7 +248,7 @@ int main(int argc, char** argv) {
     s.WakeAgent();
     absl::SleepFor(absl::Milliseconds(20));
   }
-  std::printf("found %d\nattacks %ld\n", found, attacks);
+  std::printf("found %d\nlanes %d\nattacks %ld\n", found, lanes, attacks);
   std::fflush(stdout);
   return 0;
 }

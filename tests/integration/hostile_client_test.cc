@@ -24,6 +24,7 @@ namespace jobd::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(HostileClientTest, AnotherUidScribblingOnEverythingItCanMapChangesNoVictimsAnswer) {
   struct group* g = getgrnam("nogroup");
@@ -96,6 +97,60 @@ TEST(HostileClientTest, AnotherUidScribblingOnEverythingItCanMapChangesNoVictims
   auto r = (*client)->Start("echo", "after the attack")->Wait(absl::Seconds(30));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->view(), "after the attack");
+}
+
+// Leases: another uid's session takes a worker's lease and feeds its own lane garbage, while a
+// victim session, holding the other worker's lease, sends a job every few milliseconds.
+TEST(HostileClientTest, ASessionFeedingItsLaneGarbageHurtsOnlyItself) {
+  struct group* g = getgrnam("nogroup");
+  struct passwd* nobody = getpwnam("nobody");
+  ASSERT_NE(g, nullptr);
+  ASSERT_NE(nobody, nullptr);
+  const bool root = geteuid() == 0;
+  auto agent = AgentProcess::Start({.workers = 2, .extra = {"--socket-group=nogroup"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  if (root) {
+    ASSERT_EQ(chown((*agent)->run_dir().c_str(), 0, g->gr_gid), 0);
+    ASSERT_EQ(chmod((*agent)->run_dir().c_str(), 0750), 0);
+  }
+  const pid_t agent_pid = (*agent)->pid();
+  std::vector<std::string> argv = {BinDir() + "/hostile_client", (*agent)->socket_path(), "4"};
+  if (root) {
+    argv.push_back(std::to_string(nobody->pw_uid));
+    argv.push_back(std::to_string(g->gr_gid));
+  }
+  ProgramResult hostile;
+  std::thread attacker([&] { hostile = RunProgram(argv, {"HOSTILE_LANES=1"}); });
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok());
+  int right = 0, wrong = 0, direct = 0;
+  for (int i = 0; i < 600; ++i) {
+    const std::string text = absl::StrCat("victim job ", i, " ", std::string(i % 70, 'v'));
+    auto f = (*client)->Start("echo", text);
+    ASSERT_TRUE(f.ok()) << f.status();
+    auto r = f->Wait(absl::Seconds(60));
+    if (!r.ok()) {
+      ADD_FAILURE() << "job " << i << ": " << r.status();
+      continue;
+    }
+    if (r->view() == text) ++right; else ++wrong;
+    direct += f->timings().agent_received_ns == 0;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  attacker.join();
+  EXPECT_EQ(right, 600);
+  EXPECT_EQ(wrong, 0) << "the victim got someone else's bytes";
+  EXPECT_GT(direct, 0) << "the victim's jobs took its own lane too";
+  EXPECT_EQ(hostile.exit_code, 0) << hostile.out;
+  EXPECT_THAT(hostile.out, Not(HasSubstr("lanes 0\n"))) << "the attacker never got a lease: " << hostile.out;
+  EXPECT_EQ(kill(agent_pid, 0), 0) << "jobd is still running";
+  client->reset();
+  EXPECT_EQ((*agent)->WaitForSlabsInUse(0, absl::Seconds(30)), 0u) << (*agent)->Log();
+  auto after = (*agent)->Connect();
+  ASSERT_TRUE(after.ok());
+  auto r = (*after)->Start("echo", "after the lane attack")->Wait(absl::Seconds(30));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->view(), "after the lane attack");
 }
 
 }  // namespace

@@ -6,12 +6,13 @@
 
 namespace jobd::testing {
 
-RawSession::RawSession(const std::string& socket, const std::string& name)
+RawSession::RawSession(const std::string& socket, const std::string& name, bool lanes)
     : channel_(grpc::CreateChannel(client::GrpcAddress(socket), grpc::InsecureChannelCredentials())),
       stub_(v1::Jobd::NewStub(channel_)),
       stream_(stub_->Session(&ctx_)) {
   v1::ClientMessage hello;
   hello.mutable_hello()->set_client_name(name);
+  hello.mutable_hello()->set_lanes(lanes);
   if (!stream_->Write(hello) || !stream_->Read(&welcome_) || !welcome_.has_welcome()) return;
   absl::StatusOr<client::PickedUp> picked = client::PickUpSegment(welcome().segment());
   if (!picked.ok()) return;

@@ -20,7 +20,8 @@ namespace jobd::testing {
 
 class RawSession {
  public:
-  explicit RawSession(const std::string& socket, const std::string& name = "by-hand");
+  // `lanes`: the hello says the session takes leases (LaneOpen may then come down the ring).
+  explicit RawSession(const std::string& socket, const std::string& name = "by-hand", bool lanes = false);
   ~RawSession();
 
   bool ok() const { return ring_ != nullptr; }
@@ -28,6 +29,8 @@ class RawSession {
   uint32_t id() const { return welcome().session_id(); }
   shm::Arena& arena() { return *ring_->segment()->arena(); }
   shm::ChannelSlot& slot() { return ring_->slot(); }
+  // The lane to a leased worker (up: to the worker; its doorbell), in this session's segment.
+  shm::ChannelSlot lane() { return ring_->segment()->lane(); }
   // The whole segment, mapped writable, for tests that scribble on it.
   std::span<std::byte> SegmentBytes();
 
