@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "tests/integration/agent_process.h"
 
+ABSL_FLAG(int, gap_us, 0, "pause between the noop round trips (0: back to back; 10000: the paced 100/s case)");
 ABSL_FLAG(int, jobs, 5000, "round trips for latency");
 ABSL_FLAG(double, seconds, 3, "seconds for the throughput run");
 ABSL_FLAG(std::string, agent_flags, "", "extra jobd flags, comma-separated (e.g. --fast_path=false)");
@@ -123,7 +124,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 200; ++i) (void)c.Start("echo", payload)->Wait();
   std::vector<double> us;
   std::vector<jobd::client::JobTimings> stamps;
+  const absl::Duration gap = absl::Microseconds(absl::GetFlag(FLAGS_gap_us));
   for (int i = 0; i < n; ++i) {
+    if (gap > absl::ZeroDuration()) absl::SleepFor(gap);
     const absl::Time t = absl::Now();
     auto f = c.Start("echo", payload);
     auto r = f->Wait();
@@ -131,15 +134,29 @@ int main(int argc, char** argv) {
     us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t));
     stamps.push_back(f->timings());
   }
-  // Where a noop job's time goes: the median of each hop.
-  auto median = [&](auto get) {
-    std::vector<double> v;
-    for (const auto& s : stamps) v.push_back(get(s) / 1000.0);
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
+  // Where a noop job's time goes: the median of each hop, over the jobs that took that path
+  // (through the agent, or up a leased worker's lane: no agent stamps).
   using T = jobd::client::JobTimings;
-  std::printf("| hop (median us) | |\n|---|---:|\n");
+  auto lane = [](const T& t) { return t.agent_received_ns == 0; };
+  auto median_of = [&](bool lane_jobs, auto get) {
+    std::vector<double> v;
+    for (const auto& s : stamps) {
+      if (lane(s) == lane_jobs) v.push_back(get(s) / 1000.0);
+    }
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  size_t lane_jobs = 0;
+  for (const auto& s : stamps) lane_jobs += lane(s);
+  std::printf("| lane hop (median us, %zu of %zu jobs) | |\n|---|---:|\n", lane_jobs, stamps.size());
+  std::printf("| client submit | %.1f |\n", median_of(true, [](const T& t) { return t.client_sent_ns - t.client_start_ns; }));
+  std::printf("| to worker | %.1f |\n", median_of(true, [](const T& t) { return t.worker_received_ns - t.client_sent_ns; }));
+  std::printf("| worker | %.1f |\n", median_of(true, [](const T& t) { return t.worker_done_ns - t.worker_received_ns; }));
+  std::printf("| to client | %.1f |\n", median_of(true, [](const T& t) { return t.client_received_ns - t.worker_done_ns; }));
+  std::printf("| wake | %.1f |\n", median_of(true, [](const T& t) { return t.client_woken_ns - t.client_received_ns; }));
+  std::printf("| total | %.1f |\n\n", median_of(true, [](const T& t) { return t.client_woken_ns - t.client_start_ns; }));
+  auto median = [&](auto get) { return median_of(false, get); };
+  std::printf("| agent hop (median us, %zu jobs) | |\n|---|---:|\n", stamps.size() - lane_jobs);
   std::printf("| client submit | %.1f |\n", median([](const T& t) { return t.client_sent_ns - t.client_start_ns; }));
   std::printf("| to agent | %.1f |\n", median([](const T& t) { return t.agent_received_ns - t.client_sent_ns; }));
   std::printf("| agent | %.1f |\n", median([](const T& t) { return t.agent_dispatched_ns - t.agent_received_ns; }));
