@@ -475,10 +475,13 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
     state->timings.client_sent_ns = MonotonicNanos();
     submit->mutable_stamps()->set_client_sent_ns(state->timings.client_sent_ns);
     if (via_lane) {
-      state->lane_submit = msg;
       absl::StatusOr<bool> pushed = ring->TrySendLane(msg.submit());
       via_lane = pushed.ok() && *pushed;
-      if (!via_lane) {
+      if (via_lane) {
+        // Kept for the agent in case the lease ends before the worker takes it. CloseLane,
+        // the only reader, needs write_mu, which we hold: moved, not copied, after the push.
+        state->lane_submit = std::move(msg);
+      } else {
         absl::MutexLock lock(&mu);
         state->lane = false;
         if (lane_inflight > 0) --lane_inflight;

@@ -11,6 +11,8 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <string>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -98,8 +100,15 @@ TEST(OperationsTest, EveryMetricTheDashboardQueriesIsExportedByARealAgent) {
   ASSERT_FALSE((*client)->Start("no-such-type", "x")->Wait().ok());  // a rejection
   ASSERT_FALSE((*client)->Start("crash", "")->Wait().ok());           // a restart
   ASSERT_TRUE((*agent)->WaitForReadyWorkers(2));
-
-  auto [code, body] = HttpGet(port, "/metrics");
+  // Ready is connected; the replacement joins the pool (idle) once it has attached on the side
+  // socket, a moment later (longer under ASan).
+  int code = 0;
+  std::string body;
+  for (int i = 0; i < 250; ++i) {
+    std::tie(code, body) = HttpGet(port, "/metrics");
+    if (body.find("jobd_workers{state=\"idle\"} 2") != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(40));
+  }
   ASSERT_EQ(code, 200);
   const std::set<std::string> wanted = DashboardMetrics();
   ASSERT_GE(wanted.size(), 14u);
