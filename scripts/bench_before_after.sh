@@ -21,8 +21,9 @@ echo "| case (median of $n runs each, alternating) | before | after | after / be
 echo "|---|---:|---:|---:|"
 cut -d'|' -f2 "$out/before.1" | sed 's/^ *//; s/ *$//' | while read -r row; do
   [ -z "$row" ] && continue
-  b=$(for f in "$out"/before.*; do grep -F "| $row |" "$f" | cut -d'|' -f3; done | median)
-  a=$(for f in "$out"/after.*; do grep -F "| $row |" "$f" | cut -d'|' -f3; done | median)
+  # A row one build does not print (the two may differ) is n/a there, not the end of the script.
+  b=$(for f in "$out"/before.*; do grep -F "| $row |" "$f" | head -1 | cut -d'|' -f3 || true; done | median)
+  a=$(for f in "$out"/after.*; do grep -F "| $row |" "$f" | head -1 | cut -d'|' -f3 || true; done | median)
   r=$(awk -v a="$a" -v b="$b" 'BEGIN{ if (b+0 == 0) print "n/a"; else printf "%.2f", a/b }')
   echo "| $row | $b | $a | $r |"
 done
