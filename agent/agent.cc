@@ -220,12 +220,7 @@ void Agent::Shutdown(absl::Duration grace) {
 
 void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
   for (coordinator::Dispatch& d : effects.dispatches) {
-    std::shared_ptr<WorkerConn> conn;
-    {
-      absl::MutexLock lock(&conns_mu_);
-      auto it = workers_.find(d.worker);
-      if (it != workers_.end()) conn = it->second;
-    }
+    std::shared_ptr<WorkerConn> conn = FindWorker(d.worker);
     if (conn != nullptr) {
       if (absl::Status s = GiveSegment(*conn, coordinator::SessionOf(d.id)); !s.ok()) {
         // The job comes back through WorkerGone: retried or failed with the reason.
@@ -285,12 +280,7 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
     metrics_.JobEnded(c.type, coordinator::OutcomeName(c.outcome), c.queue_wait, c.run_time,
                       c.run_time > absl::ZeroDuration());
     if (!c.deliver) continue;
-    std::shared_ptr<SessionConn> conn;
-    {
-      absl::MutexLock lock(&conns_mu_);
-      auto it = sessions_.find(c.session);
-      if (it != sessions_.end()) conn = it->second;
-    }
+    std::shared_ptr<SessionConn> conn = FindSession(c.session);
     if (conn == nullptr) continue;  // the session's slabs are reclaimed when it closes
     pb::AgentMessage msg;
     pb::Completion* pc = msg.mutable_completion();
@@ -313,12 +303,7 @@ void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
   }
   for (const coordinator::RevokeLease& revoke : effects.revokes) RevokeLease(revoke);
   for (const coordinator::CancelRunning& cancel : effects.cancels) {
-    std::shared_ptr<WorkerConn> conn;
-    {
-      absl::MutexLock lock(&conns_mu_);
-      auto it = workers_.find(cancel.worker);
-      if (it != workers_.end()) conn = it->second;
-    }
+    std::shared_ptr<WorkerConn> conn = FindWorker(cancel.worker);
     if (conn == nullptr) continue;
     // On the side socket, not the ring: the worker's handler thread is busy with the job, and
     // its side reader is there to notice.

@@ -34,6 +34,13 @@
 
 namespace jobd::agent {
 
+// While leases are out the pump wakes this often, idle or not, to read lane reports (stats,
+// metrics, and the deadlines of lane jobs that started). A lane job whose deadline is closer
+// than two ticks wakes the agent with its "started" report (LeaseGrant.wake_if_due_within_ms),
+// and the pump sleeps no longer than the earliest deadline it knows: deadlines are kept on
+// time, and stats lag by at most a tick.
+constexpr int kLeaseTickMs = 100;
+
 namespace pb = ::jobd::v1;
 
 
@@ -154,6 +161,10 @@ class Agent {
   // Why a submit of `type` by this session's uid/gid is refused by --allow; OK when allowed.
   absl::Status CheckAllowed(const SessionConn& session, const std::string& type) const;
 
+  // A peer by id, or null when it is gone (agent_leases.cc).
+  std::shared_ptr<SessionConn> FindSession(coordinator::SessionId id);
+  std::shared_ptr<WorkerConn> FindWorker(coordinator::WorkerId id);
+
   // Leases (agent_leases.cc): a worker serves one session's lane; the agent hears of each lane
   // job from the worker's reports, which it reads when it next wakes.
   void GrantLease(const coordinator::GrantLease& grant);
@@ -166,8 +177,6 @@ class Agent {
   // While leases are out: lane jobs past their deadline are answered DEADLINE_EXCEEDED and
   // their workers killed after the grace.
   void CheckLaneDeadlines();
-  std::shared_ptr<SessionConn> FindSession(coordinator::SessionId id);
-  std::shared_ptr<WorkerConn> FindWorker(coordinator::WorkerId id);
 
   // The pump (agent_pump.cc): drains every channel's up ring, flushes backlogs, takes side-socket
   // handshakes; sleeps in epoll (on the peers' wake eventfds) when there is nothing to do.

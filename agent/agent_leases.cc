@@ -75,7 +75,7 @@ void Agent::GrantLease(const coordinator::GrantLease& grant) {
   g->set_max_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(absl::Hours(24))));
   g->set_max_context_bytes(4096);
   g->set_jobs_left(grant.jobs_left);
-  g->set_wake_if_due_within_ms(2 * 100);  // two pump ticks (agent_pump.cc)
+  g->set_wake_if_due_within_ms(2 * kLeaseTickMs);  // two pump ticks
   open.set_max_slabs(config_.max_slabs_per_session);
   SendToWorker(*worker, msg);
   pb::AgentMessage to_session;

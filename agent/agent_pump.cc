@@ -26,12 +26,6 @@ namespace {
 constexpr int kBatch = 64;
 constexpr size_t kTokenBytes = 16;
 constexpr size_t kMaxHandshakes = 256;
-// While leases are out the pump wakes this often, idle or not, to read lane reports (stats,
-// metrics, and the deadlines of lane jobs that started). A lane job whose deadline is closer
-// than two ticks wakes the agent with its "started" report (LeaseGrant.wake_if_due_within_ms),
-// and the pump sleeps no longer than the earliest deadline it knows: deadlines are kept on
-// time, and stats lag by at most a tick.
-constexpr int kLeaseTickMs = 100;
 
 // epoll tags: what woke us.
 enum Tag : uint64_t { kListen = 1, kPumpWake = 2, kHandshake = 3, kPeerWake = 4 };

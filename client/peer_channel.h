@@ -79,10 +79,7 @@ class PeerChannel {
   // One sender at a time (the caller's lock). False when the ring is full right now.
   // `wake_agent` false: the agent reads it when it next wakes (a worker's lane reports).
   absl::StatusOr<bool> TrySend(const google::protobuf::MessageLite& message, bool wake_agent = true) {
-    const size_t size = message.ByteSizeLong();
-    absl::StatusOr<bool> pushed = slot_.up.TryPushWith(size, [&](std::span<std::byte> out) {
-      message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
-    });
+    absl::StatusOr<bool> pushed = Push(slot_.up, message);
     // The push's seq_cst store, then this seq_cst load: see shm/agent_beacon.h.
     if (pushed.ok() && *pushed && wake_agent && beacon_->sleeping()) {
       const uint64_t one = 1;
@@ -94,12 +91,7 @@ class PeerChannel {
   // One receiver at a time. False when nothing is waiting; an error when the ring is corrupt
   // or the message malformed.
   absl::StatusOr<bool> TryReceive(google::protobuf::MessageLite& out) {
-    bool parsed = true;
-    absl::StatusOr<bool> popped = slot_.down.TryPop([&](std::span<const std::byte> bytes) {
-      parsed = out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-    });
-    if (popped.ok() && *popped && !parsed) return absl::DataLossError("a malformed message from the agent");
-    return popped;
+    return Pop(slot_.down, out, "a malformed message from the agent");
   }
 
   bool HasData() const { return slot_.down.HasData() || (has_lane() && lane_.down.HasData()); }
@@ -108,31 +100,20 @@ class PeerChannel {
   bool has_lane() const { return lane_.peer_bell != nullptr; }
   // Up the lane to the leased worker, ringing its doorbell. One sender at a time.
   absl::StatusOr<bool> TrySendLane(const google::protobuf::MessageLite& message) {
-    const size_t size = message.ByteSizeLong();
-    absl::StatusOr<bool> pushed = lane_.up.TryPushWith(size, [&](std::span<std::byte> out) {
-      message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
-    });
+    absl::StatusOr<bool> pushed = Push(lane_.up, message);
     if (pushed.ok() && *pushed) lane_.peer_bell->Ring();
     return pushed;
   }
   // The leased worker's answers. One receiver at a time (the ring's consumer).
   absl::StatusOr<bool> TryReceiveLane(google::protobuf::MessageLite& out) {
-    bool parsed = true;
-    absl::StatusOr<bool> popped = lane_.down.TryPop([&](std::span<const std::byte> bytes) {
-      parsed = out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-    });
-    if (popped.ok() && *popped && !parsed) return absl::DataLossError("a malformed answer from the leased worker");
-    return popped;
+    return Pop(lane_.down, out, "a malformed answer from the leased worker");
   }
 
   // Spins (when recent waits were short: shm::SpinPolicy), then sleeps on this channel's
   // doorbell until `ready()` or `timeout`. One waiter at a time (the caller's rule).
   template <typename Ready>
   bool Wait(Ready ready, absl::Duration timeout) {
-    const absl::Time start = absl::Now();
-    const bool got = shm::SpinThenSleep(*slot_.peer_bell, ready, spin_policy_.Spin(), timeout);
-    if (got) spin_policy_.Waited(absl::Now() - start);
-    return got;
+    return WaitOn(*slot_.peer_bell, ready, timeout);
   }
   // The same on another doorbell (a leased worker sleeps on its lane's), with this channel's
   // spin policy.
@@ -161,6 +142,22 @@ class PeerChannel {
   }
 
  private:
+  // Serialized straight into the ring (the one copy of the message bytes).
+  static absl::StatusOr<bool> Push(shm::MessageRing& ring, const google::protobuf::MessageLite& message) {
+    const size_t size = message.ByteSizeLong();
+    return ring.TryPushWith(size, [&](std::span<std::byte> out) {
+      message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
+    });
+  }
+  static absl::StatusOr<bool> Pop(shm::MessageRing& ring, google::protobuf::MessageLite& out, const char* malformed) {
+    bool parsed = true;
+    absl::StatusOr<bool> popped = ring.TryPop([&](std::span<const std::byte> bytes) {
+      parsed = out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    });
+    if (popped.ok() && *popped && !parsed) return absl::DataLossError(malformed);
+    return popped;
+  }
+
   std::shared_ptr<shm::Segment> segment_;
   shm::UniqueFd wake_;
   std::unique_ptr<shm::AgentBeacon> beacon_;

@@ -440,15 +440,16 @@ absl::Status Worker::Run(WorkerOptions options) {
     const uint64_t timeout_ms = sub.timeout_ms() != 0 ? sub.timeout_ms() : l.default_timeout_ms;
     ctx.deadline_ = absl::Now() + absl::Milliseconds(static_cast<int64_t>(timeout_ms));
     ctx.context_.insert(sub.context().begin(), sub.context().end());
+    // What the agent learns of this lane job, before and after it runs.
+    pb::WorkerMessage lane_report;
+    pb::LaneReport* r = lane_report.mutable_lane_report();
+    r->set_session(l.session);
+    r->set_job_id(id);
+    r->set_type(sub.type());
     if (accepted) {
-      pb::WorkerMessage started;
-      pb::LaneReport* r = started.mutable_lane_report();
-      r->set_session(l.session);
-      r->set_job_id(id);
-      r->set_type(sub.type());
       r->set_started(true);
       r->set_deadline_unix_us(absl::ToUnixMicros(ctx.deadline_));
-      if (!report(started, timeout_ms < l.wake_if_due_within_ms)) return false;
+      if (!report(lane_report, timeout_ms < l.wake_if_due_within_ms)) return false;
       run(ctx, arena, sub.request(), pb::SlabRef(), status);
     }
     const int64_t done_ns = shm::MonotonicNanos();
@@ -497,14 +498,11 @@ absl::Status Worker::Run(WorkerOptions options) {
     }
     seg.channel().peer_bell->Ring();
     if (accepted) {
-      pb::WorkerMessage ended;
-      pb::LaneReport* r = ended.mutable_lane_report();
-      r->set_session(l.session);
-      r->set_job_id(id);
-      r->set_type(sub.type());
+      r->set_started(false);
+      r->clear_deadline_unix_us();
       r->set_outcome(c.outcome());
       r->set_run_us(c.run_us());
-      if (!report(ended)) return false;
+      if (!report(lane_report)) return false;
     }
     if (!answered) {
       if (c.response().handle() != 0) (void)arena->Free(shm::Handle::FromBits(c.response().handle()), owner);
