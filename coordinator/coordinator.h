@@ -55,7 +55,7 @@ struct WorkerInfo {
   // kLeased while it holds a lease, even once retired: it still serves the lane until released.
   WorkerState state = WorkerState::kIdle;
   JobId job = 0;  // when busy
-  uint64_t jobs_done = 0;  // jobs dispatched by the coordinator; lane jobs are not counted
+  uint64_t jobs_done = 0;  // jobs it ran: dispatched ones, and lane jobs once reported ended
   SessionId leased_to = 0;  // when leased
   bool revoking = false;    // when leased: a RevokeLease is out, LeaseReleased not yet in
 };

@@ -10,11 +10,14 @@ using ::testing::IsEmpty;
 
 class CoordinatorLeaseTest : public CoordinatorTest {
  protected:
-  void SetUp() override {
+  void SetUp() override { MakeLeasing(); }
+  // Leases on (quiet 1 s, idle 2 s), both sessions eligible.
+  void MakeLeasing(uint32_t worker_max_jobs = 0) {
     CoordinatorOptions o;
     o.leases = true;
     o.lease_quiet = absl::Seconds(1);
     o.lease_idle = absl::Seconds(2);
+    o.worker_max_jobs = worker_max_jobs;
     Make(o);
     c_->SetLeaseEligible(kS, true);
     c_->SetLeaseEligible(kS2, true);
@@ -200,11 +203,7 @@ TEST_F(CoordinatorLeaseTest, AWorkerThatDoesNotServeLeasesIsNeverLeased) {
 }
 
 TEST_F(CoordinatorLeaseTest, LaneJobsCountTowardRecyclingWhichComesWhenTheLeaseIsGivenBack) {
-  CoordinatorOptions o;
-  o.leases = true;
-  o.worker_max_jobs = 4;
-  Make(o);
-  c_->SetLeaseEligible(kS, true);
+  MakeLeasing(/*worker_max_jobs=*/4);
   AddWorker(kW1);
   Effects fx = RunOne(kW1, 1);
   ASSERT_EQ(fx.grants.size(), 1u);
@@ -219,11 +218,7 @@ TEST_F(CoordinatorLeaseTest, LaneJobsCountTowardRecyclingWhichComesWhenTheLeaseI
 }
 
 TEST_F(CoordinatorLeaseTest, AWorkerWithOneJobLeftBeforeRecyclingIsNotLeased) {
-  CoordinatorOptions o;
-  o.leases = true;
-  o.worker_max_jobs = 1;
-  Make(o);
-  c_->SetLeaseEligible(kS, true);
+  MakeLeasing(/*worker_max_jobs=*/1);
   AddWorker(kW1);
   Effects fx = RunOne(kW1, 1);
   EXPECT_THAT(Grants(fx), IsEmpty());

@@ -184,6 +184,31 @@ std::string ReadAndRemove(const char* path) {
 
 }  // namespace
 
+pid_t StartClientVictim(const std::string& socket, const std::string& mode) {
+  int out[2];
+  if (pipe(out) != 0) return 0;
+  const std::string bin = BinDir() + "/client_victim";
+  const pid_t victim = fork();
+  if (victim == 0) {
+    dup2(out[1], 1);
+    if (mode.empty()) {
+      execl(bin.c_str(), "client_victim", socket.c_str(), nullptr);
+    } else {
+      execl(bin.c_str(), "client_victim", socket.c_str(), mode.c_str(), nullptr);
+    }
+    _exit(127);
+  }
+  close(out[1]);
+  char buf[16] = {};
+  const bool ready = victim > 0 && read(out[0], buf, sizeof buf - 1) > 0 && std::string(buf) == "ready\n";
+  close(out[0]);
+  if (!ready && victim > 0) {
+    kill(victim, SIGKILL);
+    waitpid(victim, nullptr, 0);
+  }
+  return ready ? victim : 0;
+}
+
 ProgramResult RunProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   char out_path[] = "/tmp/jobd-prog-out.XXXXXX";
   char err_path[] = "/tmp/jobd-prog-err.XXXXXX";

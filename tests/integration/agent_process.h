@@ -69,4 +69,8 @@ struct ProgramResult {
 };
 ProgramResult RunProgram(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
 
+// Starts client_victim (client_victim.cc) on `socket`, in `mode` (empty: the default), and
+// waits for its "ready"; returns its pid, or 0 when it did not say so. The caller kills it.
+pid_t StartClientVictim(const std::string& socket, const std::string& mode = "");
+
 }  // namespace jobd::testing

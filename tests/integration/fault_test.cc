@@ -94,19 +94,8 @@ TEST(FaultTest, TwoHundredWorkerKillsUnderLoadLoseNoJobAndLeakNoSlab) {
 TEST(FaultTest, KilledClientsSlabsComeBackItsNoReplyJobRunsAndOthersSeeNothing) {
   auto agent = AgentProcess::Start({.workers = 2, .extra = {"--grace=200ms"}});
   ASSERT_TRUE(agent.ok()) << agent.status();
-  int out[2];
-  ASSERT_EQ(pipe(out), 0);
-  const pid_t victim = fork();
-  if (victim == 0) {
-    dup2(out[1], 1);
-    execl((BinDir() + "/client_victim").c_str(), "client_victim", (*agent)->socket_path().c_str(), nullptr);
-    _exit(127);
-  }
-  close(out[1]);
-  char buf[16] = {};
-  ASSERT_GT(read(out[0], buf, sizeof buf - 1), 0);
-  ASSERT_EQ(std::string(buf), "ready\n");
-  close(out[0]);
+  const pid_t victim = StartClientVictim((*agent)->socket_path());
+  ASSERT_NE(victim, 0) << "client_victim never said ready";
   EXPECT_GE((*agent)->WaitForSlabsInUse(999, absl::Milliseconds(1)), 4u) << "the victim holds slabs";
 
   auto other = (*agent)->Connect();

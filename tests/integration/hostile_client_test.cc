@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,25 +27,39 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-TEST(HostileClientTest, AnotherUidScribblingOnEverythingItCanMapChangesNoVictimsAnswer) {
+// jobd with two workers whose run dir the group nogroup may enter (when we are root), as an
+// operator sets it up for clients under other uids.
+absl::StatusOr<std::unique_ptr<AgentProcess>> StartSharedWithNogroup(std::vector<std::string> extra) {
+  struct group* g = getgrnam("nogroup");
+  if (g == nullptr) return absl::NotFoundError("no group nogroup");
+  extra.push_back("--socket-group=nogroup");
+  auto agent = AgentProcess::Start({.workers = 2, .extra = std::move(extra)});
+  if (!agent.ok() || geteuid() != 0) return agent;
+  if (chown((*agent)->run_dir().c_str(), 0, g->gr_gid) != 0 || chmod((*agent)->run_dir().c_str(), 0750) != 0) {
+    return absl::InternalError("cannot hand the run dir to nogroup");
+  }
+  return agent;
+}
+
+// hostile_client for `seconds`, as nobody in nogroup when we are root (else as ourselves).
+std::vector<std::string> HostileArgv(const AgentProcess& agent, int seconds) {
+  std::vector<std::string> argv = {BinDir() + "/hostile_client", agent.socket_path(), std::to_string(seconds)};
   struct group* g = getgrnam("nogroup");
   struct passwd* nobody = getpwnam("nobody");
-  ASSERT_NE(g, nullptr);
-  ASSERT_NE(nobody, nullptr);
-  const bool root = geteuid() == 0;
-  auto agent = AgentProcess::Start({.workers = 2, .extra = {"--socket-group=nogroup", "--peer-backlog=16K"}});
-  ASSERT_TRUE(agent.ok()) << agent.status();
-  if (root) {
-    // The other uid reaches the sockets through the group, as an operator would set it up.
-    ASSERT_EQ(chown((*agent)->run_dir().c_str(), 0, g->gr_gid), 0);
-    ASSERT_EQ(chmod((*agent)->run_dir().c_str(), 0750), 0);
-  }
-  const pid_t agent_pid = (*agent)->pid();
-
-  std::vector<std::string> argv = {BinDir() + "/hostile_client", (*agent)->socket_path(), "6"};
-  if (root) {
+  if (geteuid() == 0 && g != nullptr && nobody != nullptr) {
     argv.push_back(std::to_string(nobody->pw_uid));
     argv.push_back(std::to_string(g->gr_gid));
+  }
+  return argv;
+}
+
+TEST(HostileClientTest, AnotherUidScribblingOnEverythingItCanMapChangesNoVictimsAnswer) {
+  auto agent = StartSharedWithNogroup({"--peer-backlog=16K"});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  const pid_t agent_pid = (*agent)->pid();
+  const std::vector<std::string> argv = HostileArgv(**agent, 6);
+  if (geteuid() == 0) {
+    ASSERT_EQ(argv.size(), 5u) << "the attack runs as nobody in nogroup";
   }
   ProgramResult hostile;
   std::thread attacker([&] { hostile = RunProgram(argv); });
@@ -102,22 +117,12 @@ TEST(HostileClientTest, AnotherUidScribblingOnEverythingItCanMapChangesNoVictims
 // Leases: another uid's session takes a worker's lease and feeds its own lane garbage, while a
 // victim session, holding the other worker's lease, sends a job every few milliseconds.
 TEST(HostileClientTest, ASessionFeedingItsLaneGarbageHurtsOnlyItself) {
-  struct group* g = getgrnam("nogroup");
-  struct passwd* nobody = getpwnam("nobody");
-  ASSERT_NE(g, nullptr);
-  ASSERT_NE(nobody, nullptr);
-  const bool root = geteuid() == 0;
-  auto agent = AgentProcess::Start({.workers = 2, .extra = {"--socket-group=nogroup"}});
+  auto agent = StartSharedWithNogroup({});
   ASSERT_TRUE(agent.ok()) << agent.status();
-  if (root) {
-    ASSERT_EQ(chown((*agent)->run_dir().c_str(), 0, g->gr_gid), 0);
-    ASSERT_EQ(chmod((*agent)->run_dir().c_str(), 0750), 0);
-  }
   const pid_t agent_pid = (*agent)->pid();
-  std::vector<std::string> argv = {BinDir() + "/hostile_client", (*agent)->socket_path(), "4"};
-  if (root) {
-    argv.push_back(std::to_string(nobody->pw_uid));
-    argv.push_back(std::to_string(g->gr_gid));
+  const std::vector<std::string> argv = HostileArgv(**agent, 4);
+  if (geteuid() == 0) {
+    ASSERT_EQ(argv.size(), 5u) << "the attack runs as nobody in nogroup";
   }
   ProgramResult hostile;
   std::thread attacker([&] { hostile = RunProgram(argv, {"HOSTILE_LANES=1"}); });

@@ -207,20 +207,8 @@ TEST(LeaseTest, ALaneJobPastItsDeadlineEndsAndItsWorkerIsStoppedAfterTheGrace) {
 TEST(LeaseTest, AClientKilledHoldingALeaseGivesTheWorkerBack) {
   auto agent = AgentProcess::Start({.workers = 1});
   ASSERT_TRUE(agent.ok()) << agent.status();
-  int out[2];
-  ASSERT_EQ(pipe(out), 0);
-  const pid_t victim = fork();
-  if (victim == 0) {
-    dup2(out[1], 1);
-    execl((BinDir() + "/client_victim").c_str(), "client_victim", (*agent)->socket_path().c_str(), "lease",
-          nullptr);
-    _exit(127);
-  }
-  close(out[1]);
-  char buf[16] = {};
-  ASSERT_GT(read(out[0], buf, sizeof buf - 1), 0);
-  ASSERT_EQ(std::string(buf), "ready\n");
-  close(out[0]);
+  const pid_t victim = StartClientVictim((*agent)->socket_path(), "lease");
+  ASSERT_NE(victim, 0) << "client_victim never said ready";
   ASSERT_NE(WaitForLeasedWorker(**agent), 0) << "the victim holds the only worker";
   kill(victim, SIGKILL);
   waitpid(victim, nullptr, 0);
