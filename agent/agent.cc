@@ -12,9 +12,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/effect_encoding.h"
 #include "agent/jobd_service.h"
 #include "agent/log_text.h"
-#include "agent/submit_decoder.h"
+#include "proto/side_records.h"
+#include "shm/fd_passing.h"
 #include "shm/monotonic.h"
 #include "spdlog/spdlog.h"
 
@@ -22,30 +24,16 @@ extern char** environ;
 
 namespace jobd::agent {
 
-namespace {
-
 using coordinator::Outcome;
 
-pb::Outcome ToProto(Outcome o) {
-  switch (o) {
-    case Outcome::kOk: return pb::OUTCOME_OK;
-    case Outcome::kRejected: return pb::OUTCOME_REJECTED;
-    case Outcome::kDeadlineExceeded: return pb::OUTCOME_DEADLINE_EXCEEDED;
-    case Outcome::kWorkerDied: return pb::OUTCOME_WORKER_DIED;
-    case Outcome::kHandlerError: return pb::OUTCOME_HANDLER_ERROR;
-    case Outcome::kCancelled: return pb::OUTCOME_CANCELLED;
-  }
-  return pb::OUTCOME_REJECTED;
-}
+Agent::Agent(AgentConfig config, AgentDeps deps)
+    : config_(std::move(config)),
+      clock_(deps.clock != nullptr ? *deps.clock : real_clock_),
+      launcher_(deps.launcher != nullptr ? *deps.launcher : real_launcher_),
+      make_segment_(deps.make_segment != nullptr ? std::move(deps.make_segment) : shm::Segment::Create) {}
 
-
-
-}  // namespace
-
-Agent::Agent(AgentConfig config) : config_(std::move(config)) {}
-
-absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentConfig config) {
-  std::unique_ptr<Agent> agent(new Agent(std::move(config)));
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentConfig config, AgentDeps deps) {
+  std::unique_ptr<Agent> agent(new Agent(std::move(config), std::move(deps)));
   if (absl::Status s = agent->Init(); !s.ok()) {
     agent->Shutdown(absl::ZeroDuration());
     return s;
@@ -85,10 +73,7 @@ absl::Status Agent::Init() {
   copts.worker_max_jobs = config_.worker_max_jobs;
   copts.leases = config_.leases;
   copts.lease_idle = config_.lease_idle;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    coordinator_ = std::make_unique<coordinator::Coordinator>(copts, clock_, ledger_);
-  }
+  coord_.Reset(std::make_unique<coordinator::Coordinator>(copts, clock_, ledger_));
 
   // The supervisor exists before any server does: health probes and sessions read it. Its
   // workers start last, once the socket they connect to is there.
@@ -106,6 +91,16 @@ absl::Status Agent::Init() {
   sopts.env.push_back("JOBD_SOCKET=" + config_.socket_path());
   sopts.env.push_back("JOBD_RUN_DIR=" + config_.run_dir);
   supervisor_ = std::make_unique<Supervisor>(std::move(sopts), launcher_, clock_);
+  admin_ = std::make_unique<AdminViews>(AdminViews::Sources{.config = &config_,
+                                                            .clock = &clock_,
+                                                            .coordinator = &coord_,
+                                                            .ledger = &ledger_,
+                                                            .session_shape = &session_shape_,
+                                                            .supervisor = supervisor_.get(),
+                                                            .peers = &peers_,
+                                                            .metrics = &metrics_,
+                                                            .draining = &draining_,
+                                                            .started_at = started_at_});
   // A stale socket from a killed agent would make bind fail: it is ours to replace.
   unlink(config_.socket_path().c_str());
   service_ = std::make_unique<JobdService>(*this);
@@ -127,9 +122,9 @@ absl::Status Agent::Init() {
 
   if (!config_.metrics_address.empty()) {
     auto http = HttpEndpoint::Start(
-        config_.metrics_address, [this] { return MetricsText(); },
+        config_.metrics_address, [this] { return admin_->MetricsText(); },
         [this]() -> absl::Status {
-          pb::HealthReply h = Health();
+          pb::HealthReply h = admin_->Health();
           if (h.serving()) return absl::OkStatus();
           return absl::UnavailableError(h.draining() ? "draining"
                                                      : absl::StrCat(h.workers_ready(), " of ",
@@ -156,13 +151,9 @@ Agent::~Agent() { Shutdown(absl::ZeroDuration()); }
 void Agent::Drain() {
   if (draining_.exchange(true)) return;
   spdlog::info("draining: new jobs are refused");
-  if (coordinator_ != nullptr) {
-    coordinator::Effects fx;
-    {
-      absl::MutexLock lock(&coord_mu_);
-      fx = coordinator_->RevokeAllLeases();
-    }
-    Apply(std::move(fx));  // lanes take no jobs past a drain either
+  if (coord_.ready()) {
+    // Lanes take no jobs past a drain either.
+    Apply(coord_.With([](coordinator::Coordinator& c) { return c.RevokeAllLeases(); }));
   }
   if (server_ != nullptr && server_->GetHealthCheckService() != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
@@ -172,15 +163,10 @@ void Agent::Drain() {
 void Agent::Shutdown(absl::Duration grace) {
   if (shut_down_.exchange(true)) return;
   Drain();
-  if (coordinator_ != nullptr) {
+  if (coord_.ready()) {
     const absl::Time until = clock_.Now() + grace;
     while (clock_.Now() < until && !hurry_.load()) {
-      size_t live;
-      {
-        absl::MutexLock lock(&coord_mu_);
-        live = coordinator_->LiveJobs();
-      }
-      if (live == 0) break;
+      if (coord_.With([](coordinator::Coordinator& c) { return c.LiveJobs(); }) == 0) break;
       absl::SleepFor(absl::Milliseconds(10));
     }
   }
@@ -214,127 +200,89 @@ void Agent::Shutdown(absl::Duration grace) {
   spdlog::info("stopped");
 }
 
-// ---------------------------------------------------------------- sessions
-
 // ---------------------------------------------------------------- effects
 
 void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
-  for (coordinator::Dispatch& d : effects.dispatches) {
-    std::shared_ptr<WorkerConn> conn = FindWorker(d.worker);
-    if (conn != nullptr) {
-      if (absl::Status s = GiveSegment(*conn, coordinator::SessionOf(d.id)); !s.ok()) {
-        // The job comes back through WorkerGone: retried or failed with the reason.
-        spdlog::warn("job {} type {}: worker {} cannot take session {}'s segment: {}; replacing it", d.id,
-                     Quoted(d.type), conn->slot, coordinator::SessionOf(d.id), s.ToString());
-        conn->stream.Abort();
-        continue;
-      }
-    }
-    pb::AgentToWorker msg;
-    pb::Assignment* a = msg.mutable_assignment();
-    a->set_job_id(d.id);
-    a->set_segment(coordinator::SessionOf(d.id));
-    a->set_type(d.type);
-    a->mutable_request()->set_handle(d.request.handle.bits());
-    a->mutable_request()->set_size(d.request.size);
-    if (d.shared.present()) {
-      a->mutable_shared()->set_handle(d.shared.handle.bits());
-      a->mutable_shared()->set_size(d.shared.size);
-    }
-    a->set_deadline_unix_us(absl::ToUnixMicros(d.deadline));
-    a->mutable_context()->insert(d.context.begin(), d.context.end());
-    a->set_attempt(d.attempt);
-    pb::Stamps* stamps = a->mutable_stamps();
-    stamps->set_client_sent_ns(d.trace.client_sent_ns);
-    stamps->set_agent_received_ns(d.trace.agent_received_ns);
-    stamps->set_agent_dispatched_ns(shm::MonotonicNanos());
-    // A worker that vanished between dispatch and write is reported by its stream's end.
-    if (conn == nullptr) {
-      spdlog::warn("job {} type {}: worker {} is gone before dispatch", d.id, Quoted(d.type),
-                   supervisor_->SlotOfOwner(d.worker).value_or(0));
-      continue;
-    }
-    SendToWorker(*conn, msg);
-  }
+  for (const coordinator::Dispatch& d : effects.dispatches) Dispatch(d);
   // Before the completion that led to it: the session reads its lane's opening before its
   // answer, so that its next job already takes the lane.
   for (const coordinator::GrantLease& grant : effects.grants) GrantLease(grant);
-  for (coordinator::Completion& c : effects.completions) {
-    // A session that ends with thousands of jobs cancels them all: one line each at debug, so
-    // a client cannot buy megabytes of log by leaving.
-    if (c.outcome == Outcome::kCancelled) {
-      spdlog::debug("job {} type {} cancelled: {}", c.id, Quoted(c.type), Quoted(c.status.message(), 512));
-    } else if (c.outcome != Outcome::kOk) {
-      spdlog::warn("job {} type {} {}: {}", c.id, Quoted(c.type), coordinator::OutcomeName(c.outcome),
-                   Quoted(c.status.message(), 512));
-    }
-    if (config_.max_jobs_per_uid > 0) {
-      // Every accepted job ends in exactly one completion: its uid's count goes down here.
-      absl::MutexLock lock(&conns_mu_);
-      auto uid = session_uid_.find(c.session);
-      if (uid != session_uid_.end()) {
-        auto n = uid_jobs_.find(uid->second);
-        if (n != uid_jobs_.end() && n->second > 0 && --n->second == 0) uid_jobs_.erase(n);
-      }
-    }
-    metrics_.JobEnded(c.type, coordinator::OutcomeName(c.outcome), c.queue_wait, c.run_time,
-                      c.run_time > absl::ZeroDuration());
-    if (!c.deliver) continue;
-    std::shared_ptr<SessionConn> conn = FindSession(c.session);
-    if (conn == nullptr) continue;  // the session's slabs are reclaimed when it closes
-    pb::AgentMessage msg;
-    pb::Completion* pc = msg.mutable_completion();
-    pc->set_seq(static_cast<uint32_t>(c.id));
-    pc->set_outcome(ToProto(c.outcome));
-    pc->set_code(static_cast<int>(c.status.code()));
-    pc->set_message(std::string(c.status.message()));
-    if (c.response.present()) {
-      pc->mutable_response()->set_handle(c.response.handle.bits());
-      pc->mutable_response()->set_size(c.response.size);
-    }
-    pc->set_queue_wait_us(absl::ToInt64Microseconds(c.queue_wait));
-    pc->set_run_us(absl::ToInt64Microseconds(c.run_time));
-    pc->set_attempts(c.attempts);
-    if (result != nullptr && result->job_id() == c.id) {
-      *pc->mutable_stamps() = result->stamps();
-      pc->mutable_stamps()->set_agent_sent_ns(shm::MonotonicNanos());
-    }
-    SendToSession(*conn, msg);
-  }
+  for (const coordinator::Completion& c : effects.completions) Complete(c, result);
   for (const coordinator::RevokeLease& revoke : effects.revokes) RevokeLease(revoke);
-  for (const coordinator::CancelRunning& cancel : effects.cancels) {
-    std::shared_ptr<WorkerConn> conn = FindWorker(cancel.worker);
-    if (conn == nullptr) continue;
-    // On the side socket, not the ring: the worker's handler thread is busy with the job, and
-    // its side reader is there to notice.
-    std::byte record[9] = {std::byte{'C'}};
-    std::memcpy(record + 1, &cancel.id, 8);
-    absl::Status sent;
-    {
-      absl::MutexLock lock(&conn->side_mu);
-      sent = conn->side.valid() ? shm::SendRecord(conn->side.get(), record, {})
-                                : absl::FailedPreconditionError("no side socket");
-    }
-    if (!sent.ok()) {
-      spdlog::warn("worker {}: cannot tell it job {} is cancelled ({}); it is killed after the grace", conn->slot,
-                   cancel.id, sent.ToString());
-    }
+  for (const coordinator::CancelRunning& cancel : effects.cancels) TellCancelled(cancel);
+  for (const coordinator::KillWorker& kill : effects.kills) Stop(kill);
+}
+
+void Agent::Dispatch(const coordinator::Dispatch& d) {
+  std::shared_ptr<WorkerConn> conn = peers_.FindWorker(d.worker);
+  // A worker that vanished between dispatch and write is reported by its stream's end.
+  if (conn == nullptr) {
+    spdlog::warn("job {} type {}: worker {} is gone before dispatch", d.id, Quoted(d.type),
+                 supervisor_->SlotOfOwner(d.worker).value_or(0));
+    return;
   }
-  for (const coordinator::KillWorker& kill : effects.kills) {
-    std::optional<uint32_t> slot = supervisor_->SlotOfOwner(kill.worker);
-    if (!slot.has_value()) continue;
-    ExitReason reason = ExitReason::kKilledOther;
-    int signal = SIGKILL;
-    switch (kill.reason) {
-      case coordinator::KillReason::kDeadline: reason = ExitReason::kKilledDeadline; break;
-      case coordinator::KillReason::kRecycle: reason = ExitReason::kRecycled; signal = SIGTERM; break;
-      case coordinator::KillReason::kCancelled: reason = ExitReason::kKilledOther; break;
-      case coordinator::KillReason::kMemory: reason = ExitReason::kKilledRss; signal = SIGTERM; break;
-    }
-    spdlog::warn("worker {}: stopping ({}{})", *slot, coordinator::KillReasonName(kill.reason),
-                 kill.job != 0 ? absl::StrCat(", job ", kill.job) : "");
-    (void)supervisor_->StopOwner(kill.worker, reason, signal);
+  if (absl::Status s = GiveSegment(*conn, coordinator::SessionOf(d.id)); !s.ok()) {
+    // The job comes back through WorkerGone: retried or failed with the reason.
+    spdlog::warn("job {} type {}: worker {} cannot take session {}'s segment: {}; replacing it", d.id,
+                 Quoted(d.type), conn->slot, coordinator::SessionOf(d.id), s.ToString());
+    conn->stream.Abort();
+    return;
   }
+  SendToWorker(*conn, EncodeAssignment(d, shm::MonotonicNanos()));
+}
+
+void Agent::Complete(const coordinator::Completion& c, const pb::JobResult* result) {
+  // A session that ends with thousands of jobs cancels them all: one line each at debug, so
+  // a client cannot buy megabytes of log by leaving.
+  if (c.outcome == Outcome::kCancelled) {
+    spdlog::debug("job {} type {} cancelled: {}", c.id, Quoted(c.type), Quoted(c.status.message(), 512));
+  } else if (c.outcome != Outcome::kOk) {
+    spdlog::warn("job {} type {} {}: {}", c.id, Quoted(c.type), coordinator::OutcomeName(c.outcome),
+                 Quoted(c.status.message(), 512));
+  }
+  // Every accepted job ends in exactly one completion: its uid's count goes down here.
+  if (config_.max_jobs_per_uid > 0) peers_.JobEnded(c.session);
+  metrics_.JobEnded(c.type, coordinator::OutcomeName(c.outcome), c.queue_wait, c.run_time,
+                    c.run_time > absl::ZeroDuration());
+  if (!c.deliver) return;
+  std::shared_ptr<SessionConn> conn = peers_.FindSession(c.session);
+  if (conn == nullptr) return;  // the session's slabs are reclaimed when it closes
+  SendToSession(*conn, EncodeCompletion(c, result, shm::MonotonicNanos()));
+}
+
+void Agent::TellCancelled(const coordinator::CancelRunning& cancel) {
+  std::shared_ptr<WorkerConn> conn = peers_.FindWorker(cancel.worker);
+  if (conn == nullptr) return;
+  // On the side socket, not the ring: the worker's handler thread is busy with the job, and
+  // its side reader is there to notice.
+  const std::vector<std::byte> record = wire::EncodeSideRecord({wire::SideKind::kCancel, cancel.id});
+  absl::Status sent;
+  {
+    absl::MutexLock lock(&conn->side_mu);
+    sent = conn->side.valid() ? shm::SendRecord(conn->side.get(), record, {})
+                              : absl::FailedPreconditionError("no side socket");
+  }
+  if (!sent.ok()) {
+    spdlog::warn("worker {}: cannot tell it job {} is cancelled ({}); it is killed after the grace", conn->slot,
+                 cancel.id, sent.ToString());
+  }
+}
+
+void Agent::Stop(const coordinator::KillWorker& kill) {
+  std::optional<uint32_t> slot = supervisor_->SlotOfOwner(kill.worker);
+  if (!slot.has_value()) return;
+  const StopOrder order = StopOrderFor(kill.reason);
+  spdlog::warn("worker {}: stopping ({}{})", *slot, coordinator::KillReasonName(kill.reason),
+               kill.job != 0 ? absl::StrCat(", job ", kill.job) : "");
+  (void)supervisor_->StopOwner(kill.worker, order.reason, order.signal);
+}
+
+void Agent::NoteTimers() {
+  const bool sooner = coord_.With([&](coordinator::Coordinator& c) {
+    std::optional<absl::Time> next = c.NextWakeup();
+    return next.has_value() && wake_plan_.Lower(*next);
+  });
+  if (sooner) WakeHousekeeping();
 }
 
 }  // namespace jobd::agent

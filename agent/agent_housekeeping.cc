@@ -45,39 +45,20 @@ void Agent::CheckWorkerMemory() {
     if (rss <= config_.worker_max_rss) continue;
     spdlog::warn("worker {} (pid {}) uses {} of memory, over --worker_max_rss={}: recycling it after its job",
                  slot.index, slot.pid, shm::HumanBytes(rss), shm::HumanBytes(config_.worker_max_rss));
-    coordinator::Effects effects;
-    {
-      absl::MutexLock lock(&coord_mu_);
-      effects = coordinator_->RetireWorker(slot.owner, coordinator::KillReason::kMemory);
-    }
-    Apply(std::move(effects));
+    Apply(coord_.With([&](coordinator::Coordinator& c) {
+      return c.RetireWorker(slot.owner, coordinator::KillReason::kMemory);
+    }));
   }
 }
 
 // Tokens handed out in a welcome whose peer never came to the side socket: that session or
 // worker cannot work, so it is ended rather than left holding its segment.
 void Agent::ExpirePending() {
-  std::vector<Pending> expired;
-  {
-    absl::MutexLock lock(&conns_mu_);
-    const absl::Time now = absl::Now();
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      auto next = std::next(it);
-      if (it->second.until < now) {
-        expired.push_back(it->second);
-        pending_.erase(it);
-      }
-      it = next;
-    }
-  }
-  for (const Pending& p : expired) {
-    absl::MutexLock lock(&conns_mu_);
+  for (const PendingPeer& p : peers_.TakeExpiredTokens(absl::Now())) {
     if (!p.worker) {
-      auto s = sessions_.find(p.id);
-      if (s != sessions_.end()) s->second->stream.Abort();
-    } else {
-      auto w = workers_.find(p.id);
-      if (w != workers_.end()) w->second->stream.Abort();
+      if (std::shared_ptr<SessionConn> s = peers_.FindSession(p.id)) s->stream.Abort();
+    } else if (std::shared_ptr<WorkerConn> w = peers_.FindWorker(p.id)) {
+      w->stream.Abort();
     }
     spdlog::warn("{} {} never picked up its segment on the side socket; ended", p.worker ? "worker" : "session", p.id);
   }
@@ -110,21 +91,6 @@ void Agent::WakeHousekeeping() {
   (void)!write(housekeeping_wake_.get(), &one, sizeof one);
 }
 
-void Agent::NoteTimers() {
-  bool sooner = false;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    std::optional<absl::Time> next = coordinator_->NextWakeup();
-    // Only a timer due earlier than housekeeping's plan costs a wake-up; jobs that come one
-    // after another have later deadlines than the first, so a steady stream costs none.
-    if (next.has_value() && absl::ToUnixNanos(*next) < planned_wake_ns_.load(std::memory_order_relaxed)) {
-      planned_wake_ns_.store(absl::ToUnixNanos(*next), std::memory_order_relaxed);
-      sooner = true;
-    }
-  }
-  if (sooner) WakeHousekeeping();
-}
-
 void Agent::HousekeepingLoop() {
   // main blocks SIGCHLD in every thread; this one takes it (its handler wakes the poll below).
   sigset_t child;
@@ -135,12 +101,7 @@ void Agent::HousekeepingLoop() {
     ReapChildren();
     CheckWorkerMemory();
     supervisor_->Tick();
-    coordinator::Effects effects;
-    std::optional<absl::Time> next;
-    {
-      absl::MutexLock lock(&coord_mu_);
-      effects = coordinator_->Tick();
-    }
+    coordinator::Effects effects = coord_.With([](coordinator::Coordinator& c) { return c.Tick(); });
     if (!effects.empty()) Apply(std::move(effects));
     ReleaseLingeringSegments();
     ExpirePending();
@@ -150,19 +111,14 @@ void Agent::HousekeepingLoop() {
     absl::Time until = now + absl::Minutes(1);
     if (std::optional<absl::Time> restart = supervisor_->NextRestart()) until = std::min(until, *restart);
     if (config_.worker_max_rss > 0) until = std::min(until, next_memory_check_);
-    {
-      absl::MutexLock lock(&conns_mu_);
-      if (!lingering_.empty()) until = std::min(until, now + absl::Milliseconds(100));
-      for (const auto& [token, p] : pending_) until = std::min(until, p.until);
-    }
-    {
-      // Under the coordinator's lock, as in NoteTimers: a timer added after this read sees the
-      // plan stored here and wakes us if it is sooner.
-      absl::MutexLock lock(&coord_mu_);
-      next = coordinator_->NextWakeup();
-      if (next.has_value()) until = std::min(until, *next);
-      planned_wake_ns_.store(absl::ToUnixNanos(until), std::memory_order_relaxed);
-    }
+    if (peers_.HasLingering()) until = std::min(until, now + absl::Milliseconds(100));
+    if (std::optional<absl::Time> expiry = peers_.NextTokenExpiry()) until = std::min(until, *expiry);
+    // Under the coordinator's lock, as in NoteTimers: a timer added after this read sees the
+    // plan stored here and wakes us if it is sooner.
+    coord_.With([&](coordinator::Coordinator& c) {
+      if (std::optional<absl::Time> next = c.NextWakeup()) until = std::min(until, *next);
+      wake_plan_.SleepingUntil(until);
+    });
     pollfd p{housekeeping_wake_.get(), POLLIN, 0};
     const int64_t ms = std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(until - now, absl::Milliseconds(1))), 0, 60'000);
     if (poll(&p, 1, static_cast<int>(ms)) > 0) {
@@ -170,10 +126,7 @@ void Agent::HousekeepingLoop() {
       while (read(housekeeping_wake_.get(), &n, sizeof n) == sizeof n) {
       }
     }
-    {
-      absl::MutexLock lock(&coord_mu_);
-      planned_wake_ns_.store(0, std::memory_order_relaxed);  // awake: it will look at everything
-    }
+    coord_.With([&](coordinator::Coordinator&) { wake_plan_.Awake(); });
   }
   ReapChildren();
 }

@@ -13,34 +13,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
+#include "agent/effect_encoding.h"
+#include "agent/lane_watch.h"
 #include "agent/log_text.h"
 #include "spdlog/spdlog.h"
 
 namespace jobd::agent {
 
-std::shared_ptr<SessionConn> Agent::FindSession(coordinator::SessionId id) {
-  absl::MutexLock lock(&conns_mu_);
-  auto it = sessions_.find(id);
-  return it == sessions_.end() ? nullptr : it->second;
-}
-
-std::shared_ptr<WorkerConn> Agent::FindWorker(coordinator::WorkerId id) {
-  absl::MutexLock lock(&conns_mu_);
-  auto it = workers_.find(id);
-  return it == workers_.end() ? nullptr : it->second;
-}
-
 void Agent::GrantLease(const coordinator::GrantLease& grant) {
-  std::shared_ptr<WorkerConn> worker = FindWorker(grant.worker);
-  std::shared_ptr<SessionConn> session = FindSession(grant.session);
+  std::shared_ptr<WorkerConn> worker = peers_.FindWorker(grant.worker);
+  std::shared_ptr<SessionConn> session = peers_.FindSession(grant.session);
   std::shared_ptr<shm::Segment> segment = ledger_.Get(grant.session);
   auto give_back = [&](const std::string& why) {
     spdlog::debug("lease of worker to session {} not granted: {}", grant.session, why);
-    absl::StatusOr<coordinator::Effects> fx;
-    {
-      absl::MutexLock lock(&coord_mu_);
-      fx = coordinator_->LeaseReleased(grant.worker);
-    }
+    absl::StatusOr<coordinator::Effects> fx =
+        coord_.With([&](coordinator::Coordinator& c) { return c.LeaseReleased(grant.worker); });
     if (fx.ok()) Apply(std::move(*fx));
   };
   if (worker == nullptr || session == nullptr || segment == nullptr || segment->lane().peer_bell == nullptr ||
@@ -57,7 +44,7 @@ void Agent::GrantLease(const coordinator::GrantLease& grant) {
     open.add_types(type);
   }
   if (g->types().empty()) return give_back("the session may submit none of the worker's types");
-  const uint32_t lane = next_lane_.fetch_add(1);
+  const uint32_t lane = leases_.Open();
   // Nothing a previous lease left in the lane runs now: the session sent those to the agent
   // when it heard that lease end, and sends nothing up the lane until it hears this one open.
   segment->lane().up.DiscardAll();
@@ -68,7 +55,6 @@ void Agent::GrantLease(const coordinator::GrantLease& grant) {
     worker->lane.segment = segment;
   }
   worker->leased_to.store(grant.session);
-  leases_out_.fetch_add(1);
   g->set_session(grant.session);
   g->set_lane(lane);
   g->set_default_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(config_.default_timeout)));
@@ -88,7 +74,7 @@ void Agent::GrantLease(const coordinator::GrantLease& grant) {
 }
 
 void Agent::RevokeLease(const coordinator::RevokeLease& revoke) {
-  std::shared_ptr<WorkerConn> worker = FindWorker(revoke.worker);
+  std::shared_ptr<WorkerConn> worker = peers_.FindWorker(revoke.worker);
   if (worker == nullptr) return;  // its stream's end releases the lease
   pb::AgentToWorker msg;
   msg.mutable_lease_revoke()->set_session(revoke.session);
@@ -111,24 +97,16 @@ void Agent::HandleLaneReport(WorkerConn& worker, const pb::LaneReport& r) {
       worker.lane.type = r.type().substr(0, 128);
       worker.lane.deadline = absl::FromUnixMicros(r.deadline_unix_us());
       worker.lane.deadline_told = false;
-      // The pump wakes for it (a report may come from any thread: a lower bound is enough).
-      const int64_t due = absl::ToUnixNanos(worker.lane.deadline);
-      int64_t seen = next_lane_due_ns_.load();
-      while (due < seen && !next_lane_due_ns_.compare_exchange_weak(seen, due)) {
-      }
+      leases_.DueBy(worker.lane.deadline);  // the pump wakes for it
     } else if (worker.lane.job == r.job_id()) {
       worker.lane.job = 0;
     }
   }
-  const coordinator::Outcome outcome =
-      r.outcome() == pb::OUTCOME_OK ? coordinator::Outcome::kOk : coordinator::Outcome::kHandlerError;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    coordinator_->LaneActivity(worker.id, /*job_ended=*/!r.started());
-    if (!r.started()) {
-      coordinator_->RecordLaneJob(r.job_id(), r.type(), outcome, absl::Microseconds(r.run_us()));
-    }
-  }
+  const coordinator::Outcome outcome = OutcomeOfLaneReport(r.outcome());
+  coord_.With([&](coordinator::Coordinator& c) {
+    c.LaneActivity(worker.id, /*job_ended=*/!r.started());
+    if (!r.started()) c.RecordLaneJob(r.job_id(), r.type(), outcome, absl::Microseconds(r.run_us()));
+  });
   if (!r.started()) {
     const absl::Duration run = absl::Microseconds(static_cast<int64_t>(std::min<uint64_t>(r.run_us(), 1ull << 40)));
     metrics_.JobEnded(r.type().substr(0, 128), coordinator::OutcomeName(outcome), absl::ZeroDuration(), run, true);
@@ -145,15 +123,12 @@ void Agent::HandleLeaseReleased(WorkerConn& worker, const pb::LeaseReleased& rel
     worker.lane = WorkerConn::Lane{};
   }
   (void)released;
-  leases_out_.fetch_sub(1);
-  absl::StatusOr<coordinator::Effects> fx;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    fx = coordinator_->LeaseReleased(worker.id);
-  }
+  leases_.Closed();
+  absl::StatusOr<coordinator::Effects> fx =
+      coord_.With([&](coordinator::Coordinator& c) { return c.LeaseReleased(worker.id); });
   // The worker answered every lane job it took before saying so: what is left in the lane the
   // session sends to the agent.
-  if (std::shared_ptr<SessionConn> s = FindSession(session)) {
+  if (std::shared_ptr<SessionConn> s = peers_.FindSession(session)) {
     pb::AgentMessage msg;
     msg.mutable_lane_closed()->set_lane(lane);
     SendToSession(*s, msg);
@@ -172,8 +147,8 @@ void Agent::EndLeaseOfLostWorker(WorkerConn& worker) {
     lane = std::move(worker.lane);
     worker.lane = WorkerConn::Lane{};
   }
-  leases_out_.fetch_sub(1);
-  std::shared_ptr<SessionConn> s = FindSession(session);
+  leases_.Closed();
+  std::shared_ptr<SessionConn> s = peers_.FindSession(session);
   if (lane.job != 0) {
     spdlog::warn("job {} type {}: worker {} (pid {}) died while running it from session {}'s lane", lane.job,
                  Quoted(lane.type), worker.slot, worker.pid, session);
@@ -181,18 +156,12 @@ void Agent::EndLeaseOfLostWorker(WorkerConn& worker) {
   if (lane.job != 0 && !lane.deadline_told) {  // told: it already ended as DEADLINE_EXCEEDED
     metrics_.JobEnded(lane.type, coordinator::OutcomeName(coordinator::Outcome::kWorkerDied), absl::ZeroDuration(),
                       absl::ZeroDuration(), false);
-    {
-      absl::MutexLock lock(&coord_mu_);
-      coordinator_->RecordLaneJob(lane.job, lane.type, coordinator::Outcome::kWorkerDied, absl::ZeroDuration());
-    }
+    coord_.With([&](coordinator::Coordinator& c) {
+      c.RecordLaneJob(lane.job, lane.type, coordinator::Outcome::kWorkerDied, absl::ZeroDuration());
+    });
     if (s != nullptr) {
-      pb::AgentMessage msg;
-      pb::Completion* c = msg.mutable_completion();
-      c->set_seq(static_cast<uint32_t>(lane.job));
-      c->set_outcome(pb::OUTCOME_WORKER_DIED);
-      c->set_code(static_cast<int>(absl::StatusCode::kUnavailable));
-      c->set_message(absl::StrCat("worker died while running job ", lane.job));
-      SendToSession(*s, msg);
+      SendToSession(*s, EncodeLaneJobEnd(lane.job, pb::OUTCOME_WORKER_DIED,
+                                         absl::UnavailableError(absl::StrCat("worker died while running job ", lane.job))));
     }
   }
   if (s != nullptr) {
@@ -203,70 +172,48 @@ void Agent::EndLeaseOfLostWorker(WorkerConn& worker) {
 }
 
 void Agent::CheckLaneDeadlines() {
-  if (leases_out_.load() == 0) return;
-  std::vector<std::shared_ptr<WorkerConn>> workers;
-  {
-    absl::MutexLock lock(&conns_mu_);
-    for (auto& [id, w] : workers_) {
-      if (w->leased_to.load() != 0) workers.push_back(w);
-    }
-  }
+  if (leases_.out() == 0) return;
   const absl::Time now = absl::Now();
-  absl::Time next_due = absl::InfiniteFuture();
-  for (auto& w : workers) {
+  absl::Time next_look = absl::InfiniteFuture();
+  for (const std::shared_ptr<WorkerConn>& w : peers_.LeasedWorkers()) {
     // Reports that came without waking us first: the job may have ended in time.
     DrainWorker(*w);
     uint64_t job = 0;
     std::string type;
-    bool tell = false, kill = false;
+    LaneVerdict verdict;
     {
       absl::MutexLock lock(&w->lane_mu);
       if (w->lane.job == 0) continue;
-      if (now < w->lane.deadline) {
-        next_due = std::min(next_due, w->lane.deadline);
-        continue;
-      }
+      verdict = JudgeLaneJob(w->lane.deadline, w->lane.deadline_told, now, config_.grace);
+      if (verdict.action == LaneAction::kTellDeadline) w->lane.deadline_told = true;
       job = w->lane.job;
       type = w->lane.type;
-      if (!w->lane.deadline_told) {
-        w->lane.deadline_told = true;
-        tell = true;
-      } else if (now >= w->lane.deadline + config_.grace) {
-        kill = true;
-      }
-      if (!kill) next_due = std::min(next_due, w->lane.deadline + config_.grace);
     }
+    next_look = std::min(next_look, verdict.next_look);
     const coordinator::SessionId session = coordinator::SessionOf(job);
-    if (tell) {
+    if (verdict.action == LaneAction::kTellDeadline) {
       spdlog::warn("job {} type {}: still running on worker {} from session {}'s lane past its deadline", job,
                    Quoted(type), w->slot, session);
       metrics_.JobEnded(type, coordinator::OutcomeName(coordinator::Outcome::kDeadlineExceeded), absl::ZeroDuration(),
                         absl::ZeroDuration(), true);
-      {
-        absl::MutexLock lock(&coord_mu_);
-        coordinator_->RecordLaneJob(job, type, coordinator::Outcome::kDeadlineExceeded, absl::ZeroDuration());
-      }
-      if (std::shared_ptr<SessionConn> s = FindSession(session)) {
-        pb::AgentMessage msg;
-        pb::Completion* c = msg.mutable_completion();
-        c->set_seq(static_cast<uint32_t>(job));
-        c->set_outcome(pb::OUTCOME_DEADLINE_EXCEEDED);
-        c->set_code(static_cast<int>(absl::StatusCode::kDeadlineExceeded));
-        c->set_message(absl::StrCat("job ", job, " (type ", Quoted(type), ") was still running when its timeout passed"));
-        SendToSession(*s, msg);
+      coord_.With([&](coordinator::Coordinator& c) {
+        c.RecordLaneJob(job, type, coordinator::Outcome::kDeadlineExceeded, absl::ZeroDuration());
+      });
+      if (std::shared_ptr<SessionConn> s = peers_.FindSession(session)) {
+        SendToSession(*s, EncodeLaneJobEnd(job, pb::OUTCOME_DEADLINE_EXCEEDED,
+                                           absl::DeadlineExceededError(absl::StrCat(
+                                               "job ", job, " (type ", Quoted(type),
+                                               ") was still running when its timeout passed"))));
       }
       // The handler may look at cancelled() and stop; if not, the kill follows the grace.
-      coordinator::Effects fx;
-      fx.cancels.push_back(coordinator::CancelRunning{w->id, job});
-      Apply(std::move(fx));
-    } else if (kill) {
+      TellCancelled(coordinator::CancelRunning{w->id, job});
+    } else if (verdict.action == LaneAction::kKill) {
       spdlog::warn("worker {}: stopping (deadline, job {} from session {}'s lane)", w->slot, job, session);
       (void)supervisor_->StopOwner(w->id, ExitReason::kKilledDeadline, SIGKILL);
     }
   }
   // Reports are read on this (the pump) thread: nothing lowered it since the scan began.
-  const int64_t due = next_due == absl::InfiniteFuture() ? INT64_MAX : absl::ToUnixNanos(next_due);
-  next_lane_due_ns_.store(due);
+  leases_.ScannedUntil(next_look);
 }
 
 }  // namespace jobd::agent

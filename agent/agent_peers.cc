@@ -13,28 +13,17 @@
 #include "agent/agent.h"
 #include "agent/log_text.h"
 #include "agent/submit_decoder.h"
+#include "proto/side_records.h"
+#include "proto/wire_status.h"
 #include "shm/monotonic.h"
 #include "spdlog/spdlog.h"
 
 namespace jobd::agent {
 
-namespace {
-
-pb::Completion Rejection(uint32_t seq, const absl::Status& status) {
-  pb::Completion c;
-  c.set_seq(seq);
-  c.set_outcome(pb::OUTCOME_REJECTED);
-  c.set_code(static_cast<int>(status.code()));
-  c.set_message(std::string(status.message()));
-  return c;
-}
-
-}  // namespace
-
 absl::Status Agent::NewSegment(const std::string& name, const shm::SegmentShape& shape, bool worker, uint32_t id,
                                std::shared_ptr<shm::Segment>* segment, shm::UniqueFd* wake,
                                pb::SegmentGrant* grant) {
-  absl::StatusOr<std::unique_ptr<shm::Segment>> seg = shm::Segment::Create(name, shape);
+  absl::StatusOr<std::unique_ptr<shm::Segment>> seg = make_segment_(name, shape);
   if (!seg.ok()) return seg.status();
   *segment = std::move(*seg);
   wake->Reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -48,22 +37,17 @@ absl::Status Agent::NewSegment(const std::string& name, const shm::SegmentShape&
   grant->set_classes(shape.classes.empty() ? "" : shm::FormatSizeClasses(shape.classes));
   grant->set_ring_capacity(shape.ring_capacity);
   grant->set_spin_us(static_cast<uint32_t>(absl::ToInt64Microseconds(config_.spin)));
-  absl::MutexLock lock(&conns_mu_);
-  pending_[token] = Pending{worker, id, absl::Now() + absl::Seconds(10)};
+  peers_.AddToken(token, PendingPeer{worker, id, absl::Now() + absl::Seconds(10)});
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
     grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* stream, grpc::ServerContext* context,
     const pb::SessionHello& hello) {
-  {
-    absl::MutexLock lock(&conns_mu_);
-    if (sessions_.size() >= config_.max_sessions) {
-      metrics_.Rejected("_session", absl::StatusCode::kResourceExhausted);
-      return absl::ResourceExhaustedError(absl::StrCat("jobd has ", sessions_.size(),
-                                                       " sessions open, the most it takes (--max_sessions=",
-                                                       config_.max_sessions, ")"));
-    }
+  if (const size_t open = peers_.SessionCount(); open >= config_.max_sessions) {
+    metrics_.Rejected("_session", absl::StatusCode::kResourceExhausted);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "jobd has ", open, " sessions open, the most it takes (--max_sessions=", config_.max_sessions, ")"));
   }
   const uint64_t committed = ledger_.CommittedBytes();
   if (committed >= config_.memory_budget) {
@@ -87,16 +71,11 @@ absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
   conn->channel = std::make_unique<AgentChannel>(conn->segment->channel(),
                                                  BacklogLimits{config_.peer_backlog_bytes, config_.peer_stall});
   ledger_.Add(conn->id, conn->segment);
-  std::vector<std::string> types;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    coordinator_->OpenSession(conn->id);
-    types = coordinator_->KnownTypes();
-  }
-  {
-    absl::MutexLock lock(&conns_mu_);
-    sessions_[conn->id] = conn;
-  }
+  const std::vector<std::string> types = coord_.With([&](coordinator::Coordinator& c) {
+    c.OpenSession(conn->id);
+    return c.KnownTypes();
+  });
+  peers_.AddSession(conn);
   w->set_session_id(conn->id);
   w->set_workers(config_.workers);
   for (auto& t : types) w->add_known_types(t);
@@ -119,63 +98,60 @@ absl::Status Agent::CheckAllowed(const SessionConn& session, const std::string& 
                                                   ": no --allow rule lets it"));
 }
 
-void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
-  const int64_t received_ns = shm::MonotonicNanos();
-  auto reject = [&](const absl::Status& status) {
-    metrics_.Rejected(s.type(), status.code());
-    pb::AgentMessage msg;
-    *msg.mutable_completion() = Rejection(s.seq(), status);
-    spdlog::warn("job {} type {} rejected (session {}, uid {}, pid {}): {}", coordinator::MakeJobId(session.id, s.seq()),
-                 Quoted(s.type()), session.id, session.cred.uid, session.cred.pid, Quoted(status.ToString(), 512));
-    SendToSession(session, msg);
-  };
+absl::Status Agent::CheckAdmission(const SessionConn& session, const std::string& type) {
   if (!session.attached.load()) {
-    return reject(absl::FailedPreconditionError("the session has not picked up its segment on the side socket"));
+    return absl::FailedPreconditionError("the session has not picked up its segment on the side socket");
   }
   if (draining_.load()) {
-    return reject(absl::UnavailableError("jobd is draining (shutting down): submit to another agent or retry later"));
+    return absl::UnavailableError("jobd is draining (shutting down): submit to another agent or retry later");
   }
   if (auto looping = supervisor_->CrashLooping()) {
-    return reject(absl::UnavailableError(absl::StrCat(
-        "no worker is running: the worker command keeps failing (", *looping, "); jobd retries with backoff")));
+    return absl::UnavailableError(absl::StrCat("no worker is running: the worker command keeps failing (", *looping,
+                                               "); jobd retries with backoff"));
   }
-  if (absl::Status allowed = CheckAllowed(session, s.type()); !allowed.ok()) return reject(allowed);
+  if (absl::Status allowed = CheckAllowed(session, type); !allowed.ok()) return allowed;
   if (config_.max_slabs_per_session > 0) {
     // Clients allocate without asking (no round trip), so the quota bites where they submit;
     // their segment bounds what they can take at all.
     const uint32_t held = ledger_.SlabsOf(session.id);
     if (held > config_.max_slabs_per_session) {
-      return reject(absl::ResourceExhaustedError(absl::StrCat("session holds ", held,
-                                                              " slabs (max_slabs_per_session=",
-                                                              config_.max_slabs_per_session, ")")));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("session holds ", held, " slabs (max_slabs_per_session=", config_.max_slabs_per_session, ")"));
     }
   }
   if (config_.max_jobs_per_uid > 0) {
-    absl::MutexLock lock(&conns_mu_);
-    const size_t live = uid_jobs_[session.cred.uid];
+    const size_t live = peers_.LiveJobsOfUid(session.cred.uid);
     if (live >= config_.max_jobs_per_uid) {
-      return reject(absl::ResourceExhaustedError(absl::StrCat("uid ", session.cred.uid, " has ", live,
-                                                              " live jobs across its sessions (--max-jobs-per-uid=",
-                                                              config_.max_jobs_per_uid, ")")));
+      return absl::ResourceExhaustedError(absl::StrCat("uid ", session.cred.uid, " has ", live,
+                                                       " live jobs across its sessions (--max-jobs-per-uid=",
+                                                       config_.max_jobs_per_uid, ")"));
     }
   }
+  return absl::OkStatus();
+}
+
+void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
+  const int64_t received_ns = shm::MonotonicNanos();
+  auto reject = [&](const absl::Status& status) {
+    metrics_.Rejected(s.type(), status.code());
+    pb::AgentMessage msg;
+    *msg.mutable_completion() = wire::FailedCompletion(s.seq(), pb::OUTCOME_REJECTED, status);
+    spdlog::warn("job {} type {} rejected (session {}, uid {}, pid {}): {}", coordinator::MakeJobId(session.id, s.seq()),
+                 Quoted(s.type()), session.id, session.cred.uid, session.cred.pid, Quoted(status.ToString(), 512));
+    SendToSession(session, msg);
+  };
+  if (absl::Status admitted = CheckAdmission(session, s.type()); !admitted.ok()) return reject(admitted);
   absl::StatusOr<coordinator::JobRequest> r = DecodeSubmit(session.id, s);
   if (!r.ok()) return reject(r.status());
   r->trace.agent_received_ns = received_ns;
-  absl::StatusOr<coordinator::Effects> effects;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    effects = coordinator_->Submit(std::move(*r));
-  }
+  absl::StatusOr<coordinator::Effects> effects =
+      coord_.With([&](coordinator::Coordinator& c) { return c.Submit(std::move(*r)); });
   if (!effects.ok()) return reject(effects.status());
-  if (config_.max_jobs_per_uid > 0) {
-    absl::MutexLock lock(&conns_mu_);
-    ++uid_jobs_[session.cred.uid];
-  }
+  if (config_.max_jobs_per_uid > 0) peers_.JobAccepted(session.cred.uid);
   // A job's deadline is the one timer a submit adds; housekeeping needs waking only when it is
   // sooner than what housekeeping already plans to look at (the first job after a quiet spell).
   const absl::Duration timeout = s.timeout_ms() > 0 ? absl::Milliseconds(s.timeout_ms()) : config_.default_timeout;
-  if (absl::ToUnixNanos(absl::Now() + timeout) < planned_wake_ns_.load(std::memory_order_relaxed)) NoteTimers();
+  if (wake_plan_.MaySooner(absl::Now() + timeout)) NoteTimers();
   if (s.policy() == pb::POLICY_NO_REPLY) {
     // Nobody waits for a NoReply job: the caller only learns that it was accepted.
     pb::AgentMessage ack;
@@ -187,90 +163,46 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
 }
 
 void Agent::HandleCancel(SessionConn& session, const pb::Cancel& cancel) {
-  absl::StatusOr<coordinator::Effects> effects;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    effects = coordinator_->Cancel(session.id, coordinator::MakeJobId(session.id, cancel.seq()));
-  }
+  const uint64_t job = coordinator::MakeJobId(session.id, cancel.seq());
+  absl::StatusOr<coordinator::Effects> effects =
+      coord_.With([&](coordinator::Coordinator& c) { return c.Cancel(session.id, job); });
   NoteTimers();  // a running job's kill after the grace period
   if (effects.ok()) {
     Apply(std::move(*effects));
     return;
   }
   // Not a job the agent holds: it may be in the session's lane, so its leased worker is told.
-  std::shared_ptr<WorkerConn> leased;
-  {
-    absl::MutexLock lock(&conns_mu_);
-    for (auto& [id, w] : workers_) {
-      if (w->leased_to.load() == session.id) leased = w;
-    }
-  }
-  if (leased != nullptr) {
-    coordinator::Effects fx;
-    fx.cancels.push_back(coordinator::CancelRunning{leased->id, coordinator::MakeJobId(session.id, cancel.seq())});
-    Apply(std::move(fx));
+  if (std::shared_ptr<WorkerConn> leased = peers_.WorkerLeasedTo(session.id)) {
+    TellCancelled(coordinator::CancelRunning{leased->id, job});
   }
 }
 
 void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
   if (session->closed.exchange(true)) return;
   session->stream.Close();
-  {
-    absl::MutexLock lock(&conns_mu_);
-    sessions_.erase(session->id);
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      auto next = std::next(it);
-      if (!it->second.worker && it->second.id == session->id) pending_.erase(it);
-      it = next;
-    }
-  }
+  peers_.RemoveSession(session->id);
   if (session->wake.valid()) (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, session->wake.get(), nullptr);
-  conns_epoch_.fetch_add(1);
-  coordinator::Effects effects;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    effects = coordinator_->CloseSession(session->id);
-  }
+  peers_.Bump();
+  coordinator::Effects effects = coord_.With([&](coordinator::Coordinator& c) { return c.CloseSession(session->id); });
   NoteTimers();
   Apply(std::move(effects));
   // The segment stays while a job of the session may still touch it (a NoReply job runs on).
-  {
-    absl::MutexLock lock(&conns_mu_);
-    lingering_.insert(session->id);
-  }
+  peers_.Linger(session->id);
   ReleaseLingeringSegments();
   spdlog::debug("session {} closed ({}, uid {}, pid {})", session->id, session->name, session->cred.uid,
                 session->cred.pid);
 }
 
 void Agent::ReleaseLingeringSegments() {
-  std::vector<coordinator::SessionId> done;
-  {
-    absl::MutexLock lock(&conns_mu_);
-    if (lingering_.empty()) return;
-    absl::MutexLock coord(&coord_mu_);
-    for (coordinator::SessionId id : lingering_) {
-      if (coordinator_->LiveJobsOf(id) != 0) continue;
-      // A leased worker may still be answering a lane job into the segment.
-      bool leased = false;
-      for (auto& [wid, w] : workers_) leased |= w->leased_to.load() == id;
-      if (!leased) done.push_back(id);
-    }
-    for (coordinator::SessionId id : done) lingering_.erase(id);
-  }
+  if (!peers_.HasLingering()) return;
+  const std::vector<coordinator::SessionId> done = peers_.TakeReleasable([&](coordinator::SessionId id) {
+    return coord_.With([&](coordinator::Coordinator& c) { return c.LiveJobsOf(id); });
+  });
   if (done.empty()) return;
-  std::vector<std::shared_ptr<WorkerConn>> workers;
-  {
-    absl::MutexLock lock(&conns_mu_);
-    for (auto& [id, w] : workers_) workers.push_back(w);
-  }
-  {
-    absl::MutexLock lock(&conns_mu_);
-    for (coordinator::SessionId id : done) session_uid_.erase(id);
-  }
+  const std::vector<std::shared_ptr<WorkerConn>> workers = peers_.Workers();
   for (coordinator::SessionId id : done) {
     ledger_.Remove(id);
-    for (auto& w : workers) {
+    for (const auto& w : workers) {
       bool had;
       {
         absl::MutexLock lock(&w->side_mu);
@@ -310,10 +242,7 @@ absl::StatusOr<std::shared_ptr<WorkerConn>> Agent::OpenWorker(
                                                  BacklogLimits{config_.peer_backlog_bytes, config_.peer_stall});
   conn->types.assign(hello.types().begin(), hello.types().end());
   conn->lanes = hello.lanes();
-  {
-    absl::MutexLock lock(&conns_mu_);
-    workers_[conn->id] = conn;
-  }
+  peers_.AddWorker(conn);
   w->set_owner_id(conn->id);
   w->set_worker_index(conn->slot);
   w->set_session_classes(shm::FormatSizeClasses(session_shape_.classes));
@@ -326,17 +255,17 @@ absl::StatusOr<std::shared_ptr<WorkerConn>> Agent::OpenWorker(
 void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
   const int64_t received_ns = shm::MonotonicNanos();
   const shm::Handle response = shm::Handle::FromBits(r.response().handle());
+  const absl::Status failed = r.code() != 0 ? wire::FailureFromWire(r.code(), Quoted(r.message(), 4096))
+                                             : absl::OkStatus();
   absl::StatusOr<coordinator::Effects> effects;
   bool violation = false;
-  {
-    absl::MutexLock lock(&coord_mu_);
+  coord_.With([&](coordinator::Coordinator& coord) {
     if (r.early()) {
-      effects = coordinator_->EarlyResponse(worker.id, r.job_id(), {response, r.response().size()});
-    } else if (r.code() != 0) {
-      effects = coordinator_->JobFinished(
-          worker.id, r.job_id(), absl::Status(static_cast<absl::StatusCode>(r.code()), Quoted(r.message(), 4096)));
+      effects = coord.EarlyResponse(worker.id, r.job_id(), {response, r.response().size()});
+    } else if (!failed.ok()) {
+      effects = coord.JobFinished(worker.id, r.job_id(), failed);
     } else {
-      effects = coordinator_->JobFinished(worker.id, r.job_id(), coordinator::SlabRef{response, r.response().size()});
+      effects = coord.JobFinished(worker.id, r.job_id(), coordinator::SlabRef{response, r.response().size()});
     }
     violation = !effects.ok();
     if (violation) {
@@ -346,11 +275,11 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
       const absl::Status why = absl::InternalError(
           absl::StrCat("worker ", worker.slot, " (pid ", worker.pid, ") sent a bad result for job ", r.job_id(), ": ",
                        effects.status().message(), "; the worker is replaced"));
-      effects = coordinator_->WorkerGone(worker.id, why);
+      effects = coord.WorkerGone(worker.id, why);
       spdlog::error("{}", std::string(why.message()));
       (void)supervisor_->StopOwner(worker.id, ExitReason::kCrash, SIGKILL);
     }
-  }
+  });
   // A failed attempt may be retried after a backoff, a worker killed later, or a lease taken
   // back when idle: all are timers.
   if (violation || r.code() != 0 || !effects->kills.empty() || !effects->grants.empty()) NoteTimers();
@@ -363,30 +292,14 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
 
 void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
   if (worker->closed.exchange(true)) return;
-  conns_epoch_.fetch_add(1);
+  peers_.Bump();
   worker->stream.Close();
   if (worker->wake.valid()) (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, worker->wake.get(), nullptr);
-  bool was_registered;
-  {
-    absl::MutexLock lock(&conns_mu_);
-    was_registered = workers_.erase(worker->id) > 0;
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      auto next = std::next(it);
-      if (it->second.worker && it->second.id == worker->id) pending_.erase(it);
-      it = next;
-    }
-  }
-  if (!was_registered) return;
-  {
-    // What it reported before it went: the lane job it was running, if any.
-    DrainReportsOfClosedWorker(*worker);
-  }
+  if (!peers_.RemoveWorker(worker->id)) return;
+  // What it reported before it went: the lane job it was running, if any.
+  DrainReportsOfClosedWorker(*worker);
   EndLeaseOfLostWorker(*worker);
-  coordinator::Effects effects;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    effects = coordinator_->WorkerGone(worker->id);
-  }
+  coordinator::Effects effects = coord_.With([&](coordinator::Coordinator& c) { return c.WorkerGone(worker->id); });
   NoteTimers();
   Apply(std::move(effects));
   // A worker without its stream is useless: make sure the process goes too. Its slabs are
@@ -400,8 +313,7 @@ absl::Status Agent::GiveSegment(WorkerConn& worker, coordinator::SessionId sessi
   if (!worker.side.valid()) return absl::FailedPreconditionError("the worker has no side socket yet");
   std::shared_ptr<shm::Segment> segment = ledger_.Get(session);
   if (segment == nullptr) return absl::NotFoundError(absl::StrCat("session ", session, " has no segment"));
-  std::byte record[5] = {std::byte{'X'}};
-  std::memcpy(record + 1, &session, 4);
+  const std::vector<std::byte> record = wire::EncodeSideRecord({wire::SideKind::kSessionSegment, session});
   const int fds[] = {segment->fd()};
   if (absl::Status s = shm::SendRecord(worker.side.get(), record, fds); !s.ok()) return s;
   worker.segments.insert(session);

@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "agent/agent.h"
 #include "agent/log_text.h"
+#include "proto/side_records.h"
 #include "shm/doorbell.h"
 #include "shm/spin_policy.h"
 #include "spdlog/spdlog.h"
@@ -150,93 +152,73 @@ void Agent::ServeHandshake(int fd) {
   std::string token = done ? h.got.substr(1) : "";
   handshakes_.erase(it);
   if (!done) return;
-  Pending pending;
-  {
-    absl::MutexLock lock(&conns_mu_);
-    auto p = pending_.find(token);
-    if (p == pending_.end()) {
-      spdlog::warn("side socket: a peer presented an unknown or used token; closed");
-      return;
-    }
-    pending = p->second;
-    pending_.erase(p);
+  const std::optional<PendingPeer> pending = peers_.TakeToken(token);
+  if (!pending.has_value()) {
+    spdlog::warn("side socket: a peer presented an unknown or used token; closed");
+    return;
   }
   absl::StatusOr<shm::PeerCredentials> cred = shm::CredentialsOf(conn.get());
   if (!cred.ok()) return;
-  std::byte record[5] = {std::byte{'S'}};
-  std::memcpy(record + 1, &pending.id, 4);
-  if (!pending.worker) {
-    std::shared_ptr<SessionConn> session;
-    {
-      absl::MutexLock lock(&conns_mu_);
-      auto s = sessions_.find(pending.id);
-      if (s != sessions_.end()) session = s->second;
+  if (!pending->worker) {
+    if (std::shared_ptr<SessionConn> session = peers_.FindSession(pending->id)) {
+      AttachSession(*session, std::move(conn), *cred);
     }
-    if (session == nullptr) return;
-    const int fds[] = {session->segment->fd(), session->wake.get(), beacon_->fd()};
-    if (absl::Status s = shm::SendRecord(conn.get(), record, fds); !s.ok()) {
-      session->stream.Abort();
-      return;
-    }
-    session->cred = *cred;
-    {
-      absl::MutexLock lock(&conns_mu_);
-      session_uid_[session->id] = cred->uid;
-    }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = MakeTag(kPeerWake, session->wake.get());
-    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, session->wake.get(), &ev);
-    session->attached.store(true);
-    {
-      absl::MutexLock lock(&coord_mu_);
-      if (session->lanes) coordinator_->SetLeaseEligible(session->id, true);
-    }
-    conns_epoch_.fetch_add(1);
-    spdlog::info("session {} attached: {} uid {} gid {} pid {}", session->id, session->name, cred->uid, cred->gid,
-                 cred->pid);
+  } else if (std::shared_ptr<WorkerConn> worker = peers_.FindWorker(pending->id)) {
+    AttachWorker(*worker, std::move(conn), *cred);
+  }
+}
+
+void Agent::AttachSession(SessionConn& session, shm::UniqueFd side, const shm::PeerCredentials& cred) {
+  const std::vector<std::byte> record = wire::EncodeSideRecord({wire::SideKind::kPeerSegment, session.id});
+  const int fds[] = {session.segment->fd(), session.wake.get(), beacon_->fd()};
+  if (absl::Status s = shm::SendRecord(side.get(), record, fds); !s.ok()) {
+    session.stream.Abort();
     return;
   }
-  std::shared_ptr<WorkerConn> worker;
-  {
-    absl::MutexLock lock(&conns_mu_);
-    auto w = workers_.find(pending.id);
-    if (w != workers_.end()) worker = w->second;
-  }
-  if (worker == nullptr) return;
+  session.cred = cred;
+  peers_.SetUid(session.id, cred.uid);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = MakeTag(kPeerWake, session.wake.get());
+  (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, session.wake.get(), &ev);
+  session.attached.store(true);
+  if (session.lanes) coord_.With([&](coordinator::Coordinator& c) { c.SetLeaseEligible(session.id, true); });
+  peers_.Bump();
+  spdlog::info("session {} attached: {} uid {} gid {} pid {}", session.id, session.name, cred.uid, cred.gid, cred.pid);
+}
+
+void Agent::AttachWorker(WorkerConn& worker, shm::UniqueFd side, const shm::PeerCredentials& cred) {
   // The kernel's pid, not the hello's: only the process jobd started may serve as this worker.
-  if (cred->pid != worker->pid) {
-    spdlog::warn("worker {}: side socket opened by pid {}, not the worker's pid {}; refused", worker->slot, cred->pid,
-                 worker->pid);
-    worker->stream.Abort();
+  if (cred.pid != worker.pid) {
+    spdlog::warn("worker {}: side socket opened by pid {}, not the worker's pid {}; refused", worker.slot, cred.pid,
+                 worker.pid);
+    worker.stream.Abort();
     return;
   }
-  const int fds[] = {worker->segment->fd(), worker->wake.get(), beacon_->fd()};
-  if (absl::Status s = shm::SendRecord(conn.get(), record, fds); !s.ok()) {
-    worker->stream.Abort();
+  const std::vector<std::byte> record = wire::EncodeSideRecord({wire::SideKind::kPeerSegment, worker.id});
+  const int fds[] = {worker.segment->fd(), worker.wake.get(), beacon_->fd()};
+  if (absl::Status s = shm::SendRecord(side.get(), record, fds); !s.ok()) {
+    worker.stream.Abort();
     return;
   }
   {
-    absl::MutexLock lock(&worker->side_mu);
-    worker->side = std::move(conn);
+    absl::MutexLock lock(&worker.side_mu);
+    worker.side = std::move(side);
   }
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.u64 = MakeTag(kPeerWake, worker->wake.get());
-  (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, worker->wake.get(), &ev);
-  worker->attached.store(true);
-  conns_epoch_.fetch_add(1);
-  absl::StatusOr<coordinator::Effects> effects;
-  {
-    absl::MutexLock lock(&coord_mu_);
-    effects = coordinator_->AddWorker(worker->id, worker->types, worker->lanes);
-  }
+  ev.data.u64 = MakeTag(kPeerWake, worker.wake.get());
+  (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, worker.wake.get(), &ev);
+  worker.attached.store(true);
+  peers_.Bump();
+  absl::StatusOr<coordinator::Effects> effects = coord_.With(
+      [&](coordinator::Coordinator& c) { return c.AddWorker(worker.id, worker.types, worker.lanes); });
   if (!effects.ok()) {
-    spdlog::warn("worker {} refused: {}", worker->slot, effects.status().ToString());
-    worker->stream.Abort();
+    spdlog::warn("worker {} refused: {}", worker.slot, effects.status().ToString());
+    worker.stream.Abort();
     return;
   }
-  spdlog::info("worker {} ready: pid {}, types {}", worker->slot, worker->pid, absl::StrJoin(worker->types, ","));
+  spdlog::info("worker {} ready: pid {}, types {}", worker.slot, worker.pid, absl::StrJoin(worker.types, ","));
   Apply(std::move(*effects));
 }
 
@@ -253,20 +235,12 @@ void Agent::PumpLoop() {
   std::vector<std::shared_ptr<WorkerConn>> workers;
   uint64_t seen_epoch = ~uint64_t{0};
   auto refresh = [&] {
-    seen_epoch = conns_epoch_.load(std::memory_order_acquire);
-    sessions.clear();
-    workers.clear();
-    absl::MutexLock lock(&conns_mu_);
-    for (auto& [id, s] : sessions_) {
-      if (s->attached.load()) sessions.push_back(s);
-    }
-    for (auto& [id, w] : workers_) {
-      if (w->attached.load()) workers.push_back(w);
-    }
+    seen_epoch = peers_.epoch();
+    peers_.Attached(sessions, workers);
   };
   auto anything = [&] {
     if (stop_pump_.load(std::memory_order_relaxed)) return true;
-    if (conns_epoch_.load(std::memory_order_relaxed) != seen_epoch) return true;
+    if (peers_.epoch() != seen_epoch) return true;
     for (auto& w : workers) {
       if (w->channel->up().HasData()) return true;
     }
@@ -280,9 +254,8 @@ void Agent::PumpLoop() {
   absl::Time idle_since = absl::Now();
   absl::Time next_lane_check = absl::Now();
   while (!stop_pump_.load(std::memory_order_relaxed)) {
-    if (conns_epoch_.load(std::memory_order_acquire) != seen_epoch) refresh();
-    if (leases_out_.load(std::memory_order_relaxed) > 0 &&
-        (absl::Now() >= next_lane_check || absl::ToUnixNanos(absl::Now()) >= next_lane_due_ns_.load())) {
+    if (peers_.epoch() != seen_epoch) refresh();
+    if (leases_.out() > 0 && (absl::Now() >= next_lane_check || absl::Now() >= leases_.next_due())) {
       CheckLaneDeadlines();
       next_lane_check = absl::Now() + absl::Milliseconds(kLeaseTickMs);
     }
@@ -327,8 +300,8 @@ void Agent::PumpLoop() {
     // half-done handshake expires.
     int timeout_ms = -1;
     if (backlogged) timeout_ms = 1;
-    else if (leases_out_.load() > 0) {
-      const absl::Time due = std::min(next_lane_check, absl::FromUnixNanos(next_lane_due_ns_.load()));
+    else if (leases_.out() > 0) {
+      const absl::Time due = std::min(next_lane_check, leases_.next_due());
       timeout_ms = static_cast<int>(
           std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(due - absl::Now(), absl::Milliseconds(1))), 0,
                               kLeaseTickMs));

@@ -53,18 +53,18 @@ grpc::Status JobdService::Work(grpc::ServerContext* context,
 }
 
 grpc::Status JobdService::Stats(grpc::ServerContext*, const v1::StatsRequest*, v1::StatsReply* reply) {
-  *reply = agent_.Stats();
+  *reply = agent_.admin().Stats();
   return grpc::Status::OK;
 }
 
 grpc::Status JobdService::Health(grpc::ServerContext*, const v1::HealthRequest*, v1::HealthReply* reply) {
-  *reply = agent_.Health();
+  *reply = agent_.admin().Health();
   return grpc::Status::OK;
 }
 
 grpc::Status JobdService::JobStatus(grpc::ServerContext*, const v1::JobStatusRequest* request,
                                     v1::JobStatusReply* reply) {
-  absl::StatusOr<v1::JobStatusReply> st = agent_.JobStatus(request->job_id());
+  absl::StatusOr<v1::JobStatusReply> st = agent_.admin().JobStatus(request->job_id());
   if (!st.ok()) return ToGrpc(st.status());
   *reply = *st;
   return grpc::Status::OK;

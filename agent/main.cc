@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   jobd::agent::Agent* raw = agent->get();
   // Ready for systemd once every worker has said hello: the socket listens before they start.
   jobd::agent::SystemdNotifier systemd([raw, workers = config->workers] {
-    return raw->Health().workers_ready() >= workers;
+    return raw->admin().Health().workers_ready() >= workers;
   });
   sigdelset(&signals, SIGCHLD);  // reaped by the agent's housekeeping; only blocked, never awaited
   int sig = 0;

@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 #include "proto/jobd.pb.h"
+#include "proto/side_records.h"
 #include "shm/agent_beacon.h"
 #include "shm/doorbell.h"
 #include "shm/fd_passing.h"
@@ -44,7 +45,8 @@ inline absl::StatusOr<PickedUp> PickUpSegment(const v1::SegmentGrant& grant) {
   }
   absl::StatusOr<shm::Record> record = shm::ReceiveRecord(side->get(), absl::Seconds(10));
   if (!record.ok()) return record.status();
-  if (record->bytes.empty() || record->bytes[0] != std::byte{'S'} || record->fds.size() != 3) {
+  const std::optional<wire::SideRecord> kind = wire::DecodeSideRecord(record->bytes, record->fds.size());
+  if (!kind.has_value() || kind->kind != wire::SideKind::kPeerSegment) {
     return absl::FailedPreconditionError("the agent's side socket answered with something other than a segment");
   }
   shm::SegmentShape shape;

@@ -9,6 +9,7 @@
 #include "client/internal/session.h"
 #include "client/socket_path.h"
 #include "proto/job_id.h"
+#include "proto/wire_status.h"
 #include "shm/status_macros.h"
 
 namespace jobd::client {
@@ -51,8 +52,7 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
       state->response = response;
       state->response_size = c.response().size();
     } else {
-      state->status = WithOutcome(
-          absl::Status(static_cast<absl::StatusCode>(c.code()), c.message()), FromProto(c.outcome()));
+      state->status = WithOutcome(wire::StatusOf(c), FromProto(c.outcome()));
       FreeQuietly(response);
     }
     if (state->lane) {

@@ -19,6 +19,8 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/jobd.grpc.pb.h"
 #include "proto/job_id.h"
+#include "proto/side_records.h"
+#include "proto/wire_status.h"
 #include "shm/monotonic.h"
 #include "shm/status_macros.h"
 
@@ -131,16 +133,16 @@ void ReadSide(int side, const shm::SegmentShape& shape, Inbox& inbox, PeerChanne
       continue;
     }
     if (!r.ok()) break;
-    if (r->bytes.size() == 5 && r->bytes[0] == std::byte{'X'} && r->fds.size() == 1) {
-      uint32_t id;
-      std::memcpy(&id, r->bytes.data() + 1, 4);
+    const std::optional<wire::SideRecord> record = wire::DecodeSideRecord(r->bytes, r->fds.size());
+    if (!record.has_value()) continue;
+    if (record->kind == wire::SideKind::kSessionSegment) {
+      const auto id = static_cast<uint32_t>(record->id);
       absl::StatusOr<std::unique_ptr<shm::Segment>> seg = shm::Segment::Attach(std::move(r->fds[0]), shape);
       absl::MutexLock lock(&inbox.mu);
       // A segment that does not attach is left out: the job that needs it fails with that.
       if (seg.ok()) inbox.segments[id] = std::move(*seg);
-    } else if (r->bytes.size() == 9 && r->bytes[0] == std::byte{'C'}) {
-      uint64_t id;
-      std::memcpy(&id, r->bytes.data() + 1, 8);
+    } else if (record->kind == wire::SideKind::kCancel) {
+      const uint64_t id = record->id;
       absl::MutexLock lock(&inbox.mu);
       if (id == inbox.running) {
         inbox.cancelled.store(true);
@@ -454,10 +456,8 @@ absl::Status Worker::Run(WorkerOptions options) {
     }
     const int64_t done_ns = shm::MonotonicNanos();
     pb::Completion c;
-    c.set_seq(sub.seq());
-    c.set_attempts(1);
-    c.set_run_us(static_cast<uint64_t>((done_ns - received_ns) / 1000));
     if (status.ok()) {
+      c.set_seq(sub.seq());
       c.set_outcome(pb::OUTCOME_OK);
       if (ctx.committed_ && !ctx.response_.is_null()) {
         c.mutable_response()->set_handle(ctx.response_.bits());
@@ -467,10 +467,12 @@ absl::Status Worker::Run(WorkerOptions options) {
       }
     } else {
       if (!ctx.response_.is_null()) (void)arena->Free(ctx.response_, owner);
-      c.set_outcome(accepted ? pb::OUTCOME_HANDLER_ERROR : pb::OUTCOME_REJECTED);
-      c.set_code(static_cast<int>(status.code()));
-      c.set_message(accepted ? absl::StrCat("handler error: '", status.message(), "'") : std::string(status.message()));
+      const absl::Status said = accepted ? absl::Status(status.code(), absl::StrCat("handler error: '", status.message(), "'"))
+                                         : status;
+      c = wire::FailedCompletion(sub.seq(), accepted ? pb::OUTCOME_HANDLER_ERROR : pb::OUTCOME_REJECTED, said);
     }
+    c.set_attempts(1);
+    c.set_run_us(static_cast<uint64_t>((done_ns - received_ns) / 1000));
     c.mutable_stamps()->set_client_sent_ns(sub.stamps().client_sent_ns());
     c.mutable_stamps()->set_worker_received_ns(received_ns);
     c.mutable_stamps()->set_worker_done_ns(done_ns);
@@ -565,10 +567,7 @@ absl::Status Worker::Run(WorkerOptions options) {
       result->mutable_response()->set_size(ctx.response_size_);
     } else {
       if (!ctx.response_.is_null()) (void)arena->Free(ctx.response_, owner);
-      if (!status.ok()) {
-        result->set_code(static_cast<int>(status.code()));
-        result->set_message(std::string(status.message()));
-      }
+      wire::SetFailure(*result, status);
     }
     {
       absl::MutexLock lock(&inbox.mu);

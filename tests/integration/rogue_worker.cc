@@ -21,10 +21,12 @@
 #include "client/socket_path.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/jobd.grpc.pb.h"
+#include "proto/side_records.h"
 #include "shm/fd_passing.h"
 
 namespace v1 = jobd::v1;
 namespace shm = jobd::shm;
+namespace wire = jobd::wire;
 
 int main() {
   const char* token = std::getenv("JOBD_WORKER_TOKEN");
@@ -63,9 +65,9 @@ int main() {
     while (!segments.contains(a.segment())) {
       auto r = shm::ReceiveRecord(side.get(), absl::Seconds(10));
       if (!r.ok()) return 6;
-      if (r->bytes.size() != 5 || r->bytes[0] != std::byte{'X'} || r->fds.size() != 1) continue;
-      uint32_t id;
-      std::memcpy(&id, r->bytes.data() + 1, 4);
+      const std::optional<wire::SideRecord> record = wire::DecodeSideRecord(r->bytes, r->fds.size());
+      if (!record.has_value() || record->kind != wire::SideKind::kSessionSegment) continue;
+      const auto id = static_cast<uint32_t>(record->id);
       auto seg = shm::Segment::Attach(std::move(r->fds[0]), shape);
       if (seg.ok()) segments[id] = std::move(*seg);
     }

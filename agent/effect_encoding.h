@@ -1,0 +1,38 @@
+// What the coordinator's Effects look like on the wire and to the supervisor: an Assignment for
+// a worker, a Completion for a session, a signal for a kill. Pure: no I/O, no locks, so the
+// agent's applier only routes and sends, and each mapping has one place and a unit test.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "agent/supervisor.h"
+#include "coordinator/effects.h"
+#include "proto/jobd.pb.h"
+
+namespace jobd::agent {
+
+v1::Outcome OutcomeToProto(coordinator::Outcome outcome);
+// A lane report says only whether the handler succeeded.
+coordinator::Outcome OutcomeOfLaneReport(v1::Outcome reported);
+
+// The assignment a worker gets for a dispatch; `dispatched_ns` is the agent's stamp.
+v1::AgentToWorker EncodeAssignment(const coordinator::Dispatch& dispatch, int64_t dispatched_ns);
+
+// The session's message for a completion. `result`, when it is the worker message that ended
+// this job, lends its stamps (and `sent_ns` is the agent's).
+v1::AgentMessage EncodeCompletion(const coordinator::Completion& completion, const v1::JobResult* result,
+                                  int64_t sent_ns);
+
+// A lane job the agent ends on the worker's behalf (its worker died, or its deadline passed).
+v1::AgentMessage EncodeLaneJobEnd(uint64_t job_id, v1::Outcome outcome, const absl::Status& status);
+
+// How a kill is carried out: the reason its exit is recorded under, and the signal. Recycling
+// and memory let an idle worker exit cleanly (SIGTERM); the rest cannot wait (SIGKILL).
+struct StopOrder {
+  ExitReason reason;
+  int signal;
+};
+StopOrder StopOrderFor(coordinator::KillReason reason);
+
+}  // namespace jobd::agent

@@ -1,0 +1,56 @@
+// A status on the wire, the one mapping every side uses: a Completion (agent or leased worker
+// to client) and a JobResult (worker to agent) carry an absl::StatusCode value and a message.
+// The reader never trusts the number: a code outside absl's range reads as UNKNOWN, and a
+// failure that claims code 0 (OK) reads as UNKNOWN too, so a peer cannot turn an error into a
+// success by its code alone.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "proto/jobd.pb.h"
+
+namespace jobd::wire {
+
+inline int CodeOnWire(const absl::Status& status) { return static_cast<int>(status.code()); }
+
+// The status a failure's code and message stand for. `message` is cut to `max_message` bytes.
+inline absl::Status FailureFromWire(int64_t code, std::string_view message, size_t max_message = 4096) {
+  const bool known = code > 0 && code <= static_cast<int>(absl::StatusCode::kUnauthenticated);
+  const absl::StatusCode c = known ? static_cast<absl::StatusCode>(code) : absl::StatusCode::kUnknown;
+  if (message.empty()) message = "(no message)";
+  message = message.substr(0, max_message);
+  return absl::Status(c, absl::string_view(message.data(), message.size()));
+}
+
+// A completion that ends job `seq` of its session without a response.
+inline v1::Completion FailedCompletion(uint32_t seq, v1::Outcome outcome, const absl::Status& status) {
+  v1::Completion c;
+  c.set_seq(seq);
+  c.set_outcome(outcome);
+  c.set_code(CodeOnWire(status));
+  c.set_message(std::string(status.message()));
+  return c;
+}
+
+// What a completion says of its job: OK, or the failure it carries.
+inline absl::Status StatusOf(const v1::Completion& c) {
+  if (c.outcome() == v1::OUTCOME_OK) return absl::OkStatus();
+  return FailureFromWire(c.code(), c.message());
+}
+
+// A worker's answer: OK (nothing set), or the handler's failure.
+inline void SetFailure(v1::JobResult& result, const absl::Status& status) {
+  if (status.ok()) return;
+  result.set_code(CodeOnWire(status));
+  result.set_message(std::string(status.message()));
+}
+
+inline absl::Status StatusOf(const v1::JobResult& r, size_t max_message = 4096) {
+  if (r.code() == 0) return absl::OkStatus();
+  return FailureFromWire(r.code(), r.message(), max_message);
+}
+
+}  // namespace jobd::wire
