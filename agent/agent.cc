@@ -51,17 +51,13 @@ absl::Status Agent::Init() {
   absl::StatusOr<std::unique_ptr<shm::AgentBeacon>> beacon = shm::AgentBeacon::Create();
   if (!beacon.ok()) return beacon.status();
   beacon_ = std::move(*beacon);
-  epoll_.Reset(epoll_create1(EPOLL_CLOEXEC));
-  pump_wake_.Reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!epoll_.valid() || !pump_wake_.valid()) return absl::ResourceExhaustedError("cannot create the pump's epoll");
-  // The side socket has the gRPC socket's mode and group: whoever may talk to jobd may pick up
-  // its own segment there, and nothing else.
-  absl::StatusOr<shm::UniqueFd> side = shm::ListenUnix(config_.side_socket_path(), 0660);
+  absl::StatusOr<std::unique_ptr<WakeSet>> watch = WakeSet::Create();
+  if (!watch.ok()) return watch.status();
+  pump_watch_ = std::move(*watch);
+  absl::StatusOr<std::unique_ptr<SideSocket>> side =
+      SideSocket::Listen(config_.side_socket_path(), config_.socket_group, *pump_watch_);
   if (!side.ok()) return side.status();
-  side_listen_ = std::move(*side);
-  if (config_.socket_group != static_cast<gid_t>(-1)) {
-    (void)chown(config_.side_socket_path().c_str(), static_cast<uid_t>(-1), config_.socket_group);
-  }
+  side_ = std::move(*side);
   spdlog::info("session segments: {} each (sparse), classes {}; memory budget {}", shm::HumanBytes(*segment_bytes),
                shm::FormatSizeClasses(session_shape_.classes), shm::HumanBytes(config_.memory_budget));
 
@@ -196,7 +192,7 @@ void Agent::Shutdown(absl::Duration grace) {
   spdlog::info("metrics endpoint closed");
   if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
   if (server_ != nullptr) unlink(config_.socket_path().c_str());
-  if (side_listen_.valid()) unlink(config_.side_socket_path().c_str());
+  if (side_ != nullptr) side_->Unlink();
   spdlog::info("stopped");
 }
 

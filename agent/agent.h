@@ -24,8 +24,10 @@
 #include "agent/process_launcher.h"
 #include "agent/segment_ledger.h"
 #include "agent/shared_coordinator.h"
+#include "agent/side_socket.h"
 #include "agent/supervisor.h"
 #include "agent/wake_plan.h"
+#include "agent/wake_set.h"
 #include "coordinator/clock.h"
 #include "coordinator/coordinator.h"
 #include "proto/jobd.grpc.pb.h"
@@ -140,9 +142,9 @@ class Agent {
   bool DrainWorker(WorkerConn& worker);
   // What a worker whose stream ended left in its up ring: its last lane reports.
   void DrainReportsOfClosedWorker(WorkerConn& worker);
-  void WakePump();
-  void AcceptSideConnections();
-  void ServeHandshake(int fd);
+  void WakePump() { pump_watch_->Wake(); }
+  // A token presented on the side socket: its peer gets its segment.
+  void ServeHandshake(SideSocket::Presented presented);
   void AttachSession(SessionConn& session, shm::UniqueFd side, const shm::PeerCredentials& cred);
   void AttachWorker(WorkerConn& worker, shm::UniqueFd side, const shm::PeerCredentials& cred);
 
@@ -178,16 +180,9 @@ class Agent {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpEndpoint> http_;
 
-  // The pump thread's.
-  shm::UniqueFd side_listen_;
-  shm::UniqueFd epoll_;
-  shm::UniqueFd pump_wake_;  // eventfd: a new peer, a backlog, or stop
-  struct Handshake {
-    shm::UniqueFd fd;
-    absl::Time since;
-    std::string got;
-  };
-  absl::flat_hash_map<int, Handshake> handshakes_;
+  // The pump thread's: what it sleeps on, and the side socket's handshakes.
+  std::unique_ptr<WakeSet> pump_watch_;
+  std::unique_ptr<SideSocket> side_;
   std::atomic<bool> stop_pump_{false};
   std::thread pump_;
 

@@ -181,7 +181,7 @@ void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
   if (session->closed.exchange(true)) return;
   session->stream.Close();
   peers_.RemoveSession(session->id);
-  if (session->wake.valid()) (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, session->wake.get(), nullptr);
+  if (session->wake.valid()) pump_watch_->Remove(session->wake.get());
   peers_.Bump();
   coordinator::Effects effects = coord_.With([&](coordinator::Coordinator& c) { return c.CloseSession(session->id); });
   NoteTimers();
@@ -294,7 +294,7 @@ void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
   if (worker->closed.exchange(true)) return;
   peers_.Bump();
   worker->stream.Close();
-  if (worker->wake.valid()) (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, worker->wake.get(), nullptr);
+  if (worker->wake.valid()) pump_watch_->Remove(worker->wake.get());
   if (!peers_.RemoveWorker(worker->id)) return;
   // What it reported before it went: the lane job it was running, if any.
   DrainReportsOfClosedWorker(*worker);

@@ -3,9 +3,6 @@
 // agent. It spins briefly when messages are flowing, then says so in the beacon and sleeps in
 // epoll on the peers' wake eventfds: idle, it makes no system call at all.
 #include <errno.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
 
 #include <cstring>
 #include <string>
@@ -26,12 +23,6 @@ namespace {
 
 // At most this many messages from one channel per round, so one busy peer cannot starve the rest.
 constexpr int kBatch = 64;
-constexpr size_t kTokenBytes = 16;
-constexpr size_t kMaxHandshakes = 256;
-
-// epoll tags: what woke us.
-enum Tag : uint64_t { kListen = 1, kPumpWake = 2, kHandshake = 3, kPeerWake = 4 };
-uint64_t MakeTag(Tag tag, int fd) { return (uint64_t{tag} << 32) | static_cast<uint32_t>(fd); }
 
 // Copies the message out of shared memory before parsing: the peer could change the bytes
 // while the parser reads them.
@@ -71,18 +62,7 @@ bool DrainChannel(Conn& conn, const char* what, Handle handle, bool even_closed 
   return n > 0;
 }
 
-void DrainEventfd(int eventfd_fd) {
-  uint64_t n;
-  while (read(eventfd_fd, &n, sizeof n) == sizeof n) {
-  }
-}
-
 }  // namespace
-
-void Agent::WakePump() {
-  const uint64_t one = 1;
-  (void)!write(pump_wake_.get(), &one, sizeof one);
-}
 
 bool Agent::DrainSession(SessionConn& session) {
   return DrainChannel<SessionConn, pb::ClientMessage>(session, "session", [&](const pb::ClientMessage& msg) {
@@ -117,41 +97,11 @@ void Agent::DrainReportsOfClosedWorker(WorkerConn& worker) {
       /*even_closed=*/true);
 }
 
-void Agent::AcceptSideConnections() {
-  for (;;) {
-    const int fd = accept4(side_listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
-    if (handshakes_.size() >= kMaxHandshakes) {
-      close(fd);  // a flood of half-open handshakes costs its senders, not the agent
-      continue;
-    }
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.u64 = MakeTag(kHandshake, fd);
-    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-      close(fd);
-      continue;
-    }
-    handshakes_[fd] = Handshake{shm::UniqueFd(fd), absl::Now(), {}};
-  }
-}
-
 // A peer presents its one-time token; the agent answers with its segment, its wake eventfd
 // and the beacon, and learns from the kernel who the peer is.
-void Agent::ServeHandshake(int fd) {
-  auto it = handshakes_.find(fd);
-  if (it == handshakes_.end()) return;
-  Handshake& h = it->second;
-  char buf[1 + kTokenBytes];
-  const ssize_t n = recv(fd, buf, sizeof buf - h.got.size(), MSG_DONTWAIT);
-  if (n > 0) h.got.append(buf, static_cast<size_t>(n));
-  const bool done = h.got.size() == 1 + kTokenBytes;
-  if (!done && !(n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))) return;  // more to come
-  (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-  shm::UniqueFd conn = std::move(h.fd);
-  std::string token = done ? h.got.substr(1) : "";
-  handshakes_.erase(it);
-  if (!done) return;
+void Agent::ServeHandshake(SideSocket::Presented presented) {
+  shm::UniqueFd conn = std::move(presented.conn);
+  const std::string& token = presented.token;
   const std::optional<PendingPeer> pending = peers_.TakeToken(token);
   if (!pending.has_value()) {
     spdlog::warn("side socket: a peer presented an unknown or used token; closed");
@@ -177,10 +127,7 @@ void Agent::AttachSession(SessionConn& session, shm::UniqueFd side, const shm::P
   }
   session.cred = cred;
   peers_.SetUid(session.id, cred.uid);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = MakeTag(kPeerWake, session.wake.get());
-  (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, session.wake.get(), &ev);
+  (void)pump_watch_->Add(WakeSet::Tag::kPeer, session.wake.get());
   session.attached.store(true);
   if (session.lanes) coord_.With([&](coordinator::Coordinator& c) { c.SetLeaseEligible(session.id, true); });
   peers_.Bump();
@@ -205,10 +152,7 @@ void Agent::AttachWorker(WorkerConn& worker, shm::UniqueFd side, const shm::Peer
     absl::MutexLock lock(&worker.side_mu);
     worker.side = std::move(side);
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = MakeTag(kPeerWake, worker.wake.get());
-  (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, worker.wake.get(), &ev);
+  (void)pump_watch_->Add(WakeSet::Tag::kPeer, worker.wake.get());
   worker.attached.store(true);
   peers_.Bump();
   absl::StatusOr<coordinator::Effects> effects = coord_.With(
@@ -223,14 +167,6 @@ void Agent::AttachWorker(WorkerConn& worker, shm::UniqueFd side, const shm::Peer
 }
 
 void Agent::PumpLoop() {
-  {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = MakeTag(kListen, side_listen_.get());
-    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, side_listen_.get(), &ev);
-    ev.data.u64 = MakeTag(kPumpWake, pump_wake_.get());
-    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, pump_wake_.get(), &ev);
-  }
   std::vector<std::shared_ptr<SessionConn>> sessions;
   std::vector<std::shared_ptr<WorkerConn>> workers;
   uint64_t seen_epoch = ~uint64_t{0};
@@ -249,7 +185,6 @@ void Agent::PumpLoop() {
     }
     return false;
   };
-  std::vector<epoll_event> events(64);
   shm::SpinPolicy spin(config_.spin);
   absl::Time idle_since = absl::Now();
   absl::Time next_lane_check = absl::Now();
@@ -306,29 +241,19 @@ void Agent::PumpLoop() {
           std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(due - absl::Now(), absl::Milliseconds(1))), 0,
                               kLeaseTickMs));
     }
-    else if (!handshakes_.empty()) timeout_ms = 1000;
-    const int n = epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
+    else if (side_->busy()) timeout_ms = 1000;
+    const std::vector<WakeSet::Event> events = pump_watch_->Wait(timeout_ms);
     beacon_->SetSleeping(false);
-    for (int i = 0; i < n; ++i) {
-      const uint64_t tag = events[i].data.u64 >> 32;
-      const int fd = static_cast<int>(events[i].data.u64 & 0xFFFFFFFFu);
-      switch (tag) {
-        case kListen: AcceptSideConnections(); break;
-        case kHandshake: ServeHandshake(fd); break;
-        default: DrainEventfd(fd); break;  // a wake eventfd: the rings say what to do
+    for (const WakeSet::Event& e : events) {
+      switch (e.tag) {
+        case WakeSet::Tag::kListen: side_->Accept(absl::Now()); break;
+        case WakeSet::Tag::kHandshake:
+          if (std::optional<SideSocket::Presented> presented = side_->Read(e.fd)) ServeHandshake(std::move(*presented));
+          break;
+        default: break;  // a wake eventfd (drained): the rings say what to do
       }
     }
-    if (!handshakes_.empty()) {
-      const absl::Time now = absl::Now();
-      for (auto it = handshakes_.begin(); it != handshakes_.end();) {
-        auto next = std::next(it);
-        if (now - it->second.since > absl::Seconds(5)) {
-          (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->first, nullptr);
-          handshakes_.erase(it);
-        }
-        it = next;
-      }
-    }
+    if (side_->busy()) side_->Expire(absl::Now());
   }
 }
 
