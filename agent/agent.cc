@@ -51,6 +51,12 @@ absl::Status Agent::Init() {
   absl::StatusOr<std::unique_ptr<shm::AgentBeacon>> beacon = shm::AgentBeacon::Create();
   if (!beacon.ok()) return beacon.status();
   beacon_ = std::move(*beacon);
+  // Before anything that may note a timer (a session, a worker) can exist.
+  absl::StatusOr<std::unique_ptr<HousekeepingThread>> housekeeping =
+      HousekeepingThread::Create({.takes_sigchld = true});
+  if (!housekeeping.ok()) return housekeeping.status();
+  housekeeping_ = std::move(*housekeeping);
+  InstallChildExitWake(housekeeping_->wake_fd());
   absl::StatusOr<std::unique_ptr<WakeSet>> watch = WakeSet::Create();
   if (!watch.ok()) return watch.status();
   pump_watch_ = std::move(*watch);
@@ -135,10 +141,7 @@ absl::Status Agent::Init() {
   spdlog::info("starting {} workers: {}", config_.workers, absl::StrJoin(config_.worker_argv, " "));
   pump_ = std::thread([this] { PumpLoop(); });
   supervisor_->StartAll();
-  housekeeping_wake_.Reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!housekeeping_wake_.valid()) return absl::ResourceExhaustedError("cannot create the housekeeping eventfd");
-  InstallChildExitWake(housekeeping_wake_.get());
-  housekeeping_ = std::thread([this] { HousekeepingLoop(); });
+  housekeeping_->Run([this] { return HousekeepingRound(); });
   return absl::OkStatus();
 }
 
@@ -178,10 +181,9 @@ void Agent::Shutdown(absl::Duration grace) {
     supervisor_->StopAll(SIGKILL);
   }
   spdlog::info("workers stopped");
-  if (housekeeping_.joinable()) {
-    stop_housekeeping_.store(true);
-    WakeHousekeeping();
-    housekeeping_.join();
+  if (housekeeping_ != nullptr) {
+    housekeeping_->Stop();
+    ReapChildren();
   }
   if (pump_.joinable()) {
     stop_pump_.store(true);

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "agent/admin_views.h"
 #include "agent/agent_config.h"
+#include "agent/housekeeping_thread.h"
 #include "agent/http_endpoint.h"
 #include "agent/lease_book.h"
 #include "agent/metrics.h"
@@ -150,11 +151,12 @@ class Agent {
 
   // ---- housekeeping (agent_housekeeping.cc): reaps workers, enforces memory limits, runs the
   // coordinator's timers; sleeps until the next thing due.
-  void HousekeepingLoop();
+  // One round; returns when the next is due.
+  absl::Time HousekeepingRound();
   void ExpirePending();
   void ReapChildren();
   void CheckWorkerMemory();
-  void WakeHousekeeping();
+  void WakeHousekeeping() { housekeeping_->Wake(); }
 
   shm::OwnerId NewOwnerId() { return next_owner_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -186,12 +188,10 @@ class Agent {
   std::atomic<bool> stop_pump_{false};
   std::thread pump_;
 
-  // The housekeeping thread's. It sleeps until the next thing due (a deadline, a restart, a
-  // child's exit: SIGCHLD writes this eventfd), not on a poll interval: idle, it makes no calls.
-  shm::UniqueFd housekeeping_wake_;
-  absl::Time next_memory_check_;
-  std::atomic<bool> stop_housekeeping_{false};
-  std::thread housekeeping_;
+  // Housekeeping sleeps until the next thing due (a deadline, a restart, a child's exit: SIGCHLD
+  // writes its eventfd), not on a poll interval: idle, it makes no calls.
+  std::unique_ptr<HousekeepingThread> housekeeping_;
+  absl::Time next_memory_check_;  // its thread's
 
   std::atomic<shm::OwnerId> next_owner_{2};
   std::atomic<bool> draining_{false};

@@ -86,49 +86,29 @@ void InstallChildExitWake(int eventfd_fd) {
   sigaction(SIGCHLD, &sa, nullptr);
 }
 
-void Agent::WakeHousekeeping() {
-  const uint64_t one = 1;
-  (void)!write(housekeeping_wake_.get(), &one, sizeof one);
-}
-
-void Agent::HousekeepingLoop() {
-  // main blocks SIGCHLD in every thread; this one takes it (its handler wakes the poll below).
-  sigset_t child;
-  sigemptyset(&child);
-  sigaddset(&child, SIGCHLD);
-  pthread_sigmask(SIG_UNBLOCK, &child, nullptr);
-  while (!stop_housekeeping_.load()) {
-    ReapChildren();
-    CheckWorkerMemory();
-    supervisor_->Tick();
-    coordinator::Effects effects = coord_.With([](coordinator::Coordinator& c) { return c.Tick(); });
-    if (!effects.empty()) Apply(std::move(effects));
-    ReleaseLingeringSegments();
-    ExpirePending();
-    // Sleep until the first thing due; an eventfd write (a child exited, a sooner timer, stop)
-    // ends it early.
-    const absl::Time now = absl::Now();
-    absl::Time until = now + absl::Minutes(1);
-    if (std::optional<absl::Time> restart = supervisor_->NextRestart()) until = std::min(until, *restart);
-    if (config_.worker_max_rss > 0) until = std::min(until, next_memory_check_);
-    if (peers_.HasLingering()) until = std::min(until, now + absl::Milliseconds(100));
-    if (std::optional<absl::Time> expiry = peers_.NextTokenExpiry()) until = std::min(until, *expiry);
-    // Under the coordinator's lock, as in NoteTimers: a timer added after this read sees the
-    // plan stored here and wakes us if it is sooner.
-    coord_.With([&](coordinator::Coordinator& c) {
-      if (std::optional<absl::Time> next = c.NextWakeup()) until = std::min(until, *next);
-      wake_plan_.SleepingUntil(until);
-    });
-    pollfd p{housekeeping_wake_.get(), POLLIN, 0};
-    const int64_t ms = std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(until - now, absl::Milliseconds(1))), 0, 60'000);
-    if (poll(&p, 1, static_cast<int>(ms)) > 0) {
-      uint64_t n;
-      while (read(housekeeping_wake_.get(), &n, sizeof n) == sizeof n) {
-      }
-    }
-    coord_.With([&](coordinator::Coordinator&) { wake_plan_.Awake(); });
-  }
+absl::Time Agent::HousekeepingRound() {
+  coord_.With([&](coordinator::Coordinator&) { wake_plan_.Awake(); });  // it will look at everything
   ReapChildren();
+  CheckWorkerMemory();
+  supervisor_->Tick();
+  coordinator::Effects effects = coord_.With([](coordinator::Coordinator& c) { return c.Tick(); });
+  if (!effects.empty()) Apply(std::move(effects));
+  ReleaseLingeringSegments();
+  ExpirePending();
+  // The first thing due.
+  const absl::Time now = absl::Now();
+  absl::Time until = now + absl::Minutes(1);
+  if (std::optional<absl::Time> restart = supervisor_->NextRestart()) until = std::min(until, *restart);
+  if (config_.worker_max_rss > 0) until = std::min(until, next_memory_check_);
+  if (peers_.HasLingering()) until = std::min(until, now + absl::Milliseconds(100));
+  if (std::optional<absl::Time> expiry = peers_.NextTokenExpiry()) until = std::min(until, *expiry);
+  // Under the coordinator's lock, as in NoteTimers: a timer added after this read sees the
+  // plan stored here and wakes us if it is sooner.
+  coord_.With([&](coordinator::Coordinator& c) {
+    if (std::optional<absl::Time> next = c.NextWakeup()) until = std::min(until, *next);
+    wake_plan_.SleepingUntil(until);
+  });
+  return until;
 }
 
 }  // namespace jobd::agent
