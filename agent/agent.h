@@ -12,7 +12,6 @@
 #include <string>
 #include <thread>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "agent/admin_views.h"
 #include "agent/agent_config.h"

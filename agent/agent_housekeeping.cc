@@ -1,23 +1,19 @@
-// The agent's housekeeping thread: reaping workers, memory limits, deadlines.
-#include "agent/agent.h"
-#include "agent/process_memory.h"
-
+// The agent's housekeeping round: reaping workers, memory limits, the coordinator's timers,
+// tokens never used, segments of closed sessions. HousekeepingThread runs it.
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 
-#include <cstdio>
+#include "agent/agent.h"
+#include "agent/process_memory.h"
 
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace jobd::agent {
-
-// ---------------------------------------------------------------- housekeeping
 
 void Agent::ReapChildren() {
   int status = 0;

@@ -1,7 +1,6 @@
 // The agent's peers: sessions and workers coming and going, their segments and side-socket
 // grants, submits and results, and sends that never block.
 #include <signal.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 
