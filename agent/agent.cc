@@ -51,13 +51,12 @@ absl::Status Agent::Init() {
   if (!housekeeping.ok()) return housekeeping.status();
   housekeeping_ = std::move(*housekeeping);
   InstallChildExitWake(housekeeping_->wake_fd());
-  absl::StatusOr<std::unique_ptr<WakeSet>> watch = WakeSet::Create();
-  if (!watch.ok()) return watch.status();
-  pump_watch_ = std::move(*watch);
-  absl::StatusOr<std::unique_ptr<SideSocket>> side =
-      SideSocket::Listen(config_.side_socket_path(), config_.socket_group, *pump_watch_);
-  if (!side.ok()) return side.status();
-  side_ = std::move(*side);
+  absl::StatusOr<std::unique_ptr<ChannelPump>> pump = ChannelPump::Create({.spin = config_.spin,
+                                                                          .side_socket_path = config_.side_socket_path(),
+                                                                          .socket_group = config_.socket_group,
+                                                                          .beacon = beacon_.get()});
+  if (!pump.ok()) return pump.status();
+  pump_ = std::move(*pump);
   spdlog::info("session segments: {} each (sparse), classes {}; memory budget {}", shm::HumanBytes(*segment_bytes),
                shm::FormatSizeClasses(session_shape_.classes), shm::HumanBytes(config_.memory_budget));
 
@@ -133,7 +132,7 @@ absl::Status Agent::Init() {
   }
 
   spdlog::info("starting {} workers: {}", config_.workers, absl::StrJoin(config_.worker_argv, " "));
-  pump_ = std::thread([this] { PumpLoop(); });
+  pump_->Run(MakePumpWork());
   supervisor_->StartAll();
   housekeeping_->Run([this] { return HousekeepingRound(); });
   return absl::OkStatus();
@@ -179,16 +178,12 @@ void Agent::Shutdown(absl::Duration grace) {
     housekeeping_->Stop();
     ReapChildren();
   }
-  if (pump_.joinable()) {
-    stop_pump_.store(true);
-    WakePump();
-    pump_.join();
-  }
+  if (pump_ != nullptr) pump_->Stop();
   http_.reset();
   spdlog::info("metrics endpoint closed");
   if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
   if (server_ != nullptr) unlink(config_.socket_path().c_str());
-  if (side_ != nullptr) side_->Unlink();
+  if (pump_ != nullptr) pump_->UnlinkSideSocket();
   spdlog::info("stopped");
 }
 

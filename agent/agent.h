@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "agent/admin_views.h"
 #include "agent/agent_config.h"
+#include "agent/channel_pump.h"
 #include "agent/housekeeping_thread.h"
 #include "agent/http_endpoint.h"
 #include "agent/lease_book.h"
@@ -24,10 +25,8 @@
 #include "agent/process_launcher.h"
 #include "agent/segment_ledger.h"
 #include "agent/shared_coordinator.h"
-#include "agent/side_socket.h"
 #include "agent/supervisor.h"
 #include "agent/wake_plan.h"
-#include "agent/wake_set.h"
 #include "coordinator/clock.h"
 #include "coordinator/coordinator.h"
 #include "proto/jobd.grpc.pb.h"
@@ -134,15 +133,15 @@ class Agent {
   // their workers killed after the grace (lane_watch.h).
   void CheckLaneDeadlines();
 
-  // ---- the pump (agent_pump.cc): drains every channel's up ring, flushes backlogs, takes
-  // side-socket handshakes; sleeps in epoll (on the peers' wake eventfds) when there is nothing
-  // to do.
-  void PumpLoop();
+  // ---- the pump's work (agent_pump.cc): drains every attached peer's up ring and flushes
+  // backlogs, checks lane deadlines while leases are out, answers handshakes.
+  class PumpWork;
+  std::unique_ptr<ChannelPump::Handler> MakePumpWork();
   bool DrainSession(SessionConn& session);
   bool DrainWorker(WorkerConn& worker);
   // What a worker whose stream ended left in its up ring: its last lane reports.
   void DrainReportsOfClosedWorker(WorkerConn& worker);
-  void WakePump() { pump_watch_->Wake(); }
+  void WakePump() { pump_->Wake(); }
   // A token presented on the side socket: its peer gets its segment.
   void ServeHandshake(SideSocket::Presented presented);
   void AttachSession(SessionConn& session, shm::UniqueFd side, const shm::PeerCredentials& cred);
@@ -181,11 +180,8 @@ class Agent {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpEndpoint> http_;
 
-  // The pump thread's: what it sleeps on, and the side socket's handshakes.
-  std::unique_ptr<WakeSet> pump_watch_;
-  std::unique_ptr<SideSocket> side_;
-  std::atomic<bool> stop_pump_{false};
-  std::thread pump_;
+  // The pump: its thread, what it sleeps on, the side socket; it drives a PumpWork.
+  std::unique_ptr<ChannelPump> pump_;
 
   // Housekeeping sleeps until the next thing due (a deadline, a restart, a child's exit: SIGCHLD
   // writes its eventfd), not on a poll interval: idle, it makes no calls.

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/message_lite.h"
+#include "proto/ring_messages.h"
 #include "shm/channel_file.h"
 #include "spdlog/spdlog.h"
 
@@ -35,10 +36,7 @@ class AgentChannel {
     if (broken_.load(std::memory_order_relaxed)) return false;
     absl::MutexLock lock(&mu_);
     if (backlog_.empty()) {
-      const size_t size = message.ByteSizeLong();
-      absl::StatusOr<bool> pushed = slot_.down.TryPushWith(size, [&](std::span<std::byte> out) {
-        message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
-      });
+      absl::StatusOr<bool> pushed = wire::PushMessage(slot_.down, message);
       if (!pushed.ok()) return BreakLocked(pushed.status());
       if (*pushed) {
         slot_.peer_bell->Ring();

@@ -180,7 +180,7 @@ void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
   if (session->closed.exchange(true)) return;
   session->stream.Close();
   peers_.RemoveSession(session->id);
-  if (session->wake.valid()) pump_watch_->Remove(session->wake.get());
+  if (session->wake.valid()) pump_->watch().Remove(session->wake.get());
   peers_.Bump();
   coordinator::Effects effects = coord_.With([&](coordinator::Coordinator& c) { return c.CloseSession(session->id); });
   NoteTimers();
@@ -293,7 +293,7 @@ void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
   if (worker->closed.exchange(true)) return;
   peers_.Bump();
   worker->stream.Close();
-  if (worker->wake.valid()) pump_watch_->Remove(worker->wake.get());
+  if (worker->wake.valid()) pump_->watch().Remove(worker->wake.get());
   if (!peers_.RemoveWorker(worker->id)) return;
   // What it reported before it went: the lane job it was running, if any.
   DrainReportsOfClosedWorker(*worker);

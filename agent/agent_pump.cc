@@ -1,7 +1,6 @@
-// The agent's pump thread: drains every peer's up ring, flushes backlogs, and takes side-socket
-// handshakes. One thread serves every channel, so a message costs no thread hop inside the
-// agent. It spins briefly when messages are flowing, then says so in the beacon and sleeps in
-// epoll on the peers' wake eventfds: idle, it makes no system call at all.
+// The agent's work on the pump's thread (channel_pump.h): drains every peer's up ring, flushes
+// backlogs, checks lane deadlines, answers handshakes. One thread serves every channel, so a
+// message costs no thread hop inside the agent.
 #include <errno.h>
 
 #include <cstring>
@@ -12,9 +11,8 @@
 #include "absl/strings/str_join.h"
 #include "agent/agent.h"
 #include "agent/log_text.h"
+#include "proto/ring_messages.h"
 #include "proto/side_records.h"
-#include "shm/doorbell.h"
-#include "shm/spin_policy.h"
 #include "spdlog/spdlog.h"
 
 namespace jobd::agent {
@@ -23,17 +21,6 @@ namespace {
 
 // At most this many messages from one channel per round, so one busy peer cannot starve the rest.
 constexpr int kBatch = 64;
-
-// Copies the message out of shared memory before parsing: the peer could change the bytes
-// while the parser reads them.
-template <typename Message>
-absl::StatusOr<bool> PopMessage(shm::MessageRing& ring, std::string& scratch, Message& out, bool& parsed) {
-  absl::StatusOr<bool> popped = ring.TryPop([&](std::span<const std::byte> bytes) {
-    scratch.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  });
-  if (popped.ok() && *popped) parsed = out.ParseFromString(scratch);
-  return popped;
-}
 
 // Pops up to kBatch messages from a peer's up ring and hands each to `handle`. A ring the peer
 // broke, or a message that does not parse, ends that peer's stream (and so its session or its
@@ -45,13 +32,12 @@ bool DrainChannel(Conn& conn, const char* what, Handle handle, bool even_closed 
   Message msg;
   int n = 0;
   for (; n < kBatch; ++n) {
-    bool parsed = false;
-    absl::StatusOr<bool> popped = PopMessage(conn.channel->up(), scratch, msg, parsed);
+    // Copied out before parsing: the peer may rewrite the bytes meanwhile.
+    absl::StatusOr<bool> popped =
+        wire::PopMessage(conn.channel->up(), msg, &scratch, "a malformed control message on its channel");
     if (popped.ok() && !*popped) break;
-    if (!popped.ok() || !parsed) {
-      const absl::Status why =
-          popped.ok() ? absl::InvalidArgumentError("a malformed control message on its channel")
-                      : popped.status();
+    if (!popped.ok()) {
+      const absl::Status& why = popped.status();
       spdlog::warn("{} {}: {}; ending it", what, conn.id, why.ToString());
       conn.channel->Break(why);
       conn.stream.Abort();
@@ -127,7 +113,7 @@ void Agent::AttachSession(SessionConn& session, shm::UniqueFd side, const shm::P
   }
   session.cred = cred;
   peers_.SetUid(session.id, cred.uid);
-  (void)pump_watch_->Add(WakeSet::Tag::kPeer, session.wake.get());
+  (void)pump_->watch().Add(WakeSet::Tag::kPeer, session.wake.get());
   session.attached.store(true);
   if (session.lanes) coord_.With([&](coordinator::Coordinator& c) { c.SetLeaseEligible(session.id, true); });
   peers_.Bump();
@@ -152,7 +138,7 @@ void Agent::AttachWorker(WorkerConn& worker, shm::UniqueFd side, const shm::Peer
     absl::MutexLock lock(&worker.side_mu);
     worker.side = std::move(side);
   }
-  (void)pump_watch_->Add(WakeSet::Tag::kPeer, worker.wake.get());
+  (void)pump_->watch().Add(WakeSet::Tag::kPeer, worker.wake.get());
   worker.attached.store(true);
   peers_.Bump();
   absl::StatusOr<coordinator::Effects> effects = coord_.With(
@@ -166,95 +152,63 @@ void Agent::AttachWorker(WorkerConn& worker, shm::UniqueFd side, const shm::Peer
   Apply(std::move(*effects));
 }
 
-void Agent::PumpLoop() {
-  std::vector<std::shared_ptr<SessionConn>> sessions;
-  std::vector<std::shared_ptr<WorkerConn>> workers;
-  uint64_t seen_epoch = ~uint64_t{0};
-  auto refresh = [&] {
-    seen_epoch = peers_.epoch();
-    peers_.Attached(sessions, workers);
-  };
-  auto anything = [&] {
-    if (stop_pump_.load(std::memory_order_relaxed)) return true;
-    if (peers_.epoch() != seen_epoch) return true;
-    for (auto& w : workers) {
+// What the pump does for the agent. Its peer lists are the pump thread's own copy, re-read from
+// the registry when its epoch moves.
+class Agent::PumpWork final : public ChannelPump::Handler {
+ public:
+  explicit PumpWork(Agent& agent) : a_(agent) {}
+
+  bool Drain(bool& backlogged) override {
+    if (a_.peers_.epoch() != seen_epoch_) {
+      seen_epoch_ = a_.peers_.epoch();
+      a_.peers_.Attached(sessions_, workers_);
+    }
+    bool busy = false;
+    // Results first: they free workers that queued jobs are waiting for.
+    for (auto& w : workers_) {
+      busy |= a_.DrainWorker(*w);
+      if (!w->channel->Flush()) a_.SendToWorker(*w, pb::AgentToWorker());  // cuts it off
+      backlogged |= w->channel->backlogged();
+    }
+    for (auto& s : sessions_) {
+      busy |= a_.DrainSession(*s);
+      if (!s->channel->Flush()) a_.SendToSession(*s, pb::AgentMessage());  // cuts it off
+      backlogged |= s->channel->backlogged();
+    }
+    return busy;
+  }
+
+  bool Waiting() override {
+    if (a_.peers_.epoch() != seen_epoch_) return true;
+    for (auto& w : workers_) {
       if (w->channel->up().HasData()) return true;
     }
-    for (auto& s : sessions) {
+    for (auto& s : sessions_) {
       if (s->channel->up().HasData()) return true;
     }
     return false;
-  };
-  shm::SpinPolicy spin(config_.spin);
-  absl::Time idle_since = absl::Now();
-  absl::Time next_lane_check = absl::Now();
-  while (!stop_pump_.load(std::memory_order_relaxed)) {
-    if (peers_.epoch() != seen_epoch) refresh();
-    if (leases_.out() > 0 && (absl::Now() >= next_lane_check || absl::Now() >= leases_.next_due())) {
-      CheckLaneDeadlines();
-      next_lane_check = absl::Now() + absl::Milliseconds(kLeaseTickMs);
-    }
-    bool busy = false;
-    bool backlogged = false;
-    // Results first: they free workers that queued jobs are waiting for.
-    for (auto& w : workers) {
-      busy |= DrainWorker(*w);
-      if (!w->channel->Flush()) SendToWorker(*w, pb::AgentToWorker());  // cuts it off
-      backlogged |= w->channel->backlogged();
-    }
-    for (auto& s : sessions) {
-      busy |= DrainSession(*s);
-      if (!s->channel->Flush()) SendToSession(*s, pb::AgentMessage());  // cuts it off
-      backlogged |= s->channel->backlogged();
-    }
-    if (busy) {
-      // The gap since the pump last ran dry: what a spin would have had to wait.
-      spin.Waited(absl::Now() - idle_since);
-      idle_since = absl::Now();
-      continue;
-    }
-    idle_since = absl::Now();
-    // A short spin catches the next message of a busy peer without a wake-up; only while
-    // messages have been coming that fast (shm::SpinPolicy).
-    if (const absl::Duration window = spin.Spin(); window > absl::ZeroDuration()) {
-      const absl::Time until = absl::Now() + window;
-      bool got = false;
-      while (!got && absl::Now() < until) {
-        for (int k = 0; k < 16; ++k) shm::CpuRelax();
-        sched_yield();
-        got = anything();
-      }
-      if (got) continue;
-    }
-    beacon_->SetSleeping(true);
-    if (anything()) {
-      beacon_->SetSleeping(false);
-      continue;
-    }
-    // Forever when nothing waits on time; a backlog is retried every millisecond and a
-    // half-done handshake expires.
-    int timeout_ms = -1;
-    if (backlogged) timeout_ms = 1;
-    else if (leases_.out() > 0) {
-      const absl::Time due = std::min(next_lane_check, leases_.next_due());
-      timeout_ms = static_cast<int>(
-          std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(due - absl::Now(), absl::Milliseconds(1))), 0,
-                              kLeaseTickMs));
-    }
-    else if (side_->busy()) timeout_ms = 1000;
-    const std::vector<WakeSet::Event> events = pump_watch_->Wait(timeout_ms);
-    beacon_->SetSleeping(false);
-    for (const WakeSet::Event& e : events) {
-      switch (e.tag) {
-        case WakeSet::Tag::kListen: side_->Accept(absl::Now()); break;
-        case WakeSet::Tag::kHandshake:
-          if (std::optional<SideSocket::Presented> presented = side_->Read(e.fd)) ServeHandshake(std::move(*presented));
-          break;
-        default: break;  // a wake eventfd (drained): the rings say what to do
-      }
-    }
-    if (side_->busy()) side_->Expire(absl::Now());
   }
-}
+
+  // While leases are out: the lane reports and deadlines, every tick and at the earliest due.
+  absl::Time NextDue() override {
+    if (a_.leases_.out() == 0) return absl::InfiniteFuture();
+    return std::min(next_lane_check_, a_.leases_.next_due());
+  }
+  void Due() override {
+    a_.CheckLaneDeadlines();
+    next_lane_check_ = absl::Now() + absl::Milliseconds(kLeaseTickMs);
+  }
+
+  void Handshake(SideSocket::Presented presented) override { a_.ServeHandshake(std::move(presented)); }
+
+ private:
+  Agent& a_;
+  uint64_t seen_epoch_ = ~uint64_t{0};
+  std::vector<std::shared_ptr<SessionConn>> sessions_;
+  std::vector<std::shared_ptr<WorkerConn>> workers_;
+  absl::Time next_lane_check_ = absl::InfinitePast();
+};
+
+std::unique_ptr<ChannelPump::Handler> Agent::MakePumpWork() { return std::make_unique<PumpWork>(*this); }
 
 }  // namespace jobd::agent

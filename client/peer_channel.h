@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 #include "proto/jobd.pb.h"
+#include "proto/ring_messages.h"
 #include "proto/side_records.h"
 #include "shm/agent_beacon.h"
 #include "shm/doorbell.h"
@@ -144,20 +145,13 @@ class PeerChannel {
   }
 
  private:
-  // Serialized straight into the ring (the one copy of the message bytes).
   static absl::StatusOr<bool> Push(shm::MessageRing& ring, const google::protobuf::MessageLite& message) {
-    const size_t size = message.ByteSizeLong();
-    return ring.TryPushWith(size, [&](std::span<std::byte> out) {
-      message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
-    });
+    return wire::PushMessage(ring, message);
   }
+  // In place: only the agent and the leased worker write these rings (and this process, which
+  // can only hurt itself).
   static absl::StatusOr<bool> Pop(shm::MessageRing& ring, google::protobuf::MessageLite& out, const char* malformed) {
-    bool parsed = true;
-    absl::StatusOr<bool> popped = ring.TryPop([&](std::span<const std::byte> bytes) {
-      parsed = out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-    });
-    if (popped.ok() && *popped && !parsed) return absl::DataLossError(malformed);
-    return popped;
+    return wire::PopMessage(ring, out, nullptr, malformed);
   }
 
   std::shared_ptr<shm::Segment> segment_;

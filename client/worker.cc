@@ -19,6 +19,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/jobd.grpc.pb.h"
 #include "proto/job_id.h"
+#include "proto/ring_messages.h"
 #include "proto/side_records.h"
 #include "proto/wire_status.h"
 #include "shm/monotonic.h"
@@ -351,10 +352,9 @@ absl::Status Worker::Run(WorkerOptions options) {
       }
       if (lease.has_value()) {
         // Copied out before parsing: the client may rewrite the bytes meanwhile.
-        absl::StatusOr<bool> popped = lease->segment->lane().up.TryPop([&](std::span<const std::byte> bytes) {
-          scratch.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-        });
-        if (!popped.ok() || (*popped && !job.submit.ParseFromString(scratch))) {
+        absl::StatusOr<bool> popped =
+            wire::PopMessage(lease->segment->lane().up, job.submit, &scratch, "a malformed lane job");
+        if (!popped.ok()) {
           // The session broke its own lane: it loses the lease, nothing else.
           if (!release_lease()) return false;
           continue;
@@ -483,13 +483,10 @@ absl::Status Worker::Run(WorkerOptions options) {
     // The client drains its lane whenever it wakes; a client that stops reading only loses its
     // own answer, after a bounded wait, and with it the lease.
     shm::Segment& seg = *l.segment;
-    const size_t size = c.ByteSizeLong();
     const absl::Time give_up = absl::Now() + absl::Seconds(1);
     bool answered = false;
     for (;;) {
-      absl::StatusOr<bool> pushed = seg.lane().down.TryPushWith(size, [&](std::span<std::byte> out) {
-        c.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
-      });
+      absl::StatusOr<bool> pushed = wire::PushMessage(seg.lane().down, c);
       if (pushed.ok() && *pushed) {
         answered = true;
         break;

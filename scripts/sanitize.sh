@@ -33,7 +33,7 @@ if [ "$which" = tsan ] || [ "$which" = all ]; then
     message_ring_test channel_file_test segment_ledger_test metrics_test logging_test command_line_test \
     json_writer_test jobctl_views_test peer_registry_test effect_encoding_test lane_watch_test wake_plan_test \
     lease_book_test admin_views_test wire_status_test side_records_test wake_set_test side_socket_test \
-    housekeeping_thread_test
+    housekeeping_thread_test ring_messages_test channel_pump_test
   echo "sanitize: TSan, unit and stress tests"
   TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -L 'unit|stress' -j"$(nproc)" --output-on-failure \
     -E 'Operations|JobPath|JsonLogFormatterTest|JsonWriterTest|JobctlJsonTest' || status=1

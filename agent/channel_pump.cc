@@ -1,0 +1,102 @@
+#include "agent/channel_pump.h"
+
+#include <sched.h>
+
+#include <algorithm>
+
+#include "shm/doorbell.h"
+#include "shm/spin_policy.h"
+
+namespace jobd::agent {
+
+absl::StatusOr<std::unique_ptr<ChannelPump>> ChannelPump::Create(Options options) {
+  if (options.beacon == nullptr) return absl::InvalidArgumentError("the pump needs the agent's beacon");
+  std::unique_ptr<ChannelPump> pump(new ChannelPump(std::move(options)));
+  absl::StatusOr<std::unique_ptr<WakeSet>> watch = WakeSet::Create();
+  if (!watch.ok()) return watch.status();
+  pump->watch_ = std::move(*watch);
+  absl::StatusOr<std::unique_ptr<SideSocket>> side =
+      SideSocket::Listen(pump->options_.side_socket_path, pump->options_.socket_group, *pump->watch_);
+  if (!side.ok()) return side.status();
+  pump->side_ = std::move(*side);
+  return pump;
+}
+
+ChannelPump::~ChannelPump() {
+  Stop();
+  side_.reset();  // before the set it is watched in
+}
+
+void ChannelPump::Run(std::unique_ptr<Handler> handler) {
+  if (thread_.joinable()) return;
+  handler_ = std::move(handler);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void ChannelPump::Stop() {
+  if (!thread_.joinable()) return;
+  stop_.store(true);
+  Wake();
+  thread_.join();
+}
+
+int ChannelPump::SleepMs(bool backlogged, absl::Time due) const {
+  if (backlogged) return 1;  // a backlog is retried every millisecond
+  int64_t ms = -1;
+  if (due != absl::InfiniteFuture()) {
+    ms = std::clamp<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(due - absl::Now(), absl::Milliseconds(1))), 0,
+                             60'000);
+  }
+  if (side_->busy()) ms = ms < 0 ? 1000 : std::min<int64_t>(ms, 1000);  // a half-done handshake expires
+  return static_cast<int>(ms);
+}
+
+void ChannelPump::Loop() {
+  Handler& h = *handler_;
+  shm::SpinPolicy spin(options_.spin);
+  absl::Time idle_since = absl::Now();
+  auto waiting = [&] { return stop_.load(std::memory_order_relaxed) || h.Waiting(); };
+  while (!stop_.load(std::memory_order_relaxed)) {
+    if (absl::Now() >= h.NextDue()) h.Due();
+    bool backlogged = false;
+    if (h.Drain(backlogged)) {
+      // The gap since the pump last ran dry: what a spin would have had to wait.
+      spin.Waited(absl::Now() - idle_since);
+      idle_since = absl::Now();
+      continue;
+    }
+    idle_since = absl::Now();
+    // A short spin catches the next message of a busy peer without a wake-up.
+    if (const absl::Duration window = spin.Spin(); window > absl::ZeroDuration()) {
+      const absl::Time until = absl::Now() + window;
+      bool got = false;
+      while (!got && absl::Now() < until) {
+        for (int k = 0; k < 16; ++k) shm::CpuRelax();
+        sched_yield();
+        got = waiting();
+      }
+      if (got) continue;
+    }
+    // Asleep in the beacon first, then one more look: a peer that pushed before reading the
+    // beacon is seen here, one that pushed after rings the eventfd (shm/agent_beacon.h).
+    options_.beacon->SetSleeping(true);
+    if (waiting()) {
+      options_.beacon->SetSleeping(false);
+      continue;
+    }
+    const std::vector<WakeSet::Event> events = watch_->Wait(SleepMs(backlogged, h.NextDue()));
+    options_.beacon->SetSleeping(false);
+    for (const WakeSet::Event& e : events) {
+      switch (e.tag) {
+        case WakeSet::Tag::kListen: side_->Accept(absl::Now()); break;
+        case WakeSet::Tag::kHandshake:
+          if (std::optional<SideSocket::Presented> presented = side_->Read(e.fd)) h.Handshake(std::move(*presented));
+          break;
+        default: break;  // a wake eventfd (drained): the handler's rings say what to do
+      }
+    }
+    if (side_->busy()) side_->Expire(absl::Now());
+  }
+}
+
+}  // namespace jobd::agent

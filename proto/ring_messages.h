@@ -1,0 +1,47 @@
+// A protobuf message through a shared-memory ring (shm/message_ring.h), one way for the agent
+// and the SDK alike. A push serializes straight into the ring: the one copy of the bytes. A pop
+// from a ring that another process may rewrite while we read (a client's lane, any peer's up
+// ring, as the agent sees it) copies the bytes out before parsing, so the parser never reads
+// memory that changes under it; a pop from a ring only trusted peers write parses in place.
+// A MessageRing is a view of the shared memory (its index and its bytes): passed by value.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/message_lite.h"
+#include "shm/message_ring.h"
+
+namespace jobd::wire {
+
+// False when the ring has no room for it now; an error when the ring is broken or the message
+// is larger than the ring takes.
+inline absl::StatusOr<bool> PushMessage(shm::MessageRing ring, const google::protobuf::MessageLite& message) {
+  const size_t size = message.ByteSizeLong();
+  return ring.TryPushWith(size, [&](std::span<std::byte> out) {
+    message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
+  });
+}
+
+// False when nothing waits. DataLoss naming `what` when the bytes do not parse; the ring's own
+// error when it is broken. `scratch`: copy out first (the writer may be an adversary); null:
+// parse in place.
+inline absl::StatusOr<bool> PopMessage(shm::MessageRing ring, google::protobuf::MessageLite& out,
+                                       std::string* scratch, absl::string_view what) {
+  bool parsed = true;
+  absl::StatusOr<bool> popped = ring.TryPop([&](std::span<const std::byte> bytes) {
+    if (scratch != nullptr) {
+      scratch->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+      parsed = out.ParseFromString(*scratch);
+    } else {
+      parsed = out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    }
+  });
+  if (popped.ok() && *popped && !parsed) return absl::DataLossError(what);
+  return popped;
+}
+
+}  // namespace jobd::wire

@@ -1,0 +1,61 @@
+#include "proto/ring_messages.h"
+
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "proto/jobd.pb.h"
+
+namespace jobd::wire {
+namespace {
+
+class RingMessagesTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kCapacity = 4096;
+  shm::RingIndex index_{};
+  std::vector<std::byte> data_ = std::vector<std::byte>(kCapacity);
+  shm::MessageRing ring_{&index_, data_.data(), kCapacity};
+};
+
+TEST_F(RingMessagesTest, AMessageRoundTripsCopiedOrInPlace) {
+  v1::Submit submit;
+  submit.set_seq(7);
+  submit.set_type("resize");
+  ASSERT_TRUE(*PushMessage(ring_, submit));
+  ASSERT_TRUE(*PushMessage(ring_, submit));
+  std::string scratch;
+  v1::Submit copied, in_place;
+  ASSERT_TRUE(*PopMessage(ring_, copied, &scratch, "bad"));
+  ASSERT_TRUE(*PopMessage(ring_, in_place, nullptr, "bad"));
+  EXPECT_EQ(copied.seq(), 7u);
+  EXPECT_EQ(copied.type(), "resize");
+  EXPECT_EQ(in_place.type(), "resize");
+  EXPECT_FALSE(*PopMessage(ring_, copied, &scratch, "bad"));  // empty
+}
+
+TEST_F(RingMessagesTest, BytesThatDoNotParseAreDataLossNamingWhat) {
+  const std::byte garbage[] = {std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF}};
+  ASSERT_TRUE(*ring_.TryPush(garbage));
+  std::string scratch;
+  v1::Submit out;
+  absl::StatusOr<bool> popped = PopMessage(ring_, out, &scratch, "a malformed lane job");
+  EXPECT_EQ(popped.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(popped.status().message(), "a malformed lane job");
+  EXPECT_FALSE(*PopMessage(ring_, out, &scratch, "x"));  // the bad message was consumed
+}
+
+TEST_F(RingMessagesTest, AFullRingSaysSoWithoutLosingWhatItHolds) {
+  v1::Submit big;
+  big.set_type(std::string(1500, 'x'));
+  int pushed = 0;
+  while (*PushMessage(ring_, big)) ++pushed;
+  EXPECT_GE(pushed, 1);
+  std::string scratch;
+  v1::Submit out;
+  for (int i = 0; i < pushed; ++i) {
+    ASSERT_TRUE(*PopMessage(ring_, out, &scratch, "bad"));
+    EXPECT_EQ(out.type().size(), 1500u);
+  }
+}
+
+}  // namespace
+}  // namespace jobd::wire
