@@ -24,29 +24,52 @@ absl::StatusOr<std::vector<client::JobTimings>> Run(client::JobClient& client, c
   return stamps;
 }
 
-std::string Table(const std::string& title, const std::vector<client::JobTimings>& stamps) {
+// A job that went through the agent has its stamps; one that took a leased worker's lane
+// (client -> worker -> client) has none of the agent's, and its hops are the lane's.
+bool OnLane(const client::JobTimings& t) { return t.agent_received_ns == 0; }
+
+std::string Table(const std::string& title, const std::vector<client::JobTimings>& all, bool lane) {
   using T = client::JobTimings;
   struct Hop {
     const char* name;
     const char* where;
     std::function<int64_t(const T&)> ns;
   };
-  const std::vector<Hop> hops = {
-      {"client submit", "Start: slab, copy, Submit into the ring", [](const T& t) { return t.client_sent_ns - t.client_start_ns; }},
-      {"to agent", "ring + doorbell to the agent's pump", [](const T& t) { return t.agent_received_ns - t.client_sent_ns; }},
-      {"agent: submit", "validate, coordinator, dispatch", [](const T& t) { return t.agent_dispatched_ns - t.agent_received_ns; }},
-      {"to worker", "ring + doorbell to the worker", [](const T& t) { return t.worker_received_ns - t.agent_dispatched_ns; }},
-      {"worker", "resolve, handler, response slab", [](const T& t) { return t.worker_done_ns - t.worker_received_ns; }},
-      {"to agent", "ring + doorbell back", [](const T& t) { return t.agent_result_ns - t.worker_done_ns; }},
-      {"agent: result", "coordinator, ownership, completion", [](const T& t) { return t.agent_sent_ns - t.agent_result_ns; }},
-      {"to client", "ring + doorbell to the waiting thread", [](const T& t) { return t.client_received_ns - t.agent_sent_ns; }},
-      {"wake", "the future resolves, Wait returns", [](const T& t) { return t.client_woken_ns - t.client_received_ns; }},
-      {"total", "Start to Wait returning", [](const T& t) { return t.client_woken_ns - t.client_start_ns; }},
-  };
+  const Hop submit = {"client submit", "Start: slab, copy, Submit into the ring",
+                      [](const T& t) { return t.client_sent_ns - t.client_start_ns; }};
+  const Hop worker = {"worker", "resolve, handler, response slab",
+                      [](const T& t) { return t.worker_done_ns - t.worker_received_ns; }};
+  const Hop wake = {"wake", "the future resolves, Wait returns",
+                    [](const T& t) { return t.client_woken_ns - t.client_received_ns; }};
+  const Hop total = {"total", "Start to Wait returning", [](const T& t) { return t.client_woken_ns - t.client_start_ns; }};
+  const std::vector<Hop> hops =
+      lane ? std::vector<Hop>{
+                 submit,
+                 {"to worker", "lane ring + doorbell to the leased worker", [](const T& t) { return t.worker_received_ns - t.client_sent_ns; }},
+                 worker,
+                 {"to client", "lane ring + doorbell to the waiting thread", [](const T& t) { return t.client_received_ns - t.worker_done_ns; }},
+                 wake,
+                 total}
+           : std::vector<Hop>{
+                 submit,
+                 {"to agent", "ring + doorbell to the agent's pump", [](const T& t) { return t.agent_received_ns - t.client_sent_ns; }},
+                 {"agent: submit", "validate, coordinator, dispatch", [](const T& t) { return t.agent_dispatched_ns - t.agent_received_ns; }},
+                 {"to worker", "ring + doorbell to the worker", [](const T& t) { return t.worker_received_ns - t.agent_dispatched_ns; }},
+                 worker,
+                 {"to agent", "ring + doorbell back", [](const T& t) { return t.agent_result_ns - t.worker_done_ns; }},
+                 {"agent: result", "coordinator, ownership, completion", [](const T& t) { return t.agent_sent_ns - t.agent_result_ns; }},
+                 {"to client", "ring + doorbell to the waiting thread", [](const T& t) { return t.client_received_ns - t.agent_sent_ns; }},
+                 wake,
+                 total};
+  std::vector<T> stamps;
+  for (const T& t : all) {
+    if (OnLane(t) == lane) stamps.push_back(t);
+  }
+  if (stamps.empty()) return "";
   std::string out = absl::StrFormat(
-      "### Where the time of %s goes (jobd, %d jobs, median and p99 of each hop)\n\n"
+      "### Where the time of %s goes (jobd, %d of %d jobs %s, median and p99 of each hop)\n\n"
       "| hop | what happens | p50 µs | p99 µs |\n|---|---|---:|---:|\n",
-      title, stamps.size());
+      title, stamps.size(), all.size(), lane ? "on a leased worker's lane" : "through the agent");
   for (const Hop& h : hops) {
     std::vector<double> us;
     for (const T& t : stamps) us.push_back(static_cast<double>(h.ns(t)) / 1000.0);
@@ -54,7 +77,11 @@ std::string Table(const std::string& title, const std::vector<client::JobTimings
     absl::StrAppendFormat(&out, "| %s | %s | %.1f | %.1f |\n", h.name, h.where, us[us.size() / 2],
                           us[std::min(us.size() - 1, us.size() * 99 / 100)]);
   }
-  return out;
+  return out + "\n";
+}
+
+std::string Tables(const std::string& title, const std::vector<client::JobTimings>& stamps) {
+  return Table(title, stamps, /*lane=*/true) + Table(title, stamps, /*lane=*/false);
 }
 
 }  // namespace
@@ -70,7 +97,7 @@ absl::StatusOr<std::string> JobdBreakdown(int jobs) {
   if (!large.ok()) return large.status();
   client->reset();
   (void)(*agent)->Terminate();
-  return absl::StrCat(Table("a noop job (64 B)", *noop), "\n", Table("a 16 MiB job", *large));
+  return absl::StrCat(Tables("a noop job (64 B)", *noop), Tables("a 16 MiB job", *large));
 }
 
 }  // namespace jobd::bench
