@@ -31,9 +31,7 @@ if [ "$which" = tsan ] || [ "$which" = all ]; then
   cmake --build build-tsan -j"$(nproc)" --target arena_test arena_multiprocess_test size_classes_test \
     coordinator_test coordinator_property_test supervisor_test chunking_test worker_env_test job_error_test \
     message_ring_test channel_file_test segment_ledger_test metrics_test logging_test command_line_test \
-    json_writer_test jobctl_views_test peer_registry_test effect_encoding_test lane_watch_test wake_plan_test \
-    lease_book_test admin_views_test wire_status_test side_records_test wake_set_test side_socket_test \
-    housekeeping_thread_test ring_messages_test channel_pump_test
+    json_writer_test jobctl_views_test agent_parts_test proto_test
   echo "sanitize: TSan, unit and stress tests"
   TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -L 'unit|stress' -j"$(nproc)" --output-on-failure \
     -E 'Operations|JobPath|JsonLogFormatterTest|JsonWriterTest|JobctlJsonTest' || status=1
