@@ -174,10 +174,8 @@ void Agent::Shutdown(absl::Duration grace) {
     supervisor_->StopAll(SIGKILL);
   }
   spdlog::info("workers stopped");
-  if (housekeeping_ != nullptr) {
-    housekeeping_->Stop();
-    ReapChildren();
-  }
+  if (housekeeping_ != nullptr) housekeeping_->Stop();
+  if (supervisor_ != nullptr) ReapChildren();  // none before the supervisor (a failed start)
   if (pump_ != nullptr) pump_->Stop();
   http_.reset();
   spdlog::info("metrics endpoint closed");
@@ -242,7 +240,7 @@ void Agent::TellCancelled(const coordinator::CancelRunning& cancel) {
   if (conn == nullptr) return;
   // On the side socket, not the ring: the worker's handler thread is busy with the job, and
   // its side reader is there to notice.
-  const std::vector<std::byte> record = wire::EncodeSideRecord({wire::SideKind::kCancel, cancel.id});
+  const wire::SideBytes record = wire::EncodeSideRecord({wire::SideKind::kCancel, cancel.id});
   absl::Status sent;
   {
     absl::MutexLock lock(&conn->side_mu);

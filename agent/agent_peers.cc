@@ -193,7 +193,6 @@ void Agent::CloseSession(const std::shared_ptr<SessionConn>& session) {
 }
 
 void Agent::ReleaseLingeringSegments() {
-  if (!peers_.HasLingering()) return;
   const std::vector<coordinator::SessionId> done = peers_.TakeReleasable([&](coordinator::SessionId id) {
     return coord_.With([&](coordinator::Coordinator& c) { return c.LiveJobsOf(id); });
   });
@@ -312,7 +311,7 @@ absl::Status Agent::GiveSegment(WorkerConn& worker, coordinator::SessionId sessi
   if (!worker.side.valid()) return absl::FailedPreconditionError("the worker has no side socket yet");
   std::shared_ptr<shm::Segment> segment = ledger_.Get(session);
   if (segment == nullptr) return absl::NotFoundError(absl::StrCat("session ", session, " has no segment"));
-  const std::vector<std::byte> record = wire::EncodeSideRecord({wire::SideKind::kSessionSegment, session});
+  const wire::SideBytes record = wire::EncodeSideRecord({wire::SideKind::kSessionSegment, session});
   const int fds[] = {segment->fd()};
   if (absl::Status s = shm::SendRecord(worker.side.get(), record, fds); !s.ok()) return s;
   worker.segments.insert(session);

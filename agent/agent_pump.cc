@@ -105,7 +105,7 @@ void Agent::ServeHandshake(SideSocket::Presented presented) {
 }
 
 void Agent::AttachSession(SessionConn& session, shm::UniqueFd side, const shm::PeerCredentials& cred) {
-  const std::vector<std::byte> record = wire::EncodeSideRecord({wire::SideKind::kPeerSegment, session.id});
+  const wire::SideBytes record = wire::EncodeSideRecord({wire::SideKind::kPeerSegment, session.id});
   const int fds[] = {session.segment->fd(), session.wake.get(), beacon_->fd()};
   if (absl::Status s = shm::SendRecord(side.get(), record, fds); !s.ok()) {
     session.stream.Abort();
@@ -128,7 +128,7 @@ void Agent::AttachWorker(WorkerConn& worker, shm::UniqueFd side, const shm::Peer
     worker.stream.Abort();
     return;
   }
-  const std::vector<std::byte> record = wire::EncodeSideRecord({wire::SideKind::kPeerSegment, worker.id});
+  const wire::SideBytes record = wire::EncodeSideRecord({wire::SideKind::kPeerSegment, worker.id});
   const int fds[] = {worker.segment->fd(), worker.wake.get(), beacon_->fd()};
   if (absl::Status s = shm::SendRecord(side.get(), record, fds); !s.ok()) {
     worker.stream.Abort();

@@ -57,7 +57,7 @@ void ChannelPump::Loop() {
   absl::Time idle_since = absl::Now();
   auto waiting = [&] { return stop_.load(std::memory_order_relaxed) || h.Waiting(); };
   while (!stop_.load(std::memory_order_relaxed)) {
-    if (absl::Now() >= h.NextDue()) h.Due();
+    if (const absl::Time due = h.NextDue(); due != absl::InfiniteFuture() && absl::Now() >= due) h.Due();
     bool backlogged = false;
     if (h.Drain(backlogged)) {
       // The gap since the pump last ran dry: what a spin would have had to wait.
@@ -84,7 +84,7 @@ void ChannelPump::Loop() {
       options_.beacon->SetSleeping(false);
       continue;
     }
-    const std::vector<WakeSet::Event> events = watch_->Wait(SleepMs(backlogged, h.NextDue()));
+    const std::span<const WakeSet::Event> events = watch_->Wait(SleepMs(backlogged, h.NextDue()));
     options_.beacon->SetSleeping(false);
     for (const WakeSet::Event& e : events) {
       switch (e.tag) {

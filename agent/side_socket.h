@@ -43,7 +43,8 @@ class SideSocket {
   std::optional<Presented> Read(int fd);
   // Drops the handshakes older than kMaxAge.
   void Expire(absl::Time now);
-  bool busy() const { return !handshakes_.empty(); }
+  size_t in_progress() const { return handshakes_.size(); }
+  bool busy() const { return in_progress() > 0; }
   // Removes the socket's path (at shutdown).
   void Unlink();
 

@@ -6,6 +6,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace jobd::agent {
@@ -50,17 +52,16 @@ void WakeSet::Wake() {
   (void)!write(woken_.get(), &one, sizeof one);
 }
 
-std::vector<WakeSet::Event> WakeSet::Wait(int timeout_ms) {
-  epoll_event events[64];
-  const int n = epoll_wait(epoll_.get(), events, 64, timeout_ms);
-  std::vector<Event> out;
+std::span<const WakeSet::Event> WakeSet::Wait(int timeout_ms) {
+  epoll_event ready[kMaxEvents];
+  const int n = std::max(0, epoll_wait(epoll_.get(), ready, kMaxEvents, timeout_ms));
   for (int i = 0; i < n; ++i) {
-    const auto tag = static_cast<Tag>(events[i].data.u64 >> 32);
-    const int fd = static_cast<int>(events[i].data.u64 & 0xFFFFFFFFu);
+    const auto tag = static_cast<Tag>(ready[i].data.u64 >> 32);
+    const int fd = static_cast<int>(ready[i].data.u64 & 0xFFFFFFFFu);
     if (tag == Tag::kWoken || tag == Tag::kPeer) DrainEventfd(fd);
-    out.push_back({tag, fd});
+    events_[i] = {tag, fd};
   }
-  return out;
+  return std::span<const Event>(events_, static_cast<size_t>(n));
 }
 
 }  // namespace jobd::agent

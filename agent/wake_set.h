@@ -5,7 +5,7 @@
 
 #include <cstdint>
 #include <memory>
-#include <vector>
+#include <span>
 
 #include "absl/status/statusor.h"
 #include "shm/unique_fd.h"
@@ -28,13 +28,16 @@ class WakeSet {
   // Any thread: the next (or current) Wait returns at once with a kWoken event.
   void Wake();
   // Waits up to `timeout_ms` (-1: until something happens). kWoken events are drained here; a
-  // kPeer eventfd too (its ring says what to do), so both only say "look".
-  std::vector<Event> Wait(int timeout_ms);
+  // kPeer eventfd too (its ring says what to do), so both only say "look". One waiting thread;
+  // the events stay valid until its next Wait (no allocation per wake-up).
+  std::span<const Event> Wait(int timeout_ms);
 
  private:
   WakeSet(shm::UniqueFd epoll, shm::UniqueFd woken) : epoll_(std::move(epoll)), woken_(std::move(woken)) {}
+  static constexpr int kMaxEvents = 64;
   shm::UniqueFd epoll_;
   shm::UniqueFd woken_;
+  Event events_[kMaxEvents];
 };
 
 }  // namespace jobd::agent

@@ -6,12 +6,12 @@
 // Ids are in the host's byte order: both ends are on one host.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
 #include <span>
-#include <vector>
 
 namespace jobd::wire {
 
@@ -27,16 +27,29 @@ constexpr size_t SideFds(SideKind kind) {
   return kind == SideKind::kPeerSegment ? 3 : kind == SideKind::kSessionSegment ? 1 : 0;
 }
 
-inline std::vector<std::byte> EncodeSideRecord(SideRecord record) {
-  std::vector<std::byte> bytes(1 + SideIdBytes(record.kind));
-  bytes[0] = static_cast<std::byte>(record.kind);
+// A record's bytes, on the stack: at most a kind and 8 bytes of id.
+class SideBytes {
+ public:
+  std::span<const std::byte> span() const { return {bytes_.data(), size_}; }
+  operator std::span<const std::byte>() const { return span(); }  // NOLINT: as SendRecord takes it
+
+ private:
+  friend SideBytes EncodeSideRecord(SideRecord record);
+  std::array<std::byte, 9> bytes_{};
+  size_t size_ = 0;
+};
+
+inline SideBytes EncodeSideRecord(SideRecord record) {
+  SideBytes out;
+  out.size_ = 1 + SideIdBytes(record.kind);
+  out.bytes_[0] = static_cast<std::byte>(record.kind);
   if (SideIdBytes(record.kind) == 8) {
-    std::memcpy(bytes.data() + 1, &record.id, 8);
+    std::memcpy(out.bytes_.data() + 1, &record.id, 8);
   } else {
     const uint32_t id = static_cast<uint32_t>(record.id);
-    std::memcpy(bytes.data() + 1, &id, 4);
+    std::memcpy(out.bytes_.data() + 1, &id, 4);
   }
-  return bytes;
+  return out;
 }
 
 // nullopt unless `bytes` is one of the records above, whole, with as many descriptors as it

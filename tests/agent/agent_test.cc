@@ -4,14 +4,15 @@
 #include "agent/agent.h"
 
 #include <signal.h>
-#include <stdlib.h>
 
 #include <filesystem>
 
 #include "client/job_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/eventually.h"
 #include "tests/fakes/fake_process_launcher.h"
+#include "tests/fakes/temp_dir.h"
 
 namespace jobd::agent {
 namespace {
@@ -21,10 +22,8 @@ using ::testing::HasSubstr;
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/jobd-agent-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    run_dir_ = dir;
-    config_.run_dir = run_dir_;
+    ASSERT_FALSE(run_dir_.path().empty());
+    config_.run_dir = run_dir_.path();
     config_.workers = 2;
     config_.worker_argv = {"/opt/never/forked", "--flag"};
     config_.size_classes = *shm::ParseSizeClasses("4K:64,64K:4");
@@ -34,7 +33,6 @@ class AgentTest : public ::testing::Test {
   void TearDown() override {
     if (agent_ != nullptr) agent_->Shutdown(absl::ZeroDuration());
     agent_.reset();
-    std::filesystem::remove_all(run_dir_);
   }
 
   void StartAgent() {
@@ -61,15 +59,10 @@ class AgentTest : public ::testing::Test {
   // Polls the agent's stats until `pred` holds (generous: the pump is asynchronous).
   template <typename Pred>
   bool StatsEventually(Pred pred) {
-    const absl::Time until = absl::Now() + absl::Seconds(20);
-    while (absl::Now() < until) {
-      if (pred(agent_->admin().Stats())) return true;
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    return false;
+    return testing::Eventually([&] { return pred(agent_->admin().Stats()); });
   }
 
-  std::string run_dir_;
+  testing::TempDir run_dir_{"jobd-agent-test"};
   AgentConfig config_;
   testing::FakeProcessLauncher launcher_;
   std::vector<std::string> segments_made_;
@@ -83,7 +76,7 @@ TEST_F(AgentTest, ItLaunchesItsWorkersThroughTheLauncherToldWhereItListens) {
   for (const auto& l : launcher_.launches) {
     EXPECT_EQ(l.argv, config_.worker_argv);
     EXPECT_EQ(launcher_.EnvOf(l.pid, "JOBD_SOCKET"), config_.socket_path());
-    EXPECT_EQ(launcher_.EnvOf(l.pid, "JOBD_RUN_DIR"), run_dir_);
+    EXPECT_EQ(launcher_.EnvOf(l.pid, "JOBD_RUN_DIR"), run_dir_.path());
   }
   EXPECT_TRUE(std::filesystem::exists(config_.socket_path()));
   EXPECT_TRUE(std::filesystem::exists(config_.side_socket_path()));

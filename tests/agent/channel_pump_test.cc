@@ -2,16 +2,16 @@
 // wakes it, over a real beacon, a real side socket and real eventfds. Nothing is forked.
 #include "agent/channel_pump.h"
 
-#include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <filesystem>
 
 #include <mutex>
 #include "gtest/gtest.h"
 #include "shm/fd_passing.h"
+#include "tests/fakes/eventually.h"
+#include "tests/fakes/temp_dir.h"
 
 namespace jobd::agent {
 namespace {
@@ -48,39 +48,26 @@ class FakeWork final : public ChannelPump::Handler {
   std::vector<std::string> tokens;          // guarded by mu
 };
 
-template <typename Pred>
-bool Eventually(Pred pred) {
-  const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < until) {
-    if (pred()) return true;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return false;
-}
+using testing::Eventually;
 
 class ChannelPumpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/jobd-pump-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    ASSERT_FALSE(dir_.path().empty());
     beacon_ = *shm::AgentBeacon::Create();
     absl::StatusOr<std::unique_ptr<ChannelPump>> pump = ChannelPump::Create(
-        {.spin = absl::Microseconds(50), .side_socket_path = dir_ + "/side.sock", .beacon = beacon_.get()});
+        {.spin = absl::Microseconds(50), .side_socket_path = dir_.path() + "/side.sock", .beacon = beacon_.get()});
     ASSERT_TRUE(pump.ok()) << pump.status();
     pump_ = std::move(*pump);
     auto work = std::make_unique<FakeWork>();
     work_ = work.get();
     pump_->Run(std::move(work));
   }
-  void TearDown() override {
-    pump_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { pump_.reset(); }
   // The beacon's word as a peer reads it (its own read-only mapping of the same memory).
   bool Asleep() { return peer_beacon_->sleeping(); }
 
-  std::string dir_;
+  testing::TempDir dir_{"jobd-pump-test"};
   std::unique_ptr<shm::AgentBeacon> beacon_;
   std::unique_ptr<ChannelPump> pump_;
   FakeWork* work_ = nullptr;
@@ -138,7 +125,7 @@ TEST_F(ChannelPumpTest, ABacklogIsRetriedWithoutAWake) {
 }
 
 TEST_F(ChannelPumpTest, ATokenOnTheSideSocketReachesTheHandler) {
-  shm::UniqueFd peer = *shm::ConnectUnix(dir_ + "/side.sock");
+  shm::UniqueFd peer = *shm::ConnectUnix(dir_.path() + "/side.sock");
   const std::string token = "0123456789abcdef";
   ASSERT_TRUE(shm::SendRecord(peer.get(), std::as_bytes(std::span(token)), {}).ok());
   EXPECT_TRUE(Eventually([&] {

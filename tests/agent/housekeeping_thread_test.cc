@@ -5,18 +5,13 @@
 #include <atomic>
 
 #include "gtest/gtest.h"
+#include "tests/fakes/eventually.h"
 
 namespace jobd::agent {
 namespace {
 
-// Waits (generously) until `rounds` reaches `n`.
 bool Reaches(const std::atomic<int>& rounds, int n) {
-  const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < until) {
-    if (rounds.load() >= n) return true;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return false;
+  return testing::Eventually([&] { return rounds.load() >= n; });
 }
 
 TEST(HousekeepingThreadTest, ItSleepsUntilWokenWhenNothingIsDue) {

@@ -2,7 +2,6 @@
 // in pieces or not at all, and what the agent's side makes of it.
 #include "agent/side_socket.h"
 
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "shm/fd_passing.h"
+#include "tests/fakes/temp_dir.h"
 
 namespace jobd::agent {
 namespace {
@@ -17,20 +17,15 @@ namespace {
 class SideSocketTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/jobd-side-test-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
+    ASSERT_FALSE(dir_.path().empty());
     watch_ = *WakeSet::Create();
     absl::StatusOr<std::unique_ptr<SideSocket>> side =
         SideSocket::Listen(path(), static_cast<gid_t>(-1), *watch_);
     ASSERT_TRUE(side.ok()) << side.status();
     side_ = std::move(*side);
   }
-  void TearDown() override {
-    side_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  std::string path() const { return dir_ + "/side.sock"; }
+  void TearDown() override { side_.reset(); }
+  std::string path() const { return dir_.path() + "/side.sock"; }
 
   // One round of the pump: what the watch says, handed to the side socket.
   std::optional<SideSocket::Presented> Pump(absl::Time now = absl::Now()) {
@@ -44,7 +39,7 @@ class SideSocketTest : public ::testing::Test {
     return out;
   }
 
-  std::string dir_;
+  testing::TempDir dir_{"jobd-side-test"};
   std::unique_ptr<WakeSet> watch_;
   std::unique_ptr<SideSocket> side_;
 };
@@ -90,13 +85,14 @@ TEST_F(SideSocketTest, APeerThatLeavesHalfwayIsDroppedAndOneThatStallsExpires) {
   ASSERT_EQ(write(stalls.get(), "\x0f" "0123", 5), 5);
   const absl::Time t0 = absl::Now();
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(Pump(t0).has_value());
+  EXPECT_EQ(side_->in_progress(), 2u);
   leaves.Reset(-1);
   for (int i = 0; i < 3; ++i) EXPECT_FALSE(Pump(t0).has_value());
-  EXPECT_TRUE(side_->busy());  // the one that stalls
+  EXPECT_EQ(side_->in_progress(), 1u);  // the one that left is dropped; the one that stalls waits
   side_->Expire(t0 + SideSocket::kMaxAge);
-  EXPECT_TRUE(side_->busy());  // not yet past its age
+  EXPECT_EQ(side_->in_progress(), 1u);  // not yet past its age
   side_->Expire(t0 + SideSocket::kMaxAge + absl::Milliseconds(1));
-  EXPECT_FALSE(side_->busy());
+  EXPECT_EQ(side_->in_progress(), 0u);
   char c;
   EXPECT_EQ(read(stalls.get(), &c, 1), 0);  // its connection was closed
 }

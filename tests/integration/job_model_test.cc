@@ -7,6 +7,7 @@
 #include "client/socket_path.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/fakes/eventually.h"
 #include "tests/integration/agent_process.h"
 
 namespace jobd::testing {
@@ -56,12 +57,7 @@ class JobModelTest : public ::testing::Test {
   // Polls `check` for up to ten seconds.
   template <typename F>
   bool Eventually(F check) {
-    const absl::Time until = absl::Now() + absl::Seconds(10);
-    while (absl::Now() < until) {
-      if (check()) return true;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return check();
+    return jobd::testing::Eventually(check, absl::Seconds(10));
   }
 
   std::unique_ptr<AgentProcess> agent_;
