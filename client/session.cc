@@ -22,9 +22,11 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
   std::shared_ptr<State> state;
   {
     absl::MutexLock lock(&mu);
-    // The leased worker's answer is its slab until taken: ours now, or nobody's.
+    // The leased worker hands its answer to this session before sending it (so that its exit
+    // cannot take the answer with it): a lane answer must be a slab this session holds, and
+    // fit its size.
     absl::Status taken_over;
-    if (from_lane && !response.is_null()) taken_over = arena->Transfer(response, lane_worker, session_id);
+    if (from_lane && !response.is_null()) taken_over = arena->Resolve(response, c.response().size(), session_id).status();
     auto it = pending.find(c.seq());
     if (it == pending.end() || (from_lane && !it->second->lane)) {
       // Nobody will read it: a duplicate, a lane answer after the agent ended the job (its
@@ -33,6 +35,9 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
       return;
     }
     state = std::move(it->second);
+    if (from_lane && taken_over.ok() && response == state->request) {
+      taken_over = absl::DataLossError("it names the job's own request slab");
+    }
     pending.erase(it);
     state->done = true;
     const pb::Stamps& st = c.stamps();
@@ -44,7 +49,7 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
     state->timings.agent_sent_ns = st.agent_sent_ns();
     state->timings.client_received_ns = MonotonicNanos();
     if (c.outcome() == pb::OUTCOME_OK && !taken_over.ok()) {
-      state->status = WithOutcome(absl::DataLossError(absl::StrCat("the leased worker's answer is not a slab it holds: ",
+      state->status = WithOutcome(absl::DataLossError(absl::StrCat("the leased worker's answer is not a slab it handed to this session: ",
                                                                   taken_over.message())),
                                   JobOutcome::kWorkerDied);
     } else if (c.outcome() == pb::OUTCOME_OK) {
@@ -241,7 +246,6 @@ void JobFuture::Shared::DrainLane() {
 void JobFuture::Shared::OpenLane(const pb::LaneOpen& open) {
   absl::MutexLock lock(&mu);
   lane_id = open.lane();
-  lane_worker = open.worker_owner();
   lane_types.clear();
   lane_types.insert(open.types().begin(), open.types().end());
   lane_max_slabs = open.max_slabs();

@@ -456,6 +456,15 @@ absl::Status Worker::Run(WorkerOptions options) {
     }
     const int64_t done_ns = shm::MonotonicNanos();
     pb::Completion c;
+    if (status.ok() && ctx.committed_ && !ctx.response_.is_null()) {
+      // The answer becomes the session's before it is sent: once this worker exits (recycled,
+      // killed) the agent reclaims what it still holds, which must not be an answer the client
+      // has not read yet.
+      status = arena->Transfer(ctx.response_, owner, l.session);
+      if (!status.ok()) {
+        status = absl::DataLossError(absl::StrCat("cannot hand the answer to the session: ", status.message()));
+      }
+    }
     if (status.ok()) {
       c.set_seq(sub.seq());
       c.set_outcome(pb::OUTCOME_OK);
@@ -504,7 +513,7 @@ absl::Status Worker::Run(WorkerOptions options) {
       if (!report(lane_report)) return false;
     }
     if (!answered) {
-      if (c.response().handle() != 0) (void)arena->Free(shm::Handle::FromBits(c.response().handle()), owner);
+      if (c.response().handle() != 0) (void)arena->Free(shm::Handle::FromBits(c.response().handle()), l.session);
       return release_lease();
     }
     // Its recycling is due (--worker_max_jobs): back to the agent, which replaces it.

@@ -8,12 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/socket_path.h"
 #include "grpcpp/grpcpp.h"
 
@@ -215,14 +218,30 @@ ProgramResult RunProgram(const std::vector<std::string>& argv, const std::vector
   const int out = mkstemp(out_path);
   const int err = mkstemp(err_path);
   const pid_t pid = Spawn(argv, env, out, err);
+  // A program that hangs fails its test in a minute and says which program it was, instead of
+  // holding the test until ctest's timeout kills it with no output.
+  constexpr auto kProgramDeadline = std::chrono::seconds(60);
+  const auto deadline = std::chrono::steady_clock::now() + kProgramDeadline;
   int status = 0;
-  waitpid(pid, &status, 0);
+  bool timed_out = false;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   close(out);
   close(err);
   ProgramResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = ReadAndRemove(out_path);
   r.err = ReadAndRemove(err_path);
+  if (timed_out) {
+    r.err += "\n[killed: still running after 60 s: " + absl::StrJoin(argv, " ") + "]\n";
+  }
   return r;
 }
 

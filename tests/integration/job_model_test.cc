@@ -458,6 +458,20 @@ TEST_F(JobModelTest, WorkerIsRecycledAfterItsMaximumNumberOfJobs) {
   EXPECT_THAT(agent_->Log(), HasSubstr("[recycled]"));
 }
 
+TEST_F(JobModelTest, ALaneAnswerOutlivesTheRecycledWorkerThatGaveIt) {
+  // Job 1 goes through the agent and leases the worker to this session with one job left
+  // before its recycling; job 2 takes the lane. The client reads job 2's answer only after the
+  // worker has exited and been reaped (the agent then reclaims whatever it still held).
+  StartAgent({.workers = 1, .extra = {"--worker_max_jobs=2"}});
+  ASSERT_EQ(*Run("counter", ""), "1");
+  auto f = client_->Start("counter", "");
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_TRUE(Eventually([&] { return Worker0().restarts() == 1; }));
+  auto r = f->Wait();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->view(), "2");
+}
+
 TEST_F(JobModelTest, InteractiveJobsPassBatchJobsInTheQueue) {
   StartAgent({.workers = 1});
   auto busy = client_->Start("sleep-quiet", "300");

@@ -268,22 +268,23 @@ TEST(OperationsTest, JobctlViewsShowTheAgent) {
   ASSERT_TRUE(agent.ok()) << agent.status();
   const std::vector<std::string> env = {"JOBD_SOCKET=" + (*agent)->socket_path()};
   ProgramResult health = RunProgram({BinDir() + "/jobctl", "health"}, env);
-  EXPECT_EQ(health.exit_code, 0);
+  EXPECT_EQ(health.exit_code, 0) << health.err;
   EXPECT_THAT(health.out, HasSubstr("SERVING: 2 of 2 workers ready"));
   ProgramResult slabs = RunProgram({BinDir() + "/jobctl", "slabs"}, env);
-  EXPECT_THAT(slabs.out, HasSubstr("64 MiB"));
+  EXPECT_THAT(slabs.out, HasSubstr("64 MiB")) << slabs.err;
   ProgramResult workers = RunProgram({BinDir() + "/jobctl", "workers"}, env);
-  EXPECT_THAT(workers.out, HasSubstr("idle"));
+  EXPECT_THAT(workers.out, HasSubstr("idle")) << workers.err;
   ProgramResult top = RunProgram({BinDir() + "/jobctl", "top", "--iterations=2", "--interval=10ms"}, env);
-  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_EQ(top.exit_code, 0) << top.err;
   EXPECT_THAT(top.out, HasSubstr("WORKER"));
   EXPECT_THAT(top.out, HasSubstr("CLASS"));
   EXPECT_THAT(top.out, Not(HasSubstr("\033["))) << "no screen control codes when stdout is not a terminal";
   ProgramResult submit = RunProgram({BinDir() + "/jobctl", "submit", "echo", "--data=from jobctl"}, env);
-  EXPECT_EQ(submit.exit_code, 0);
+  EXPECT_EQ(submit.exit_code, 0) << submit.err;
   EXPECT_EQ(submit.out, "from jobctl\n");
   ProgramResult bad = RunProgram({BinDir() + "/jobctl", "submit", "nope", "--data=x"}, env);
-  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  if (HasFailure()) std::cerr << "agent's log:\n" << (*agent)->Log();
 }
 
 google::protobuf::Struct ParseJson(const std::string& text) {
