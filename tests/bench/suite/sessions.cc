@@ -1,10 +1,12 @@
 #include "tests/bench/suite/sessions.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "tests/bench/suite/client_process.h"
 #include "tests/bench/suite/percentile.h"
+#include "tests/bench/suite/process_cpu.h"
 
 namespace jobd::bench {
 namespace {
@@ -20,6 +22,9 @@ std::vector<CaseInfo> SessionCases(const std::vector<int>& clients) {
     out.push_back({Key(n, "jobs_s"), who + "jobs/s"});
     out.push_back({Key(n, "p50_us"), who + "p50 (µs)"});
     out.push_back({Key(n, "p99_us"), who + "p99 (µs)"});
+    out.push_back({Key(n, "cpu_clients_us"), who + "CPU per job, clients (µs)"});
+    out.push_back({Key(n, "cpu_server_us"), who + "CPU per job, agent / broker / server (µs)"});
+    out.push_back({Key(n, "cpu_workers_us"), who + "CPU per job, workers (µs)"});
   }
   return out;
 }
@@ -32,20 +37,33 @@ std::map<std::string, CaseValue> RunSessionCases(const std::string& system_id, B
     absl::StatusOr<std::vector<ClientResult>> results;
     absl::StatusOr<std::unique_ptr<ClientGroup>> group =
         ClientGroup::Start(system_id, system.address(), n, {.rate = 0, .jobs = 0, .warmup = 20, .time = time});
+    const pid_t server = system.server_pid();
+    const std::vector<pid_t> workers = system.worker_pids();
+    const double server_before = ProcessCpuSeconds(server), workers_before = ProcessCpuSeconds(workers);
     results = group.ok() ? (*group)->Run() : group.status();
+    const double server_after = ProcessCpuSeconds(server), workers_after = ProcessCpuSeconds(workers);
     if (!results.ok()) {
       for (const CaseInfo& c : SessionCases({n})) out[c.id] = {0, std::string(results.status().message())};
       continue;
     }
     std::vector<double> us;
     double rate = 0;
+    double clients_cpu = 0;
     for (const ClientResult& r : *results) {
       us.insert(us.end(), r.latencies_us.begin(), r.latencies_us.end());
       if (r.loop_seconds > 0) rate += static_cast<double>(r.latencies_us.size()) / r.loop_seconds;
+      clients_cpu += r.cpu_seconds;
     }
     out[Key(n, "jobs_s")] = {rate, ""};
     out[Key(n, "p50_us")] = {Percentile(us, 0.5), ""};
     out[Key(n, "p99_us")] = {Percentile(us, 0.99), ""};
+    // Per job of the whole run: where a saturated system spends its CPUs, process by process.
+    const double jobs = static_cast<double>(std::max<size_t>(us.size(), 1));
+    out[Key(n, "cpu_clients_us")] = {clients_cpu * 1e6 / jobs, ""};
+    out[Key(n, "cpu_server_us")] =
+        server > 0 ? CaseValue{(server_after - server_before) * 1e6 / jobs, ""} : CaseValue{0, "no server process"};
+    out[Key(n, "cpu_workers_us")] = workers.empty() ? CaseValue{0, "the handler runs inside the server process"}
+                                                    : CaseValue{(workers_after - workers_before) * 1e6 / jobs, ""};
   }
   return out;
 }
