@@ -6,7 +6,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <limits>
 
 namespace jobd::jobctl {
 namespace {
@@ -73,7 +76,10 @@ RawTerminal::~RawTerminal() {
 }
 
 std::optional<char> RawTerminal::WaitForKey(absl::Duration timeout) {
-  const int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  // Never negative, which poll() takes as "wait forever": a caller's `next - Now()` is negative
+  // when it was preempted between its check of the time and this call.
+  const int ms = static_cast<int>(std::clamp<int64_t>(
+      absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1))), 0, std::numeric_limits<int>::max()));
   // Without a terminal on stdin (a pipe, /dev/null at EOF) poll would find stdin readable at
   // once: then only the wake-up pipe is watched.
   pollfd fds[2] = {{.fd = g_wake[0], .events = POLLIN, .revents = 0},
