@@ -62,11 +62,15 @@ void Agent::GrantLease(const coordinator::GrantLease& grant) {
   g->set_max_context_bytes(4096);
   g->set_jobs_left(grant.jobs_left);
   g->set_wake_if_due_within_ms(2 * kLeaseTickMs);  // two pump ticks
+  // Neither the worker's (reclaimed when it exits) nor the session's (which holds its own live
+  // slabs): taking an answer from this owner proves that it came down this lane.
+  const shm::OwnerId answer_owner = NewOwnerId();
+  g->set_answer_owner(answer_owner);
   open.set_max_slabs(config_.max_slabs_per_session);
   SendToWorker(*worker, msg);
   pb::AgentMessage to_session;
   open.set_lane(lane);
-  open.set_worker_owner(worker->id);
+  open.set_answer_owner(answer_owner);
   *to_session.mutable_lane_open() = std::move(open);
   SendToSession(*session, to_session);
   WakePump();  // the pump now wakes on a timer to read lane reports and check deadlines

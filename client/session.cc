@@ -22,11 +22,11 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
   std::shared_ptr<State> state;
   {
     absl::MutexLock lock(&mu);
-    // The leased worker hands its answer to this session before sending it (so that its exit
-    // cannot take the answer with it): a lane answer must be a slab this session holds, and
-    // fit its size.
+    // The leased worker hands its answer to the lane's own owner before sending it (so that its
+    // exit cannot take the answer with it): taking it from there proves it came down the lane,
+    // and is none of this session's own live slabs.
     absl::Status taken_over;
-    if (from_lane && !response.is_null()) taken_over = arena->Resolve(response, c.response().size(), session_id).status();
+    if (from_lane && !response.is_null()) taken_over = arena->Transfer(response, lane_answer_owner, session_id);
     auto it = pending.find(c.seq());
     if (it == pending.end() || (from_lane && !it->second->lane)) {
       // Nobody will read it: a duplicate, a lane answer after the agent ended the job (its
@@ -35,9 +35,6 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
       return;
     }
     state = std::move(it->second);
-    if (from_lane && taken_over.ok() && response == state->request) {
-      taken_over = absl::DataLossError("it names the job's own request slab");
-    }
     pending.erase(it);
     state->done = true;
     const pb::Stamps& st = c.stamps();
@@ -49,7 +46,7 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
     state->timings.agent_sent_ns = st.agent_sent_ns();
     state->timings.client_received_ns = MonotonicNanos();
     if (c.outcome() == pb::OUTCOME_OK && !taken_over.ok()) {
-      state->status = WithOutcome(absl::DataLossError(absl::StrCat("the leased worker's answer is not a slab it handed to this session: ",
+      state->status = WithOutcome(absl::DataLossError(absl::StrCat("the leased worker's answer is not a slab it handed to the lane: ",
                                                                   taken_over.message())),
                                   JobOutcome::kWorkerDied);
     } else if (c.outcome() == pb::OUTCOME_OK) {
@@ -246,6 +243,7 @@ void JobFuture::Shared::DrainLane() {
 void JobFuture::Shared::OpenLane(const pb::LaneOpen& open) {
   absl::MutexLock lock(&mu);
   lane_id = open.lane();
+  lane_answer_owner = open.answer_owner();
   lane_types.clear();
   lane_types.insert(open.types().begin(), open.types().end());
   lane_max_slabs = open.max_slabs();

@@ -267,6 +267,7 @@ absl::Status Worker::Run(WorkerOptions options) {
     uint64_t max_context_bytes = 0;
     uint64_t jobs_left = 0;  // 0: no limit; else the lease is given back when it reaches 0
     uint64_t wake_if_due_within_ms = 0;
+    shm::OwnerId answer_owner = shm::kNoOwner;  // where answers go before they are sent
   };
   std::optional<Lease> lease;
   // The segment of the job's session: sent on the side socket before the job's assignment.
@@ -329,6 +330,7 @@ absl::Status Worker::Run(WorkerOptions options) {
           l.max_context_bytes = g.max_context_bytes();
           l.jobs_left = g.jobs_left();
           l.wake_if_due_within_ms = g.wake_if_due_within_ms();
+          l.answer_owner = g.answer_owner();
           lease = std::move(l);
           // Without the session's memory there is nothing to serve: give the lease straight back.
           if (lease->segment == nullptr || lease->segment->lane().peer_bell == nullptr) {
@@ -457,12 +459,12 @@ absl::Status Worker::Run(WorkerOptions options) {
     const int64_t done_ns = shm::MonotonicNanos();
     pb::Completion c;
     if (status.ok() && ctx.committed_ && !ctx.response_.is_null()) {
-      // The answer becomes the session's before it is sent: once this worker exits (recycled,
+      // The answer leaves this worker before it is sent: once the worker exits (recycled,
       // killed) the agent reclaims what it still holds, which must not be an answer the client
       // has not read yet.
-      status = arena->Transfer(ctx.response_, owner, l.session);
+      status = arena->Transfer(ctx.response_, owner, l.answer_owner);
       if (!status.ok()) {
-        status = absl::DataLossError(absl::StrCat("cannot hand the answer to the session: ", status.message()));
+        status = absl::DataLossError(absl::StrCat("cannot hand the answer to the lane: ", status.message()));
       }
     }
     if (status.ok()) {
@@ -513,7 +515,7 @@ absl::Status Worker::Run(WorkerOptions options) {
       if (!report(lane_report)) return false;
     }
     if (!answered) {
-      if (c.response().handle() != 0) (void)arena->Free(shm::Handle::FromBits(c.response().handle()), l.session);
+      if (c.response().handle() != 0) (void)arena->Free(shm::Handle::FromBits(c.response().handle()), l.answer_owner);
       return release_lease();
     }
     // Its recycling is due (--worker_max_jobs): back to the agent, which replaces it.

@@ -89,6 +89,7 @@ struct JobFuture::Shared {
   absl::Mutex mu;
   // The lease of a worker to this session (LaneOpen .. LaneClosed); lane_id 0: none.
   uint32_t lane_id ABSL_GUARDED_BY(mu) = 0;
+  shm::OwnerId lane_answer_owner ABSL_GUARDED_BY(mu) = shm::kNoOwner;
   absl::flat_hash_set<std::string> lane_types ABSL_GUARDED_BY(mu);
   uint32_t lane_inflight ABSL_GUARDED_BY(mu) = 0;
   uint32_t lane_max_slabs ABSL_GUARDED_BY(mu) = 0;  // the agent's --max_slabs_per_session
