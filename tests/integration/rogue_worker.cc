@@ -8,6 +8,13 @@
 //   bad-class    a handle naming a size class the segment does not have
 //   stale        a slab it allocated and freed again
 //   unknown-job  a result for a job id it was never given
+// It also takes leases (hello with lanes) and answers the jobs a session sends up its lane, again
+// by request text:
+//   lane-good         an honest echo, handed to the lease's answer owner first
+//   lane-request      the job's own request slab, which the session holds
+//   lane-not-handed   a slab it allocated and kept, never handed to the answer owner
+//   lane-stale        a slab it handed to the answer owner and then freed from there
+// and anything else up the lane as an honest echo.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,12 +22,15 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "client/peer_channel.h"
 #include "client/socket_path.h"
 #include "grpcpp/grpcpp.h"
+#include "proto/job_id.h"
 #include "proto/jobd.grpc.pb.h"
+#include "proto/ring_messages.h"
 #include "proto/side_records.h"
 #include "shm/fd_passing.h"
 
@@ -40,6 +50,7 @@ int main() {
   hello.mutable_hello()->set_token(token);
   hello.mutable_hello()->set_pid(getpid());
   hello.mutable_hello()->add_types("rogue");
+  hello.mutable_hello()->set_lanes(true);
   v1::AgentToWorker in;
   if (!stream->Write(hello) || !stream->Read(&in) || !in.has_welcome()) return 3;
   const v1::WorkerWelcome w = in.welcome();
@@ -52,26 +63,117 @@ int main() {
   jobd::client::PeerChannel ring(std::move(*picked), absl::ZeroDuration());
   std::map<uint32_t, std::unique_ptr<shm::Segment>> segments;
   const shm::OwnerId me = w.owner_id();
+  // The session segments come on the side socket, each before the first assignment or lease
+  // that needs it.
+  auto segment = [&](uint32_t id) -> shm::Segment* {
+    while (!segments.contains(id)) {
+      auto r = shm::ReceiveRecord(side.get(), absl::Seconds(10));
+      if (!r.ok()) return nullptr;
+      const std::optional<wire::SideRecord> record = wire::DecodeSideRecord(r->bytes, r->fds.size());
+      if (!record.has_value() || record->kind != wire::SideKind::kSessionSegment) continue;
+      auto seg = shm::Segment::Attach(std::move(r->fds[0]), shape);
+      if (seg.ok()) segments[static_cast<uint32_t>(record->id)] = std::move(*seg);
+    }
+    return segments[id].get();
+  };
+  struct Lease {
+    uint32_t session = 0;
+    uint32_t lane = 0;
+    shm::OwnerId answer_owner = shm::kNoOwner;
+    shm::Segment* segment = nullptr;
+  };
+  std::optional<Lease> lease;
+  auto release = [&] {
+    v1::WorkerMessage released;
+    released.mutable_lease_released()->set_session(lease->session);
+    released.mutable_lease_released()->set_lane(lease->lane);
+    lease.reset();
+    (void)ring.TrySend(released);
+  };
+  // One job up the lane, answered down it by its text; the agent hears of it as of any lane job.
+  auto serve_lane = [&](const v1::Submit& sub) {
+    shm::Segment& seg = *lease->segment;
+    shm::Arena& arena = *seg.arena();
+    const shm::Handle request = shm::Handle::FromBits(sub.request().handle());
+    auto view = arena.Resolve(request, sub.request().size());
+    const std::string text = view.ok() ? std::string(reinterpret_cast<const char*>(view->data()), view->size()) : "";
+    const uint64_t job_id = jobd::MakeJobId(lease->session, sub.seq());
+    v1::WorkerMessage report;
+    v1::LaneReport* r = report.mutable_lane_report();
+    r->set_session(lease->session);
+    r->set_job_id(job_id);
+    r->set_type(sub.type());
+    r->set_started(true);
+    r->set_deadline_unix_us(absl::ToUnixMicros(absl::Now() + absl::Seconds(60)));
+    (void)ring.TrySend(report, false);
+    v1::Completion c;
+    c.set_seq(sub.seq());
+    c.set_outcome(v1::OUTCOME_OK);
+    c.set_attempts(1);
+    auto answer = [&](shm::Handle h, uint64_t size) {
+      c.mutable_response()->set_handle(h.bits());
+      c.mutable_response()->set_size(size);
+    };
+    if (text == "lane-request") {
+      answer(request, sub.request().size());
+    } else if (text == "lane-not-handed") {
+      answer(arena.Allocate(16, me)->handle, 4);
+    } else if (text == "lane-stale") {
+      shm::Handle h = arena.Allocate(16, me)->handle;
+      (void)arena.Transfer(h, me, lease->answer_owner);
+      (void)arena.Free(h, lease->answer_owner);
+      answer(h, 4);
+    } else {
+      auto slab = arena.Allocate(text.size(), me);
+      std::memcpy(slab->data.data(), text.data(), text.size());
+      (void)arena.Transfer(slab->handle, me, lease->answer_owner);
+      answer(slab->handle, text.size());
+    }
+    (void)wire::PushMessage(seg.lane().down, c);
+    seg.channel().peer_bell->Ring();
+    r->set_started(false);
+    r->clear_deadline_unix_us();
+    r->set_outcome(v1::OUTCOME_OK);
+    (void)ring.TrySend(report, false);
+  };
   for (;;) {
     v1::AgentToWorker m;
     absl::StatusOr<bool> got = ring.TryReceive(m);
     if (!got.ok()) return 5;
     if (!*got) {
-      ring.Wait([&] { return ring.HasData(); }, absl::Milliseconds(100));
+      if (lease.has_value()) {
+        v1::Submit sub;
+        std::string scratch;
+        absl::StatusOr<bool> popped = wire::PopMessage(lease->segment->lane().up, sub, &scratch, "a malformed lane job");
+        if (!popped.ok()) {
+          release();
+        } else if (*popped) {
+          serve_lane(sub);
+        } else {
+          ring.WaitOn(*lease->segment->lane().peer_bell,
+                      [&] { return ring.HasData() || lease->segment->lane().up.HasData(); }, absl::Milliseconds(100));
+        }
+      } else {
+        ring.Wait([&] { return ring.HasData(); }, absl::Milliseconds(100));
+      }
+      continue;
+    }
+    if (m.has_lease_grant()) {
+      const v1::LeaseGrant& g = m.lease_grant();
+      lease = Lease{.session = g.session(), .lane = g.lane(), .answer_owner = g.answer_owner(),
+                    .segment = segment(g.session())};
+      if (lease->segment == nullptr || lease->segment->lane().peer_bell == nullptr) release();
+      continue;
+    }
+    if (m.has_lease_revoke()) {
+      if (lease.has_value() && lease->lane == m.lease_revoke().lane()) release();
       continue;
     }
     if (!m.has_assignment()) continue;
     const v1::Assignment& a = m.assignment();
-    while (!segments.contains(a.segment())) {
-      auto r = shm::ReceiveRecord(side.get(), absl::Seconds(10));
-      if (!r.ok()) return 6;
-      const std::optional<wire::SideRecord> record = wire::DecodeSideRecord(r->bytes, r->fds.size());
-      if (!record.has_value() || record->kind != wire::SideKind::kSessionSegment) continue;
-      const auto id = static_cast<uint32_t>(record->id);
-      auto seg = shm::Segment::Attach(std::move(r->fds[0]), shape);
-      if (seg.ok()) segments[id] = std::move(*seg);
-    }
-    shm::Arena& arena = *segments[a.segment()]->arena();
+    shm::Segment* seg = segment(a.segment());
+    if (seg == nullptr) return 6;
+    shm::Arena& arena = *seg->arena();
     const shm::Handle request = shm::Handle::FromBits(a.request().handle());
     auto view = arena.Resolve(request, a.request().size());
     const std::string text = view.ok() ? std::string(reinterpret_cast<const char*>(view->data()), view->size()) : "";

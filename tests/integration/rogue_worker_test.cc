@@ -1,7 +1,11 @@
 // Workers in their place: a worker whose answer breaks the rules (a slab it does not own,
 // another job's slab, a size past its slab, a bad class, a stale slab, a job it was never
 // given) ends that job at once with an error naming the violation, is replaced, and leaks
-// nothing; an honest answer from the replacement goes through.
+// nothing; an honest answer from the replacement goes through. Leased, the same worker's forged
+// lane answers (the job's own request slab, a slab it never handed to the lane, a slab it freed)
+// fail only their own job, and take or free nothing the session still holds.
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -20,7 +24,9 @@ struct Case {
 };
 
 TEST(RogueWorkerTest, EachBadAnswerEndsItsJobWithTheViolationNamedAndTheWorkerIsReplaced) {
-  auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = BinDir() + "/rogue_worker"});
+  // Without leases every answer goes through the agent, which is what this test checks.
+  auto agent = AgentProcess::Start(
+      {.workers = 1, .worker_cmd = BinDir() + "/rogue_worker", .extra = {"--leases=false"}});
   ASSERT_TRUE(agent.ok()) << agent.status();
   auto client = (*agent)->Connect();
   ASSERT_TRUE(client.ok()) << client.status();
@@ -58,6 +64,69 @@ TEST(RogueWorkerTest, EachBadAnswerEndsItsJobWithTheViolationNamedAndTheWorkerIs
   client->reset();
   EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
   EXPECT_THAT((*agent)->Log(), HasSubstr("the worker is replaced"));
+}
+
+// The pid of the worker leased to a session, once one is (0 after the timeout).
+pid_t WaitForLeasedWorker(const AgentProcess& agent) {
+  const absl::Time until = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < until) {
+    auto stats = agent.Stats();
+    if (stats.ok()) {
+      for (const auto& w : stats->workers()) {
+        if (w.state() == "leased") return w.pid();
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return 0;
+}
+
+TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessionHolds) {
+  auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = BinDir() + "/rogue_worker"});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto first = (*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
+  ASSERT_TRUE(first.ok()) << first.status();
+  const pid_t leased = WaitForLeasedWorker(**agent);
+  ASSERT_NE(leased, 0) << (*agent)->Log();
+  // An honest lane answer the caller keeps reading while the forged ones come.
+  auto held_future = (*client)->Start("rogue", "lane-good", {.timeout = absl::Seconds(60)});
+  ASSERT_TRUE(held_future.ok());
+  auto held = held_future->Wait(absl::Seconds(60));
+  ASSERT_TRUE(held.ok()) << held.status();
+  ASSERT_EQ(held->view(), "lane-good");
+  ASSERT_EQ(held_future->timings().agent_received_ns, 0) << "the job went up the lane, not through the agent";
+  for (const std::string forged : {"lane-request", "lane-not-handed", "lane-stale"}) {
+    SCOPED_TRACE(forged);
+    auto f = (*client)->Start("rogue", forged, {.timeout = absl::Seconds(60)});
+    ASSERT_TRUE(f.ok());
+    auto r = f->Wait(absl::Seconds(60));
+    ASSERT_FALSE(r.ok()) << "a forged lane answer was handed out: '" << r->view() << "'";
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+    EXPECT_EQ(client::OutcomeOf(r.status()), client::JobOutcome::kWorkerDied) << r.status();
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("not a slab it handed to the lane"));
+    EXPECT_EQ(f->timings().agent_received_ns, 0) << "the forged answer came down the lane";
+    // The caller's answer is untouched, and the next honest answer is right.
+    EXPECT_EQ(held->view(), "lane-good");
+    const std::string text = "lane-after-" + forged + std::string(300, 'x');
+    auto next = (*client)->Start("rogue", text, {.timeout = absl::Seconds(60)})->Wait();
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(next->view(), text);
+    EXPECT_EQ(held->view(), "lane-good");
+  }
+  // Another session's job takes the worker back, and is answered through the agent.
+  auto other = (*agent)->Connect();
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto theirs = (*other)->Start("rogue", "theirs", {.timeout = absl::Seconds(60)})->Wait();
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  EXPECT_EQ(theirs->view(), "theirs");
+  EXPECT_EQ(held->view(), "lane-good");
+  held = absl::InternalError("dropped");
+  first = absl::InternalError("dropped");
+  client->reset();
+  other->reset();
+  EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u) << (*agent)->Log();
 }
 
 }  // namespace
