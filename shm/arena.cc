@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "shm/internal/arena_layout.h"
+#include "shm/internal/errno_text.h"
 #include "shm/internal/futex.h"
 
 namespace jobd::shm {
@@ -21,8 +22,6 @@ using internal::ClassHeader;
 namespace {
 
 ArenaHeader* HeaderOf(std::byte* base) { return reinterpret_cast<ArenaHeader*>(base); }
-
-std::string Errno(const std::string& what) { return absl::StrCat(what, ": ", strerror(errno)); }
 
 absl::Status ValidateClasses(const std::vector<SizeClass>& classes) {
   if (classes.empty()) return absl::InvalidArgumentError("an arena needs at least one size class");
@@ -127,13 +126,13 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Create(const ArenaOptions& options
   const uint64_t file_size = ComputeLayout(options.classes, &layout);
 
   if (unlink(options.path.c_str()) != 0 && errno != ENOENT) {
-    return absl::FailedPreconditionError(Errno("cannot replace " + options.path));
+    return absl::FailedPreconditionError(internal::ErrnoText("cannot replace " + options.path));
   }
   const int fd = open(options.path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, options.mode);
-  if (fd < 0) return absl::FailedPreconditionError(Errno("cannot create arena " + options.path));
+  if (fd < 0) return absl::FailedPreconditionError(internal::ErrnoText("cannot create arena " + options.path));
   // The umask must not loosen or tighten what the caller asked for.
   if (fchmod(fd, options.mode) != 0 || ftruncate(fd, static_cast<off_t>(file_size)) != 0) {
-    const std::string err = Errno("cannot size arena " + options.path);
+    const std::string err = internal::ErrnoText("cannot size arena " + options.path);
     close(fd);
     unlink(options.path.c_str());
     return absl::FailedPreconditionError(err);
@@ -142,7 +141,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Create(const ArenaOptions& options
   close(fd);
   if (base == MAP_FAILED) {
     unlink(options.path.c_str());
-    return absl::FailedPreconditionError(Errno("cannot map arena " + options.path));
+    return absl::FailedPreconditionError(internal::ErrnoText("cannot map arena " + options.path));
   }
   WriteHeader(static_cast<std::byte*>(base), layout, file_size);
   return std::unique_ptr<Arena>(
@@ -156,7 +155,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::CreateInFile(int fd, uint64_t offs
   std::vector<ClassLayout> layout;
   const uint64_t bytes = ComputeLayout(classes, &layout);
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(offset));
-  if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno("cannot map a new arena"));
+  if (base == MAP_FAILED) return absl::ResourceExhaustedError(internal::ErrnoText("cannot map a new arena"));
   WriteHeader(static_cast<std::byte*>(base), layout, bytes);
   return std::unique_ptr<Arena>(new Arena("", static_cast<std::byte*>(base), bytes, classes));
 }
@@ -173,7 +172,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::AttachToFile(int fd, uint64_t offs
         absl::StrCat("the shared memory is too short for an arena of ", bytes, " bytes at offset ", offset));
   }
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(offset));
-  if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno("cannot map the arena"));
+  if (base == MAP_FAILED) return absl::ResourceExhaustedError(internal::ErrnoText("cannot map the arena"));
   const ArenaHeader* h = HeaderOf(static_cast<std::byte*>(base));
   // Read once, to refuse a segment its owner has already broken; never relied on afterwards.
   bool same = internal::MagicIs(h->magic, internal::kMagic) &&
@@ -194,11 +193,11 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Attach(const std::string& path) {
   const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no arena at ", path));
-    return absl::PermissionDeniedError(Errno("cannot open arena " + path));
+    return absl::PermissionDeniedError(internal::ErrnoText("cannot open arena " + path));
   }
   struct stat st;
   if (fstat(fd, &st) != 0) {
-    const std::string err = Errno("cannot stat " + path);
+    const std::string err = internal::ErrnoText("cannot stat " + path);
     close(fd);
     return absl::FailedPreconditionError(err);
   }
@@ -210,7 +209,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Attach(const std::string& path) {
   }
   void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
-  if (base == MAP_FAILED) return absl::FailedPreconditionError(Errno("cannot map arena " + path));
+  if (base == MAP_FAILED) return absl::FailedPreconditionError(internal::ErrnoText("cannot map arena " + path));
   auto refuse = [&](std::string why) {
     munmap(base, size);
     return absl::FailedPreconditionError(absl::StrCat("cannot attach ", path, ": ", why));
@@ -264,7 +263,7 @@ absl::StatusOr<std::unique_ptr<Arena>> Arena::Attach(const std::string& path) {
 }
 
 absl::Status Arena::Unlink() {
-  if (unlink(path_.c_str()) != 0 && errno != ENOENT) return absl::InternalError(Errno("cannot remove " + path_));
+  if (unlink(path_.c_str()) != 0 && errno != ENOENT) return absl::InternalError(internal::ErrnoText("cannot remove " + path_));
   return absl::OkStatus();
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "shm/internal/arena_layout.h"
+#include "shm/internal/errno_text.h"
 
 namespace jobd::shm {
 namespace {
@@ -39,8 +40,6 @@ struct SlotHeader {
 };
 constexpr uint64_t kSlotHeaderBytes = 512;
 static_assert(sizeof(SlotHeader) <= kSlotHeaderBytes);
-
-std::string Errno(const std::string& what) { return absl::StrCat(what, ": ", strerror(errno)); }
 
 }  // namespace
 
@@ -76,7 +75,7 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::CreateInFile(int fd, u
   if (absl::Status s = ValidateShape(slots, ring_capacity); !s.ok()) return s;
   const uint64_t bytes = BytesFor(slots, ring_capacity);
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno("cannot map a new channel"));
+  if (base == MAP_FAILED) return absl::ResourceExhaustedError(internal::ErrnoText("cannot map a new channel"));
   auto* h = new (base) FileHeader{};
   h->version = kVersion;
   h->slots = slots;
@@ -94,7 +93,7 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::AttachToFile(int fd, u
     return absl::FailedPreconditionError("the shared memory is too short for its channel");
   }
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno("cannot map the channel"));
+  if (base == MAP_FAILED) return absl::ResourceExhaustedError(internal::ErrnoText("cannot map the channel"));
   if (!internal::MagicIs(static_cast<const FileHeader*>(base)->magic, kMagic)) {
     munmap(base, bytes);
     return absl::FailedPreconditionError("the shared memory holds no jobd channel (bad magic)");
@@ -110,12 +109,12 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Create(const ChannelFi
   const uint64_t bytes = BytesFor(o.slots, o.ring_capacity);
   // A file left by a killed agent is replaced; peers still mapping it keep the old inode.
   if (unlink(o.path.c_str()) != 0 && errno != ENOENT) {
-    return absl::FailedPreconditionError(Errno(absl::StrCat("cannot replace ", o.path)));
+    return absl::FailedPreconditionError(internal::ErrnoText(absl::StrCat("cannot replace ", o.path)));
   }
   const int fd = open(o.path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, o.mode);
-  if (fd < 0) return absl::FailedPreconditionError(Errno(absl::StrCat("cannot create ", o.path)));
+  if (fd < 0) return absl::FailedPreconditionError(internal::ErrnoText(absl::StrCat("cannot create ", o.path)));
   if (fchmod(fd, o.mode) != 0 || ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    const std::string err = Errno(absl::StrCat("cannot size ", o.path));
+    const std::string err = internal::ErrnoText(absl::StrCat("cannot size ", o.path));
     close(fd);
     unlink(o.path.c_str());
     return absl::ResourceExhaustedError(err);
@@ -124,7 +123,7 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Create(const ChannelFi
   close(fd);
   if (base == MAP_FAILED) {
     unlink(o.path.c_str());
-    return absl::ResourceExhaustedError(Errno(absl::StrCat("cannot map ", o.path)));
+    return absl::ResourceExhaustedError(internal::ErrnoText(absl::StrCat("cannot map ", o.path)));
   }
   // Fresh from ftruncate: all zeros, which is every doorbell and ring index at rest.
   auto* h = new (base) FileHeader{};
@@ -139,7 +138,7 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Create(const ChannelFi
 
 absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Attach(const std::string& path) {
   const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(Errno(absl::StrCat("cannot open channel file ", path)));
+  if (fd < 0) return absl::NotFoundError(internal::ErrnoText(absl::StrCat("cannot open channel file ", path)));
   struct stat st;
   if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < kHeaderBytes) {
     close(fd);
@@ -148,7 +147,7 @@ absl::StatusOr<std::unique_ptr<ChannelFile>> ChannelFile::Attach(const std::stri
   const uint64_t bytes = static_cast<uint64_t>(st.st_size);
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
-  if (base == MAP_FAILED) return absl::ResourceExhaustedError(Errno(absl::StrCat("cannot map ", path)));
+  if (base == MAP_FAILED) return absl::ResourceExhaustedError(internal::ErrnoText(absl::StrCat("cannot map ", path)));
   const auto* h = static_cast<const FileHeader*>(base);
   absl::Status bad;
   if (!internal::MagicIs(h->magic, kMagic)) {
@@ -201,7 +200,7 @@ Doorbell& ChannelFile::agent_bell() { return reinterpret_cast<FileHeader*>(base_
 absl::Status ChannelFile::Unlink() {
   if (path_.empty()) return absl::OkStatus();
   if (unlink(path_.c_str()) != 0 && errno != ENOENT) {
-    return absl::InternalError(Errno(absl::StrCat("cannot remove ", path_)));
+    return absl::InternalError(internal::ErrnoText(absl::StrCat("cannot remove ", path_)));
   }
   return absl::OkStatus();
 }
