@@ -136,6 +136,19 @@ bool AgentProcess::WaitForReadyWorkers(uint32_t n, absl::Duration timeout) const
   return false;
 }
 
+pid_t AgentProcess::WaitForLeasedWorker(absl::Duration timeout) const {
+  const absl::Time until = absl::Now() + timeout;
+  while (absl::Now() < until) {
+    if (auto stats = Stats(); stats.ok()) {
+      for (const auto& w : stats->workers()) {
+        if (w.state() == "leased") return w.pid();
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return 0;
+}
+
 absl::StatusOr<std::unique_ptr<client::JobClient>> AgentProcess::Connect() const {
   return client::JobClient::Connect({.socket_path = socket_path(), .client_name = "test"});
 }

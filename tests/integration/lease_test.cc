@@ -21,21 +21,6 @@ namespace {
 using client::JobOutcome;
 using client::OutcomeOf;
 
-// The pid of the worker leased to a session, once one is (0 after the timeout).
-pid_t WaitForLeasedWorker(const AgentProcess& agent, absl::Duration timeout = absl::Seconds(10)) {
-  const absl::Time until = absl::Now() + timeout;
-  while (absl::Now() < until) {
-    auto stats = agent.Stats();
-    if (stats.ok()) {
-      for (const auto& w : stats->workers()) {
-        if (w.state() == "leased") return w.pid();
-      }
-    }
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return 0;
-}
-
 size_t LeasedWorkers(const AgentProcess& agent) {
   auto stats = agent.Stats();
   if (!stats.ok()) return 0;
@@ -87,7 +72,7 @@ absl::StatusOr<Leased> StartLeased(std::vector<std::string> extra = {}) {
   if (!client.ok()) return client.status();
   l.client = std::move(*client);
   if (!EchoOnce(*l.client, "first").ok) return absl::InternalError("the first job failed");
-  l.worker = WaitForLeasedWorker(*l.agent);
+  l.worker = l.agent->WaitForLeasedWorker();
   if (l.worker == 0) return absl::DeadlineExceededError("no lease after the first job: " + l.agent->Log());
   return l;
 }
@@ -99,7 +84,7 @@ TEST(LeaseTest, AfterTheFirstJobTheSessionsJobsGoStraightToItsLeasedWorker) {
   ASSERT_TRUE(client.ok()) << client.status();
   const Echoed first = EchoOnce(**client, "first");
   EXPECT_TRUE(first.via_agent) << "no lease before a job of the session has ended";
-  ASSERT_NE(WaitForLeasedWorker(**agent), 0) << (*agent)->Log();
+  ASSERT_NE((*agent)->WaitForLeasedWorker(), 0) << (*agent)->Log();
   int direct = 0, answered = 0;
   for (int i = 0; i < 50; ++i) {
     const Echoed e = EchoOnce(**client, absl::StrCat("job ", i, std::string(static_cast<size_t>(i) * 100, 'x')));
@@ -135,7 +120,7 @@ TEST(LeaseTest, AnotherSessionsJobTakesTheOnlyWorkerBackAndBothAreAnswered) {
   auto b = (*agent)->Connect();
   ASSERT_TRUE(a.ok() && b.ok());
   EchoOnce(**a, "a0");
-  ASSERT_NE(WaitForLeasedWorker(**agent), 0);
+  ASSERT_NE((*agent)->WaitForLeasedWorker(), 0);
   // B's job can only run on the worker A holds: the lease is revoked for it.
   const Echoed from_b = EchoOnce(**b, "b0");
   EXPECT_TRUE(from_b.ok);
@@ -209,7 +194,7 @@ TEST(LeaseTest, AClientKilledHoldingALeaseGivesTheWorkerBack) {
   ASSERT_TRUE(agent.ok()) << agent.status();
   const pid_t victim = StartClientVictim((*agent)->socket_path(), "lease");
   ASSERT_NE(victim, 0) << "client_victim never said ready";
-  ASSERT_NE(WaitForLeasedWorker(**agent), 0) << "the victim holds the only worker";
+  ASSERT_NE((*agent)->WaitForLeasedWorker(), 0) << "the victim holds the only worker";
   kill(victim, SIGKILL);
   waitpid(victim, nullptr, 0);
   auto other = (*agent)->Connect();

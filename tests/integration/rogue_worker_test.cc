@@ -4,8 +4,6 @@
 // nothing; an honest answer from the replacement goes through. Leased, the same worker's forged
 // lane answers (the job's own request slab, a slab it never handed to the lane, a slab it freed)
 // fail only their own job, and take or free nothing the session still holds.
-#include <sys/types.h>
-
 #include <string>
 #include <vector>
 
@@ -66,21 +64,6 @@ TEST(RogueWorkerTest, EachBadAnswerEndsItsJobWithTheViolationNamedAndTheWorkerIs
   EXPECT_THAT((*agent)->Log(), HasSubstr("the worker is replaced"));
 }
 
-// The pid of the worker leased to a session, once one is (0 after the timeout).
-pid_t WaitForLeasedWorker(const AgentProcess& agent) {
-  const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (absl::Now() < until) {
-    auto stats = agent.Stats();
-    if (stats.ok()) {
-      for (const auto& w : stats->workers()) {
-        if (w.state() == "leased") return w.pid();
-      }
-    }
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  return 0;
-}
-
 TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessionHolds) {
   auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = BinDir() + "/rogue_worker"});
   ASSERT_TRUE(agent.ok()) << agent.status();
@@ -88,15 +71,15 @@ TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessi
   ASSERT_TRUE(client.ok()) << client.status();
   auto first = (*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
   ASSERT_TRUE(first.ok()) << first.status();
-  const pid_t leased = WaitForLeasedWorker(**agent);
-  ASSERT_NE(leased, 0) << (*agent)->Log();
+  ASSERT_NE((*agent)->WaitForLeasedWorker(absl::Seconds(20)), 0) << (*agent)->Log();
   // An honest lane answer the caller keeps reading while the forged ones come.
   auto held_future = (*client)->Start("rogue", "lane-good", {.timeout = absl::Seconds(60)});
   ASSERT_TRUE(held_future.ok());
   auto held = held_future->Wait(absl::Seconds(60));
   ASSERT_TRUE(held.ok()) << held.status();
   ASSERT_EQ(held->view(), "lane-good");
-  ASSERT_EQ(held_future->timings().agent_received_ns, 0) << "the job went up the lane, not through the agent";
+  // The agent stamps agent_sent_ns on every answer it sends; the rogue worker stamps nothing.
+  ASSERT_EQ(held_future->timings().agent_sent_ns, 0) << "the job went up the lane, not through the agent";
   for (const std::string forged : {"lane-request", "lane-not-handed", "lane-stale"}) {
     SCOPED_TRACE(forged);
     auto f = (*client)->Start("rogue", forged, {.timeout = absl::Seconds(60)});
@@ -106,7 +89,7 @@ TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessi
     EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
     EXPECT_EQ(client::OutcomeOf(r.status()), client::JobOutcome::kWorkerDied) << r.status();
     EXPECT_THAT(std::string(r.status().message()), HasSubstr("not a slab it handed to the lane"));
-    EXPECT_EQ(f->timings().agent_received_ns, 0) << "the forged answer came down the lane";
+    EXPECT_EQ(f->timings().agent_sent_ns, 0) << "the forged answer came down the lane";
     // The caller's answer is untouched, and the next honest answer is right.
     EXPECT_EQ(held->view(), "lane-good");
     const std::string text = "lane-after-" + forged + std::string(300, 'x');
@@ -118,9 +101,12 @@ TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessi
   // Another session's job takes the worker back, and is answered through the agent.
   auto other = (*agent)->Connect();
   ASSERT_TRUE(other.ok()) << other.status();
-  auto theirs = (*other)->Start("rogue", "theirs", {.timeout = absl::Seconds(60)})->Wait();
+  auto theirs_future = (*other)->Start("rogue", "theirs", {.timeout = absl::Seconds(60)});
+  ASSERT_TRUE(theirs_future.ok());
+  auto theirs = theirs_future->Wait(absl::Seconds(60));
   ASSERT_TRUE(theirs.ok()) << theirs.status();
   EXPECT_EQ(theirs->view(), "theirs");
+  EXPECT_NE(theirs_future->timings().agent_sent_ns, 0) << "the other session's job went through the agent";
   EXPECT_EQ(held->view(), "lane-good");
   held = absl::InternalError("dropped");
   first = absl::InternalError("dropped");
