@@ -3,9 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "client/internal/session.h"
 #include "client/socket_path.h"
 #include "proto/job_id.h"
@@ -363,7 +367,29 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(
   hello.mutable_hello()->set_pid(getpid());
   hello.mutable_hello()->set_lanes(true);
   pb::AgentMessage welcome;
-  if (!shared->stream->Write(hello) || !shared->stream->Read(&welcome) || !welcome.has_welcome()) {
+  // A synchronous stream has no deadline per read, and a deadline on the context would end the
+  // whole session: an agent that accepts the stream but never welcomes it (wedged, or not jobd
+  // at all) is cut off by cancelling the stream after connect_timeout instead.
+  bool welcomed = false;
+  {
+    absl::Notification answered;
+    std::atomic<bool> timed_out{false};
+    std::thread watchdog([&] {
+      if (!answered.WaitForNotificationWithTimeout(options.connect_timeout)) {
+        timed_out.store(true);
+        shared->stream_context.TryCancel();
+      }
+    });
+    welcomed = shared->stream->Write(hello) && shared->stream->Read(&welcome) && welcome.has_welcome();
+    answered.Notify();
+    watchdog.join();
+    if (timed_out.load()) {
+      (void)shared->stream->Finish();
+      return Unavailable(absl::StrCat("jobd at ", shared->socket_path, " did not welcome the session within ",
+                                      absl::FormatDuration(options.connect_timeout), " (connect_timeout)"));
+    }
+  }
+  if (!welcomed) {
     grpc::Status st = shared->stream->Finish();
     return Unavailable(absl::StrCat("jobd at ", shared->socket_path,
                                     " refused the session: ", st.error_message()));
