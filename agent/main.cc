@@ -10,6 +10,7 @@
 #include "agent/logging.h"
 #include "agent/notify.h"
 #include "agent/run_dir.h"
+#include "shm/mutex_deadlock_detection.h"
 #include "spdlog/spdlog.h"
 #include "tools/common/command_line.h"
 #include "tools/common/version.h"
@@ -40,6 +41,7 @@ int Die(absl::string_view what) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  jobd::shm::ConfigureMutexDeadlockDetection();
   const jobd::cli::FlagFilter flags = jobd::cli::FlagsFrom({"agent/flags.cc"});
   absl::StatusOr<jobd::cli::CommandLine> command_line = jobd::cli::Parse(argc, argv, flags);
   if (!command_line.ok()) return Die(command_line.status().message());

@@ -24,6 +24,7 @@
 #include "proto/wire_status.h"
 #include "shm/monotonic.h"
 #include "shm/status_macros.h"
+#include "shm/mutex_deadlock_detection.h"
 
 namespace jobd::client {
 
@@ -183,6 +184,7 @@ absl::StatusOr<std::string> Worker::RunLocally(std::string_view type, std::strin
 }
 
 absl::Status Worker::Run(WorkerOptions options) {
+  shm::ConfigureMutexDeadlockDetection();
   const std::string socket = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
   std::string token = options.token;
   if (token.empty()) {

@@ -59,6 +59,7 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(AgentFlags fla
   argv.insert(argv.end(), flags.extra.begin(), flags.extra.end());
   agent->argv_ = argv;
   agent->env_ = flags.env;
+  if (flags.lock_order_checks) agent->env_.push_back("JOBD_MUTEX_DEADLOCK_DETECTION=1");
   const int log = open((agent->run_dir_ + "/jobd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   agent->pid_ = Spawn(argv, agent->env_, log, log);
   close(log);

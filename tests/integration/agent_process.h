@@ -22,6 +22,9 @@ struct AgentFlags {
   std::string worker_cmd;  // empty: jobd-testworker
   std::vector<std::string> extra;  // more --flags
   std::vector<std::string> env;    // more environment ("K=V"), on top of the test's own
+  // Abseil's lock-order checks in the agent and its workers, which abort on a cycle: on for
+  // tests, off for benchmarks (off is what jobd runs with).
+  bool lock_order_checks = true;
 };
 
 class AgentProcess {

@@ -87,7 +87,7 @@ std::string Tables(const std::string& title, const std::vector<client::JobTiming
 }  // namespace
 
 absl::StatusOr<std::string> JobdBreakdown(int jobs) {
-  auto agent = testing::AgentProcess::Start({.workers = 2});
+  auto agent = testing::AgentProcess::Start({.workers = 2, .lock_order_checks = false});
   if (!agent.ok()) return agent.status();
   auto client = (*agent)->Connect();
   if (!client.ok()) return client.status();

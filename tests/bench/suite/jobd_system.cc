@@ -50,7 +50,8 @@ class JobdSystem : public BenchSystem {
   std::string name() const override { return "jobd"; }
 
   absl::Status Start(const SystemOptions& options) override {
-    auto agent = testing::AgentProcess::Start({.workers = options.workers, .extra = options.jobd_flags});
+    auto agent = testing::AgentProcess::Start(
+        {.workers = options.workers, .extra = options.jobd_flags, .lock_order_checks = false});
     if (!agent.ok()) return agent.status();
     agent_ = std::move(*agent);
     auto client = agent_->Connect();
