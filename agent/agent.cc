@@ -188,6 +188,11 @@ void Agent::Shutdown(absl::Duration grace) {
 // ---------------------------------------------------------------- effects
 
 void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
+  // Every accepted job ends in exactly one completion: its uid's count goes down first, so a
+  // lease granted in the same batch (after that job) sees the room the job leaves.
+  if (config_.max_jobs_per_uid > 0) {
+    for (const coordinator::Completion& c : effects.completions) peers_.JobEnded(c.session);
+  }
   for (const coordinator::Dispatch& d : effects.dispatches) Dispatch(d);
   // Before the completion that led to it: the session reads its lane's opening before its
   // answer, so that its next job already takes the lane.
@@ -225,8 +230,6 @@ void Agent::Complete(const coordinator::Completion& c, const pb::JobResult* resu
     spdlog::warn("job {} type {} {}: {}", c.id, Quoted(c.type), coordinator::OutcomeName(c.outcome),
                  Quoted(c.status.message(), 512));
   }
-  // Every accepted job ends in exactly one completion: its uid's count goes down here.
-  if (config_.max_jobs_per_uid > 0) peers_.JobEnded(c.session);
   metrics_.JobEnded(c.type, coordinator::OutcomeName(c.outcome), c.queue_wait, c.run_time,
                     c.run_time > absl::ZeroDuration());
   if (!c.deliver) return;

@@ -34,6 +34,13 @@ void Agent::GrantLease(const coordinator::GrantLease& grant) {
       session->closed.load()) {
     return give_back("the worker or the session is gone");
   }
+  // A lease counts as a live job of the session's uid; a uid at its quota gets none, since its
+  // lane jobs would then run uncounted.
+  if (config_.max_jobs_per_uid > 0) {
+    if (absl::Status room = CheckUidQuota(session->cred.uid, "no room for a lease: "); !room.ok()) {
+      return give_back(room.ToString());
+    }
+  }
   if (absl::Status s = GiveSegment(*worker, grant.session); !s.ok()) return give_back(s.ToString());
   pb::LaneOpen open;
   pb::AgentToWorker msg;

@@ -42,7 +42,8 @@ ABSL_FLAG(int64_t, spin_us, 50, "microseconds to spin for the next message befor
 ABSL_FLAG(int64_t, max_queue, 10000, "queued jobs, all sessions");
 ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no quota)");
 ABSL_FLAG(int64_t, max_jobs_per_uid, 0,
-          "live jobs (queued or running) of all sessions of one uid, from SO_PEERCRED (0: no quota)");
+          "live jobs (queued or running) of all sessions of one uid, from SO_PEERCRED; a worker leased to one of "
+          "them counts as a job (0: no quota)");
 ABSL_FLAG(int64_t, max_slabs_per_session, 0,
           "slabs a session may hold when it submits (0: no quota)");
 ABSL_FLAG(int64_t, worker_max_jobs, 0, "recycle a worker after this many jobs (0: never)");

@@ -138,6 +138,18 @@ size_t PeerRegistry::LiveJobsOfUid(uint32_t uid) const {
   return it == uid_jobs_.end() ? 0 : it->second;
 }
 
+size_t PeerRegistry::LeasesOfUid(uint32_t uid) const {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const auto& [id, w] : workers_) {
+    const coordinator::SessionId session = w->leased_to.load();
+    if (session == 0) continue;
+    auto it = session_uid_.find(session);
+    if (it != session_uid_.end() && it->second == uid) ++n;
+  }
+  return n;
+}
+
 void PeerRegistry::JobAccepted(uint32_t uid) {
   absl::MutexLock lock(&mu_);
   ++uid_jobs_[uid];

@@ -60,6 +60,9 @@ class PeerRegistry {
   // The session's uid, known once it attached; kept while its jobs live.
   void SetUid(coordinator::SessionId session, uint32_t uid);
   size_t LiveJobsOfUid(uint32_t uid) const;
+  // Workers leased to the uid's sessions. The quota counts each as a live job: a leased worker
+  // serves only that session, and its lane jobs never pass the agent to be counted one by one.
+  size_t LeasesOfUid(uint32_t uid) const;
   void JobAccepted(uint32_t uid);
   // Every accepted job ends once: its uid's count goes down.
   void JobEnded(coordinator::SessionId session);

@@ -136,6 +136,30 @@ TEST(PeerRegistryTest, ALingeringSegmentGoesOnlyWithoutLiveJobsOrALease) {
   EXPECT_EQ(peers.LiveJobsOfUid(1000), 1u);
 }
 
+TEST(PeerRegistryTest, LeasesAreCountedForTheUidOfTheSessionHoldingThem) {
+  PeerRegistry peers;
+  peers.SetUid(2, 1000);
+  peers.SetUid(4, 1000);
+  peers.SetUid(6, 2000);
+  auto a = Worker(3);
+  auto b = Worker(5);
+  auto c = Worker(7);
+  peers.AddWorker(a);
+  peers.AddWorker(b);
+  peers.AddWorker(c);
+  EXPECT_EQ(peers.LeasesOfUid(1000), 0u);
+  a->leased_to.store(2);
+  b->leased_to.store(4);  // another session of the same uid
+  c->leased_to.store(6);
+  EXPECT_EQ(peers.LeasesOfUid(1000), 2u);
+  EXPECT_EQ(peers.LeasesOfUid(2000), 1u);
+  EXPECT_EQ(peers.LiveJobsOfUid(1000), 0u) << "a lease is not an accepted job";
+  b->leased_to.store(0);
+  EXPECT_EQ(peers.LeasesOfUid(1000), 1u);
+  c->leased_to.store(8);  // a session whose uid is not known
+  EXPECT_EQ(peers.LeasesOfUid(2000), 0u);
+}
+
 TEST(PeerRegistryTest, LeasedWorkersAreFoundBySession) {
   PeerRegistry peers;
   auto a = Worker(3);

@@ -145,6 +145,45 @@ TEST(LeaseTest, ALeaseIdleForLeaseIdleIsTakenBack) {
   EXPECT_TRUE(EchoOnce(session, "after").via_agent) << "the session sends to the agent again";
 }
 
+TEST(LeaseTest, ALeasedWorkerCountsAsALiveJobOfItsUidSoLaneJobsCannotSlipPastTheQuota) {
+  // One worker, leased to the first session; quota 2 for the uid both sessions share.
+  auto l = StartLeased({"--max-jobs-per-uid=2"});
+  ASSERT_TRUE(l.ok()) << l.status();
+  AgentProcess& agent = *l->agent;
+  auto other = agent.Connect();
+  ASSERT_TRUE(other.ok()) << other.status();
+  // Long enough that the lease is still out while the later submits are judged.
+  auto on_lane = l->client->Start("sleep", "2000");
+  ASSERT_TRUE(on_lane.ok()) << on_lane.status();
+  // One job through the agent fits beside the lease (1 + 1 = 2 would be the quota) ...
+  auto queued = (*other)->Start("echo", "queued");
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  // ... and a third does not, though the agent has seen only one job: the lane job runs on
+  // the leased worker, which counts.
+  auto over = (*other)->Start("echo", "over");
+  ASSERT_TRUE(over.ok()) << over.status();
+  auto refused = over->Wait(absl::Seconds(30));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_NE(refused.status().message().find(absl::StrCat("uid ", getuid(), " has 2 live jobs")), std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("1 of them workers leased to its sessions"), std::string::npos)
+      << refused.status();
+  // Both admitted jobs are answered, the lane one without the agent on its path.
+  auto lane_answer = on_lane->Wait(absl::Seconds(30));
+  ASSERT_TRUE(lane_answer.ok()) << lane_answer.status();
+  EXPECT_EQ(lane_answer->view(), "slept 2000ms");
+  EXPECT_EQ(on_lane->timings().agent_sent_ns, 0) << "the sleep went up the lane";
+  auto queued_answer = queued->Wait(absl::Seconds(30));
+  ASSERT_TRUE(queued_answer.ok()) << queued_answer.status();
+  EXPECT_EQ(queued_answer->view(), "queued");
+  // With nothing live, the uid has room again.
+  EXPECT_TRUE(EchoOnce(**other, "after").ok);
+  l->client.reset();
+  other->reset();
+  EXPECT_EQ(agent.WaitForSlabsInUse(0), 0u) << agent.Log();
+}
+
 TEST(LeaseTest, AWorkerKilledDuringALaneJobEndsItAsWorkerDiedAndIsReplaced) {
   auto l = StartLeased({});
   ASSERT_TRUE(l.ok()) << l.status();
