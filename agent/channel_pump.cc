@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "shm/doorbell.h"
 #include "shm/spin_policy.h"
@@ -54,20 +55,30 @@ int ChannelPump::SleepMs(bool backlogged, absl::Time due) const {
 void ChannelPump::Loop() {
   Handler& h = *handler_;
   shm::SpinPolicy spin(options_.spin);
-  absl::Time idle_since = absl::Now();
+  // One wait runs from when the pump first finds nothing to do until a drain finds something;
+  // the drains in between (a burst) are not waits, and must not teach the policy to spin.
+  std::optional<absl::Time> dry_since;
+  bool spun = false;
+  bool slept = false;
   auto waiting = [&] { return stop_.load(std::memory_order_relaxed) || h.Waiting(); };
   while (!stop_.load(std::memory_order_relaxed)) {
     if (const absl::Time due = h.NextDue(); due != absl::InfiniteFuture() && absl::Now() >= due) h.Due();
     bool backlogged = false;
     if (h.Drain(backlogged)) {
-      // The gap since the pump last ran dry: what a spin would have had to wait.
-      spin.Waited(absl::Now() - idle_since);
-      idle_since = absl::Now();
+      if (dry_since.has_value()) {
+        // An eventfd wake-up carries no time of its own: a slept gap includes the wake-up.
+        spin.Waited(absl::Now() - *dry_since, spun, slept, /*exact=*/!slept);
+        dry_since.reset();
+      }
       continue;
     }
-    idle_since = absl::Now();
+    if (!dry_since.has_value()) {
+      dry_since = absl::Now();
+      spun = false;
+      slept = false;
+    }
     // A short spin catches the next message of a busy peer without a wake-up.
-    if (const absl::Duration window = spin.Spin(); window > absl::ZeroDuration()) {
+    if (const absl::Duration window = slept ? absl::ZeroDuration() : spin.Spin(); window > absl::ZeroDuration()) {
       const absl::Time until = absl::Now() + window;
       bool got = false;
       while (!got && absl::Now() < until) {
@@ -75,6 +86,7 @@ void ChannelPump::Loop() {
         sched_yield();
         got = waiting();
       }
+      spun = true;
       if (got) continue;
     }
     // Asleep in the beacon first, then one more look: a peer that pushed before reading the
@@ -86,6 +98,7 @@ void ChannelPump::Loop() {
     }
     const std::span<const WakeSet::Event> events = watch_->Wait(SleepMs(backlogged, h.NextDue()));
     options_.beacon->SetSleeping(false);
+    slept = true;
     for (const WakeSet::Event& e : events) {
       switch (e.tag) {
         case WakeSet::Tag::kListen: side_->Accept(absl::Now()); break;

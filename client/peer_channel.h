@@ -21,6 +21,7 @@
 #include "shm/agent_beacon.h"
 #include "shm/doorbell.h"
 #include "shm/fd_passing.h"
+#include "shm/monotonic.h"
 #include "shm/segment.h"
 #include "shm/size_classes.h"
 #include "shm/spin_policy.h"
@@ -122,9 +123,16 @@ class PeerChannel {
   // spin policy.
   template <typename Ready>
   bool WaitOn(shm::Doorbell& bell, Ready ready, absl::Duration timeout) {
-    const absl::Time start = absl::Now();
-    const bool got = shm::SpinThenSleep(bell, ready, spin_policy_.Spin(), timeout);
-    if (got) spin_policy_.Waited(absl::Now() - start);
+    const int64_t start = shm::MonotonicNanos();
+    shm::WaitTrace trace;
+    const bool got = shm::SpinThenSleep(bell, ready, spin_policy_.Spin(), timeout, &trace);
+    if (got) {
+      const int64_t end = shm::MonotonicNanos();
+      // After a sleep the gap ends when the peer rang, if the bell's stamp is plausible.
+      const bool rung = trace.slept && trace.rung_ns >= start && trace.rung_ns <= end;
+      spin_policy_.Waited(absl::Nanoseconds((rung ? trace.rung_ns : end) - start), trace.spun, trace.slept,
+                          /*exact=*/!trace.slept || rung);
+    }
     return got;
   }
   uint64_t up_used() const { return slot_.up.used(); }

@@ -12,12 +12,24 @@
 
 #include "absl/time/time.h"
 #include "shm/internal/futex.h"
+#include "shm/monotonic.h"
 
 namespace jobd::shm {
+
+// What one wait did, for the waiter's spin policy (shm/spin_policy.h).
+struct WaitTrace {
+  bool spun = false;
+  bool slept = false;
+  int64_t rung_ns = 0;  // read after the sleep: when a ringer last woke this bell (a peer's word)
+};
 
 struct alignas(64) Doorbell {
   std::atomic<uint32_t> seq;
   std::atomic<uint32_t> sleepers;
+  // When the bell last woke a sleeper (MonotonicNanos): tells the sleeper how long the gap
+  // really was, without the wake-up that followed. Any mapper can write it, so it only ever
+  // steers how long a waiter spins, never what it reads.
+  std::atomic<int64_t> rung_ns;
 
   // After the data is published with a seq_cst store (MessageRing's head). That store, this
   // load and the sleeper's increment and data check are all seq_cst, so in their single total
@@ -25,6 +37,7 @@ struct alignas(64) Doorbell {
   // themselves rather than with fences, which ThreadSanitizer does not model.
   void Ring() {
     if (sleepers.load(std::memory_order_seq_cst) != 0) {
+      rung_ns.store(MonotonicNanos(), std::memory_order_relaxed);
       seq.fetch_add(1, std::memory_order_seq_cst);
       internal::FutexWakeAll(&seq);
     }
@@ -57,24 +70,36 @@ inline void CpuRelax() {
 
 // Spins for up to `spin` checking `ready()`, then sleeps on `bell` for up to `timeout`.
 // Spinning first is what makes a hand-off cheap here: waking a sleeping process on another CPU
-// costs tens of microseconds, a spinning one notices in well under one.
+// costs tens of microseconds, a spinning one notices in well under one. `trace`, when given,
+// says what the wait did.
 template <typename Ready>
-bool SpinThenSleep(Doorbell& bell, Ready ready, absl::Duration spin, absl::Duration timeout) {
+bool SpinThenSleep(Doorbell& bell, Ready ready, absl::Duration spin, absl::Duration timeout,
+                   WaitTrace* trace = nullptr) {
   if (ready()) return true;
   if (spin > absl::ZeroDuration()) {
     const int64_t spin_ns = absl::ToInt64Nanoseconds(spin);
-    const absl::Time start = absl::Now();
-    for (int i = 1;; ++i) {
+    const int64_t start = MonotonicNanos();
+    bool caught = false;
+    for (int i = 1; !caught; ++i) {
       // Yielding, not just pausing: on a machine with fewer CPUs than busy processes, the peer
       // this spinner waits for may be runnable on this very CPU.
       sched_yield();
-      if (ready()) return true;
-      for (int k = 0; k < 16; ++k) CpuRelax();
-      if (ready()) return true;
-      if ((i & 3) == 0 && absl::ToInt64Nanoseconds(absl::Now() - start) >= spin_ns) break;
+      caught = ready();
+      if (!caught) {
+        for (int k = 0; k < 16; ++k) CpuRelax();
+        caught = ready();
+      }
+      if ((i & 3) == 0 && MonotonicNanos() - start >= spin_ns) break;
     }
+    if (trace != nullptr) trace->spun = true;
+    if (caught) return true;
   }
-  return bell.Sleep(ready, timeout);
+  const bool r = bell.Sleep(ready, timeout);
+  if (trace != nullptr) {
+    trace->slept = true;
+    trace->rung_ns = bell.rung_ns.load(std::memory_order_relaxed);
+  }
+  return r;
 }
 
 }  // namespace jobd::shm

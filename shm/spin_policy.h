@@ -38,11 +38,27 @@ class SpinPolicy {
     if (hits_ >= kScale / 2 || (++waits_ & 63) == 0) return absl::Nanoseconds(max_ns_);
     return absl::ZeroDuration();
   }
-  // How long the last wait took, from its start until the message was there. A wait counts as
-  // short up to twice the window: one that slept includes the wake-up on top of the gap.
-  void Waited(absl::Duration d) {
-    const int32_t hit = absl::ToInt64Nanoseconds(d) <= 2 * max_ns_ ? kScale : 0;
-    hits_ += (hit - hits_) / 8;
+  // The last wait: whether it `spun` first and then `slept`, and `gap`, from its start until
+  // the message was there. A wait that spun hits only if the spin caught the message: one that
+  // slept after its spin spun for nothing, however short its gap (messages every 1.5 windows
+  // would otherwise keep a waiter spinning a whole window before every sleep). One that did not
+  // spin hits if a spin would have caught it: a gap within the window. When the gap is not
+  // `exact` (it ends when this process ran again, not when the peer rang, so it holds a wake-up
+  // of up to about a window), a gap between one and two windows says nothing either way; the
+  // probes decide.
+  void Waited(absl::Duration gap, bool spun, bool slept, bool exact) {
+    const int64_t gap_ns = absl::ToInt64Nanoseconds(gap);
+    bool hit;
+    if (spun) {
+      hit = !slept;
+    } else if (gap_ns <= max_ns_) {
+      hit = true;
+    } else if (exact || gap_ns > 2 * max_ns_) {
+      hit = false;
+    } else {
+      return;
+    }
+    hits_ += ((hit ? kScale : 0) - hits_) / 8;
   }
 
  private:
