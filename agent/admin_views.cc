@@ -75,6 +75,13 @@ v1::StatsReply AdminViews::Stats() const {
       w->set_job_id(info.job);
       w->set_jobs_done(info.jobs_done);
     }
+    // A leased worker's job is not in the coordinator's table: it is the lane job the worker
+    // last reported started, as far as the agent has read its reports.
+    if (std::shared_ptr<WorkerConn> conn = slot.owner != shm::kNoOwner ? s_.peers->FindWorker(slot.owner) : nullptr;
+        conn != nullptr && conn->leased_to.load() != 0) {
+      absl::MutexLock lock(&conn->lane_mu);
+      w->set_job_id(conn->lane.job);
+    }
   }
   uint64_t committed = 0, segment_bytes = 0;
   std::vector<SegmentUsage> usage = s_.ledger->Usage();

@@ -14,6 +14,8 @@
 //   lane-request      the job's own request slab, which the session holds
 //   lane-not-handed   a slab it allocated and kept, never handed to the answer owner
 //   lane-stale        a slab it handed to the answer owner and then freed from there
+//   lane-vanish       nothing: it exits right after taking the job, before reporting it started
+//   lane-started-vanish  it reports the job started, then exits without answering
 // and anything else up the lane as an honest echo.
 #include <sys/socket.h>
 #include <unistd.h>
@@ -98,6 +100,7 @@ int main() {
     auto view = arena.Resolve(request, sub.request().size());
     const std::string text = view.ok() ? std::string(reinterpret_cast<const char*>(view->data()), view->size()) : "";
     const uint64_t job_id = jobd::MakeJobId(lease->session, sub.seq());
+    if (text == "lane-vanish") _exit(0);
     v1::WorkerMessage report;
     v1::LaneReport* r = report.mutable_lane_report();
     r->set_session(lease->session);
@@ -106,6 +109,7 @@ int main() {
     r->set_started(true);
     r->set_deadline_unix_us(absl::ToUnixMicros(absl::Now() + absl::Seconds(60)));
     (void)ring.TrySend(report, false);
+    if (text == "lane-started-vanish") _exit(0);
     v1::Completion c;
     c.set_seq(sub.seq());
     c.set_outcome(v1::OUTCOME_OK);

@@ -115,5 +115,51 @@ TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessi
   EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u) << (*agent)->Log();
 }
 
+// A worker that dies with a lane job: before saying it started (so it never ran it), the job
+// goes to the agent and is answered once by the next worker; after, the job ends WORKER_DIED
+// and is not sent again (docs/data-path.md, "When something dies during a lease").
+TEST(RogueWorkerTest, ALaneJobItsWorkerDiedBeforeStartingIsSentToTheAgentAndOneItStartedIsNot) {
+  auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = BinDir() + "/rogue_worker"});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  const client::StartOptions opts{.timeout = absl::Seconds(60)};
+  // A lease follows a job of the session's once no job has queued for a second (lease_quiet):
+  // after a job queued for the replacement worker, that takes more than one try.
+  auto lease = [&] {
+    pid_t leased = 0;
+    for (int i = 0; i < 30 && leased == 0; ++i) {
+      auto warm = (*client)->Start("rogue", "good", opts)->Wait(absl::Seconds(60));
+      ASSERT_TRUE(warm.ok()) << warm.status();
+      leased = (*agent)->WaitForLeasedWorker(absl::Milliseconds(500));
+    }
+    ASSERT_NE(leased, 0) << (*agent)->Log();
+  };
+  lease();
+  auto vanished = (*client)->Start("rogue", "lane-vanish", opts);
+  ASSERT_TRUE(vanished.ok());
+  auto resent = vanished->Wait(absl::Seconds(60));
+  // The replacement takes it through the agent, where the rogue echoes any text it does not know.
+  ASSERT_TRUE(resent.ok()) << resent.status() << "\n" << (*agent)->Log();
+  EXPECT_EQ(resent->view(), "lane-vanish");
+  EXPECT_NE(vanished->timings().agent_sent_ns, 0) << "answered through the agent, after the lane closed";
+  resent = absl::InternalError("dropped");
+
+  lease();
+  auto started = (*client)->Start("rogue", "lane-started-vanish", opts);
+  ASSERT_TRUE(started.ok());
+  auto died = started->Wait(absl::Seconds(60));
+  ASSERT_FALSE(died.ok()) << "a job that started on the lane ran again: '" << died->view() << "'";
+  EXPECT_EQ(client::OutcomeOf(died.status()), client::JobOutcome::kWorkerDied) << died.status();
+  EXPECT_EQ(died.status().code(), absl::StatusCode::kUnavailable) << died.status();
+  // The session goes on: its next job is answered.
+  auto after = (*client)->Start("rogue", "after", opts)->Wait(absl::Seconds(60));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->view(), "after");
+  after = absl::InternalError("dropped");
+  client->reset();
+  EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u) << (*agent)->Log();
+}
+
 }  // namespace
 }  // namespace jobd::testing
