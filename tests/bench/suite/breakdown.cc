@@ -11,10 +11,16 @@ namespace jobd::bench {
 
 namespace {
 
+// Back to back, or one job every `gap` (paced: each job finds the processes asleep).
 absl::StatusOr<std::vector<client::JobTimings>> Run(client::JobClient& client, const std::string& request, int warmup,
-                                                   int jobs) {
+                                                   int jobs, absl::Duration gap = absl::ZeroDuration()) {
   std::vector<client::JobTimings> stamps;
+  absl::Time next = absl::Now();
   for (int i = 0; i < jobs + warmup; ++i) {
+    if (gap > absl::ZeroDuration()) {
+      next += gap;
+      absl::SleepFor(next - absl::Now());
+    }
     auto f = client.Start("bench", request);
     if (!f.ok()) return f.status();
     auto r = f->Wait();
@@ -95,9 +101,15 @@ absl::StatusOr<std::string> JobdBreakdown(int jobs) {
   if (!noop.ok()) return noop.status();
   auto large = Run(**client, std::string(size_t{16} << 20, 'L'), 3, 20);
   if (!large.ok()) return large.status();
+  auto paced_100 = Run(**client, std::string(64, 'n'), 20, 500, absl::Milliseconds(10));
+  if (!paced_100.ok()) return paced_100.status();
+  auto paced_1000 = Run(**client, std::string(64, 'n'), 100, 2000, absl::Milliseconds(1));
+  if (!paced_1000.ok()) return paced_1000.status();
   client->reset();
   (void)(*agent)->Terminate();
-  return absl::StrCat(Tables("a noop job (64 B)", *noop), Tables("a 16 MiB job", *large));
+  return absl::StrCat(Tables("a noop job (64 B)", *noop), Tables("a 16 MiB job", *large),
+                      Tables("a noop job paced at 100/s", *paced_100),
+                      Tables("a noop job paced at 1,000/s", *paced_1000));
 }
 
 }  // namespace jobd::bench

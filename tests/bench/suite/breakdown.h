@@ -7,8 +7,9 @@
 
 namespace jobd::bench {
 
-// Runs `jobs` noop jobs (64 B) and 20 jobs of 16 MiB through a fresh agent; markdown tables
-// of the median and p99 of each hop.
+// Runs `jobs` noop jobs (64 B) back to back, 20 jobs of 16 MiB, and noop jobs paced at 100/s
+// (500) and 1,000/s (2,000) through a fresh agent; markdown tables of the median and p99 of
+// each hop.
 absl::StatusOr<std::string> JobdBreakdown(int jobs);
 
 }  // namespace jobd::bench
