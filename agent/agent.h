@@ -119,8 +119,8 @@ class Agent {
   absl::Status CheckAllowed(const SessionConn& session, const std::string& type) const;
   // Why this session may not submit now (draining, no worker, quotas); OK when it may.
   absl::Status CheckAdmission(const SessionConn& session, const std::string& type);
-  // --max-jobs-per-uid: room for one more live job (or lease) of `uid`; `what` leads the error.
-  absl::Status CheckUidQuota(uint32_t uid, const char* what) const;
+  // --max-jobs-per-uid: room for one more live job (or lease) of `uid`.
+  absl::Status CheckUidQuota(uint32_t uid) const;
 
   // ---- leases (agent_leases.cc): a worker serves one session's lane; the agent hears of each
   // lane job from the worker's reports, which it reads when it next wakes.

@@ -37,8 +37,8 @@ void Agent::GrantLease(const coordinator::GrantLease& grant) {
   // A lease counts as a live job of the session's uid; a uid at its quota gets none, since its
   // lane jobs would then run uncounted.
   if (config_.max_jobs_per_uid > 0) {
-    if (absl::Status room = CheckUidQuota(session->cred.uid, "no room for a lease: "); !room.ok()) {
-      return give_back(room.ToString());
+    if (absl::Status room = CheckUidQuota(session->cred.uid); !room.ok()) {
+      return give_back(absl::StrCat("no room for a lease: ", room.message()));
     }
   }
   if (absl::Status s = GiveSegment(*worker, grant.session); !s.ok()) return give_back(s.ToString());

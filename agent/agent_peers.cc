@@ -118,18 +118,18 @@ absl::Status Agent::CheckAdmission(const SessionConn& session, const std::string
           absl::StrCat("session holds ", held, " slabs (max_slabs_per_session=", config_.max_slabs_per_session, ")"));
     }
   }
-  if (config_.max_jobs_per_uid > 0) return CheckUidQuota(session.cred.uid, "");
+  if (config_.max_jobs_per_uid > 0) return CheckUidQuota(session.cred.uid);
   return absl::OkStatus();
 }
 
-absl::Status Agent::CheckUidQuota(uint32_t uid, const char* what) const {
+absl::Status Agent::CheckUidQuota(uint32_t uid) const {
   const size_t live = peers_.LiveJobsOfUid(uid);
   const size_t leased = peers_.LeasesOfUid(uid);
   if (live + leased < config_.max_jobs_per_uid) return absl::OkStatus();
   const std::string leases =
       leased > 0 ? absl::StrCat(" (", leased, " of them workers leased to its sessions, which count as one job each)")
                  : std::string();
-  return absl::ResourceExhaustedError(absl::StrCat(what, "uid ", uid, " has ", live + leased,
+  return absl::ResourceExhaustedError(absl::StrCat("uid ", uid, " has ", live + leased,
                                                    " live jobs across its sessions", leases,
                                                    " (--max-jobs-per-uid=", config_.max_jobs_per_uid, ")"));
 }

@@ -23,8 +23,8 @@
 #include "proto/side_records.h"
 #include "proto/wire_status.h"
 #include "shm/monotonic.h"
-#include "shm/status_macros.h"
 #include "shm/mutex_deadlock_detection.h"
+#include "shm/status_macros.h"
 
 namespace jobd::client {
 

@@ -137,12 +137,12 @@ bool AgentProcess::WaitForReadyWorkers(uint32_t n, absl::Duration timeout) const
   return false;
 }
 
-pid_t AgentProcess::WaitForLeasedWorker(absl::Duration timeout) const {
+pid_t AgentProcess::WaitForLeasedWorker(absl::Duration timeout, uint64_t job) const {
   const absl::Time until = absl::Now() + timeout;
   while (absl::Now() < until) {
     if (auto stats = Stats(); stats.ok()) {
       for (const auto& w : stats->workers()) {
-        if (w.state() == "leased") return w.pid();
+        if (w.state() == "leased" && (job == 0 || w.job_id() == job)) return w.pid();
       }
     }
     absl::SleepFor(absl::Milliseconds(5));

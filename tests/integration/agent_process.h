@@ -44,8 +44,9 @@ class AgentProcess {
   uint32_t WaitForSlabsInUse(uint32_t expected, absl::Duration timeout = absl::Seconds(10)) const;
   // Polls until `n` workers are ready.
   bool WaitForReadyWorkers(uint32_t n, absl::Duration timeout = absl::Seconds(20)) const;
-  // Polls until a worker is leased to a session; its pid, or 0 after the timeout.
-  pid_t WaitForLeasedWorker(absl::Duration timeout = absl::Seconds(10)) const;
+  // Polls until a worker is leased to a session (and, when `job` is not 0, has reported that
+  // lane job started); its pid, or 0 after the timeout.
+  pid_t WaitForLeasedWorker(absl::Duration timeout = absl::Seconds(10), uint64_t job = 0) const;
 
   absl::StatusOr<std::unique_ptr<client::JobClient>> Connect() const;
 

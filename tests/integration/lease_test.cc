@@ -156,17 +156,8 @@ TEST(LeaseTest, ALeasedWorkerCountsAsALiveJobOfItsUidSoLaneJobsCannotSlipPastThe
   auto on_lane = l->client->Start("sleep", "2000");
   ASSERT_TRUE(on_lane.ok()) << on_lane.status();
   // Once the worker has taken it: a revoke that came first would send it to the agent instead.
-  const absl::Time until = absl::Now() + absl::Seconds(30);
-  auto running_it = [&] {
-    auto stats = agent.Stats();
-    if (!stats.ok()) return false;
-    for (const auto& w : stats->workers()) {
-      if (w.state() == "leased" && w.job_id() == on_lane->id()) return true;
-    }
-    return false;
-  };
-  while (!running_it() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(10));
-  ASSERT_TRUE(running_it()) << "the leased worker never reported the lane job started\n" << agent.Log();
+  ASSERT_NE(agent.WaitForLeasedWorker(absl::Seconds(30), on_lane->id()), 0)
+      << "the leased worker never reported the lane job started\n" << agent.Log();
   // One job through the agent fits beside the lease (1 + 1 = 2 would be the quota) ...
   auto queued = (*other)->Start("echo", "queued");
   ASSERT_TRUE(queued.ok()) << queued.status();
