@@ -121,6 +121,9 @@ class Agent {
   absl::Status CheckAdmission(const SessionConn& session, const std::string& type);
   // --max-jobs-per-uid: room for one more live job (or lease) of `uid`.
   absl::Status CheckUidQuota(uint32_t uid) const;
+  // Revokes the uid's leases whose worker runs no lane job (as far as its reports tell), so
+  // that a uid at its quota gets the slots back; how many were revoked.
+  size_t TakeBackIdleLeasesOfUid(uint32_t uid);
 
   // ---- leases (agent_leases.cc): a worker serves one session's lane; the agent hears of each
   // lane job from the worker's reports, which it reads when it next wakes.

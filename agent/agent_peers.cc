@@ -118,8 +118,37 @@ absl::Status Agent::CheckAdmission(const SessionConn& session, const std::string
           absl::StrCat("session holds ", held, " slabs (max_slabs_per_session=", config_.max_slabs_per_session, ")"));
     }
   }
-  if (config_.max_jobs_per_uid > 0) return CheckUidQuota(session.cred.uid);
+  if (config_.max_jobs_per_uid > 0) {
+    absl::Status room = CheckUidQuota(session.cred.uid);
+    if (room.ok()) return room;
+    // A lease with no lane job holds its slot until --lease_idle; taken back now, the uid's
+    // next submit fits a moment later instead of seconds later.
+    if (const size_t idle = TakeBackIdleLeasesOfUid(session.cred.uid); idle > 0) {
+      return absl::ResourceExhaustedError(absl::StrCat(room.message(), "; ", idle, idle == 1 ? " of them is" : " of them are",
+                                                       " idle and being taken back: retry shortly"));
+    }
+    return room;
+  }
   return absl::OkStatus();
+}
+
+size_t Agent::TakeBackIdleLeasesOfUid(uint32_t uid) {
+  size_t taken = 0;
+  for (const std::shared_ptr<WorkerConn>& worker : peers_.LeasedWorkers()) {
+    std::shared_ptr<SessionConn> holder = peers_.FindSession(worker->leased_to.load());
+    if (holder == nullptr || holder->cred.uid != uid) continue;
+    {
+      absl::MutexLock lock(&worker->lane_mu);
+      if (worker->lane.job != 0) continue;  // busy: its slot frees when the job ends
+    }
+    coordinator::Effects fx = coord_.With([&](coordinator::Coordinator& c) { return c.RevokeLease(worker->id); });
+    if (fx.revokes.empty()) continue;  // already on its way back
+    spdlog::info("worker {} taken back from session {}: uid {} is at --max-jobs-per-uid and the lease was idle",
+                 worker->slot, holder->id, uid);
+    Apply(std::move(fx));
+    ++taken;
+  }
+  return taken;
 }
 
 absl::Status Agent::CheckUidQuota(uint32_t uid) const {

@@ -503,6 +503,12 @@ Effects Coordinator::RevokeAllLeases() {
   return fx;
 }
 
+Effects Coordinator::RevokeLease(WorkerId worker) {
+  Effects fx;
+  if (auto it = impl_->workers.find(worker); it != impl_->workers.end()) impl_->Revoke(it->second, fx);
+  return fx;
+}
+
 SessionId Coordinator::LeasedTo(WorkerId worker) const {
   auto it = impl_->workers.find(worker);
   return it == impl_->workers.end() ? 0 : it->second.leased_to;

@@ -144,6 +144,9 @@ class Coordinator {
   void RecordLaneJob(JobId id, const std::string& type, Outcome outcome, absl::Duration run_time);
   // Revokes every lease (drain, shutdown).
   Effects RevokeAllLeases();
+  // Revokes this worker's lease (the agent needs the quota slot it holds); nothing when it
+  // holds none or a revoke is already out.
+  Effects RevokeLease(WorkerId worker);
   // The session that holds this worker's lease; 0 when none.
   SessionId LeasedTo(WorkerId worker) const;
   // Sessions allowed to hold a lease (the agent marks a session once its segment is attached).

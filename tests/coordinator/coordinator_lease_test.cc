@@ -196,6 +196,22 @@ TEST_F(CoordinatorLeaseTest, RevokeAllLeasesRevokesEachOnce) {
   EXPECT_TRUE(c_->RevokeAllLeases().revokes.empty());
 }
 
+TEST_F(CoordinatorLeaseTest, RevokeLeaseRevokesThatWorkersLeaseOnceAndNoOther) {
+  AddWorker(kW1);
+  AddWorker(kW2);
+  RunOne(kW2, 1, kS);
+  RunOne(kW1, 2, kS2);
+  Effects fx = c_->RevokeLease(kW2);
+  ASSERT_EQ(fx.revokes.size(), 1u);
+  EXPECT_EQ(fx.revokes[0].worker, kW2);
+  EXPECT_EQ(fx.revokes[0].session, kS);
+  EXPECT_TRUE(c_->RevokeLease(kW2).revokes.empty()) << "one revoke out at a time";
+  EXPECT_EQ(c_->LeasedTo(kW1), kS2) << "the other lease stays";
+  ASSERT_TRUE(c_->LeaseReleased(kW2).ok());
+  EXPECT_TRUE(c_->RevokeLease(kW2).revokes.empty()) << "no lease left to revoke";
+  EXPECT_TRUE(c_->RevokeLease(WorkerId{99}).revokes.empty()) << "an unknown worker";
+}
+
 TEST_F(CoordinatorLeaseTest, AWorkerThatDoesNotServeLeasesIsNeverLeased) {
   ASSERT_TRUE(c_->AddWorker(kW1, {"echo"}).ok());  // takes_leases defaults to false
   EXPECT_THAT(Grants(RunOne(kW1, 1)), IsEmpty());

@@ -187,6 +187,41 @@ TEST(LeaseTest, ALeasedWorkerCountsAsALiveJobOfItsUidSoLaneJobsCannotSlipPastThe
   EXPECT_EQ(agent.WaitForSlabsInUse(0), 0u) << agent.Log();
 }
 
+// Echoes `text`, retrying while the uid's quota refuses it; the refusals seen (-1: never answered).
+int EchoRetryingRefusals(client::JobClient& c, const std::string& text, std::string* first_refusal) {
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  for (int refusals = 0; absl::Now() < until; ++refusals) {
+    auto f = c.Start("echo", text);
+    if (!f.ok()) return -1;
+    auto r = f->Wait(absl::Seconds(30));
+    if (r.ok()) return r->view() == text ? refusals : -1;
+    if (r.status().code() != absl::StatusCode::kResourceExhausted) return -1;
+    if (refusals == 0 && first_refusal != nullptr) *first_refusal = std::string(r.status().message());
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return -1;
+}
+
+TEST(LeaseTest, AUidAtItsQuotaGetsItsIdleLeasesBackAtOnceNotAfterLeaseIdle) {
+  // The first session's idle lease fills the uid's quota of 1; --lease_idle would hold it for an hour.
+  auto l = StartLeased({"--max-jobs-per-uid=1", "--lease_idle=1h"});
+  ASSERT_TRUE(l.ok()) << l.status();
+  AgentProcess& agent = *l->agent;
+  auto other = agent.Connect();
+  ASSERT_TRUE(other.ok()) << other.status();
+  std::string refusal;
+  const int refusals = EchoRetryingRefusals(**other, "from the other session", &refusal);
+  // 0: the idle lease did not count; -1: still refused (or wrong) after 10 s.
+  ASSERT_GE(refusals, 1) << "the idle lease counts, is taken back, and a retry fits\n" << agent.Log();
+  EXPECT_NE(refusal.find("1 of them is idle and being taken back: retry shortly"), std::string::npos) << refusal;
+  // The session that held the lease has none now; its own next job fits the same way.
+  EXPECT_GE(EchoRetryingRefusals(*l->client, "from the first session", nullptr), 0) << agent.Log();
+  EXPECT_GE(EchoRetryingRefusals(**other, "again", nullptr), 0) << agent.Log();
+  l->client.reset();
+  other->reset();
+  EXPECT_EQ(agent.WaitForSlabsInUse(0), 0u) << agent.Log();
+}
+
 TEST(LeaseTest, AWorkerKilledDuringALaneJobEndsItAsWorkerDiedAndIsReplaced) {
   auto l = StartLeased({});
   ASSERT_TRUE(l.ok()) << l.status();
