@@ -11,7 +11,7 @@ namespace jobd::client::internal {
 
 CompletionQueue::~CompletionQueue() {
   Shutdown();
-  absl::MutexLock lock(&mu_);
+  PlainMutexLock lock(&mu_);
   if (event_fd_ >= 0) close(event_fd_);
 }
 
@@ -36,13 +36,15 @@ void CompletionQueue::SignalFdLocked() {
 
 void CompletionQueue::Push(Callback callback, absl::StatusOr<Response> result) {
   {
-    absl::MutexLock lock(&mu_);
+    PlainMutexLock lock(&mu_);
     if (!stopped_) {
       items_.push_back(Item{std::move(callback), std::move(result)});
       if (poll_mode()) {
         SignalFdLocked();
       } else if (!thread_.joinable()) {
         thread_ = std::thread([this] { ThreadLoop(); });
+      } else {
+        wake_.Signal();
       }
       return;
     }
@@ -53,12 +55,12 @@ void CompletionQueue::Push(Callback callback, absl::StatusOr<Response> result) {
 
 void CompletionQueue::Notify() {
   if (!poll_mode()) return;
-  absl::MutexLock lock(&mu_);
+  PlainMutexLock lock(&mu_);
   SignalFdLocked();
 }
 
 int CompletionQueue::fd() {
-  absl::MutexLock lock(&mu_);
+  PlainMutexLock lock(&mu_);
   if (event_fd_ < 0) {
     event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (event_fd_ < 0) return -1;
@@ -72,7 +74,7 @@ int CompletionQueue::fd() {
 size_t CompletionQueue::RunReady() {
   std::deque<Item> ready;
   {
-    absl::MutexLock lock(&mu_);
+    PlainMutexLock lock(&mu_);
     if (!poll_mode()) return 0;
     // Reset under the lock that Push takes: a push after this writes the fd again.
     uint64_t count;
@@ -85,14 +87,10 @@ size_t CompletionQueue::RunReady() {
 }
 
 void CompletionQueue::ThreadLoop() {
-  absl::MutexLock lock(&mu_);
+  PlainMutexLock lock(&mu_);
   for (;;) {
     // In poll mode the thread leaves what is queued to Poll.
-    mu_.Await(absl::Condition(
-        +[](CompletionQueue* q) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return q->stopped_ || (!q->items_.empty() && !q->poll_mode());
-        },
-        this));
+    while (!stopped_ && (items_.empty() || poll_mode())) wake_.Wait(&mu_);
     if (items_.empty() || poll_mode()) {
       if (stopped_) return;
       continue;
@@ -108,9 +106,10 @@ void CompletionQueue::ThreadLoop() {
 void CompletionQueue::Shutdown() {
   std::thread thread;
   {
-    absl::MutexLock lock(&mu_);
+    PlainMutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
+    wake_.Signal();
     thread = std::move(thread_);
   }
   if (thread.joinable()) {
@@ -123,7 +122,7 @@ void CompletionQueue::Shutdown() {
   }
   std::deque<Item> rest;
   {
-    absl::MutexLock lock(&mu_);
+    PlainMutexLock lock(&mu_);
     rest.swap(items_);
   }
   for (Item& item : rest) Invoke(item.callback, std::move(item.result));

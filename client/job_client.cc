@@ -31,7 +31,7 @@ JobClient::~JobClient() {
 }
 
 std::shared_ptr<JobFuture::Shared> JobClient::Current() const {
-  absl::MutexLock lock(&mu_);
+  internal::PlainMutexLock lock(&mu_);
   return shared_;
 }
 
@@ -50,7 +50,7 @@ void JobClient::ReconnectLoop() {
     }
     (*fresh)->before_start = before_start_;
     {
-      absl::MutexLock lock(&mu_);
+      internal::PlainMutexLock lock(&mu_);
       shared_ = *fresh;
       ++reconnects_;
     }
@@ -72,7 +72,7 @@ uint32_t JobClient::workers() const { return Current()->workers; }
 uint64_t JobClient::max_payload() const { return Current()->max_payload; }
 uint32_t JobClient::session_id() const { return Current()->session_id; }
 uint64_t JobClient::reconnects() const {
-  absl::MutexLock lock(&mu_);
+  internal::PlainMutexLock lock(&mu_);
   return reconnects_;
 }
 
@@ -162,7 +162,7 @@ absl::Status JobClient::Cancel(const JobFuture& future) {
   JobFuture::Shared& conn = *future.shared_;
   pb::ClientMessage msg;
   msg.mutable_cancel()->set_seq(future.state_->seq);
-  absl::MutexLock lock(&conn.write_mu);
+  internal::PlainMutexLock lock(&conn.write_mu);
   if (!conn.connected.load() || !conn.SendLocked(msg)) return Unavailable("connection to jobd is lost");
   return absl::OkStatus();
 }
@@ -178,7 +178,7 @@ absl::StatusOr<JobStatusInfo> JobClient::Status(uint64_t job_id) {
   if (st.error_code() == grpc::StatusCode::NOT_FOUND && (job_id >> 32) == conn->session_id) {
     // A job of ours may still be on its way up the channel (the submit does not wait for the
     // agent): to the caller it is queued.
-    absl::MutexLock lock(&conn->mu);
+    internal::PlainMutexLock lock(&conn->mu);
     auto it = conn->pending.find(static_cast<uint32_t>(job_id));
     if (it != conn->pending.end()) return JobStatusInfo{job_id, it->second->type, "queued", "", 0};
   }
@@ -190,7 +190,7 @@ int JobClient::completion_fd() {
   const int fd = completions_->fd();
   // Jobs started before the switch have no watcher yet.
   std::shared_ptr<JobFuture::Shared> conn = Current();
-  absl::MutexLock lock(&conn->mu);
+  internal::PlainMutexLock lock(&conn->mu);
   conn->StartWatcherLocked();
   conn->watcher_cv.Signal();
   return fd;

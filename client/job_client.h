@@ -25,7 +25,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "client/internal/plain_mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "client/job_error.h"
@@ -220,7 +220,7 @@ class JobClient {
   void ReconnectLoop();
 
   const ClientOptions options_;
-  mutable absl::Mutex mu_;
+  mutable internal::PlainMutex mu_;
   std::shared_ptr<JobFuture::Shared> shared_ ABSL_GUARDED_BY(mu_);
   BeforeStartHook before_start_;
   const std::shared_ptr<internal::CompletionQueue> completions_;

@@ -27,7 +27,7 @@ JobFuture JobFuture::Local(absl::StatusOr<std::string> result) {
 
 JobFuture::~JobFuture() {
   if (state_ == nullptr || shared_ == nullptr) return;
-  absl::MutexLock lock(&shared_->mu);
+  internal::PlainMutexLock lock(&shared_->mu);
   if (!state_->done) {
     state_->abandoned = true;
   } else if (!state_->taken) {
@@ -41,7 +41,7 @@ uint64_t JobFuture::id() const { return state_ ? state_->job_id : 0; }
 JobTimings JobFuture::timings() const {
   if (state_ == nullptr) return {};
   if (shared_ == nullptr) return state_->timings;
-  absl::MutexLock lock(&shared_->mu);
+  internal::PlainMutexLock lock(&shared_->mu);
   return state_->timings;
 }
 
@@ -49,7 +49,7 @@ bool JobFuture::Ready() const {
   if (state_ == nullptr) return false;
   if (shared_ == nullptr) return true;
   shared_->PollRing();
-  absl::MutexLock lock(&shared_->mu);
+  internal::PlainMutexLock lock(&shared_->mu);
   return state_->done;
 }
 
@@ -61,7 +61,7 @@ absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
     state_->taken = true;
     return Response(std::move(state_->local));
   }
-  absl::MutexLock lock(&shared_->mu);
+  internal::PlainMutexLock lock(&shared_->mu);
   State* state = state_.get();
   State* const watched[] = {state};
   if (!shared_->AwaitLocked([state]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state->done; }, watched,
@@ -130,7 +130,7 @@ absl::StatusOr<size_t> WaitAny(std::span<JobFuture> futures, absl::Duration time
   };
   std::vector<JobFuture::State*> watched;
   for (JobFuture& f : futures) watched.push_back(f.state_.get());
-  absl::MutexLock lock(&shared->mu);
+  internal::PlainMutexLock lock(&shared->mu);
   if (!shared->AwaitLocked(any_done, watched, absl::Now() + timeout)) {
     return WithOutcome(absl::DeadlineExceededError("no job finished in time"),
                        JobOutcome::kDeadlineExceeded);

@@ -25,7 +25,7 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
   const shm::Handle response = shm::Handle::FromBits(c.response().handle());
   std::shared_ptr<State> state;
   {
-    absl::MutexLock lock(&mu);
+    internal::PlainMutexLock lock(&mu);
     // The leased worker hands its answer to the lane's own owner before sending it (so that its
     // exit cannot take the answer with it): taking it from there proves it came down the lane,
     // and is none of this session's own live slabs.
@@ -114,7 +114,7 @@ void JobFuture::Shared::EndedLocked(State& state) {
 void JobFuture::Shared::OnDone(const std::shared_ptr<State>& state, internal::CompletionQueue::Callback callback) {
   absl::StatusOr<Response> result;
   {
-    absl::MutexLock lock(&mu);
+    internal::PlainMutexLock lock(&mu);
     if (!state->done) {
       state->callback = std::move(callback);
       ++async_pending;
@@ -162,7 +162,7 @@ void JobFuture::Shared::WatcherLoop() {
 }
 
 void JobFuture::Shared::FailAll(const absl::Status& status) {
-  absl::MutexLock lock(&mu);
+  internal::PlainMutexLock lock(&mu);
   for (auto& [seq, state] : pending) {
     state->done = true;
     state->status = status;
@@ -183,7 +183,7 @@ void JobFuture::Shared::ReaderLoop() {
   // First `connected`, then FailAll, both seen under `mu` by Submit: a job is either refused
   // at Submit or in `pending` when FailAll runs, whatever the interleaving.
   {
-    absl::MutexLock lock(&mu);
+    internal::PlainMutexLock lock(&mu);
     connected.store(false);
   }
   FailAll(WithOutcome(absl::UnavailableError(absl::StrCat("connection to jobd at ", socket_path,
@@ -245,7 +245,7 @@ void JobFuture::Shared::DrainLane() {
 }
 
 void JobFuture::Shared::OpenLane(const pb::LaneOpen& open) {
-  absl::MutexLock lock(&mu);
+  internal::PlainMutexLock lock(&mu);
   lane_id = open.lane();
   lane_answer_owner = open.answer_owner();
   lane_types.clear();
@@ -257,9 +257,9 @@ void JobFuture::Shared::OpenLane(const pb::LaneOpen& open) {
 void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
   DrainLane();
   std::vector<pb::ClientMessage> resend;
-  absl::MutexLock wlock(&write_mu);
+  internal::PlainMutexLock wlock(&write_mu);
   {
-    absl::MutexLock lock(&mu);
+    internal::PlainMutexLock lock(&mu);
     if (closed.lane() != lane_id) return;
     lane_id = 0;
     lane_types.clear();
@@ -300,7 +300,7 @@ bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, std::span
       ReleaseConsumerLocked();  // the next drainer
       continue;
     }
-    absl::CondVar cv;
+    internal::PlainCondVar cv;
     for (State* st : watched) st->waiter = &cv;
     followers.push_back(&cv);
     cv.WaitWithDeadline(&mu, ring != nullptr ? slice : deadline);
@@ -315,25 +315,25 @@ bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, std::span
 void JobFuture::Shared::PollRing() {
   if (ring == nullptr || !ring->HasData()) return;
   {
-    absl::MutexLock lock(&mu);
+    internal::PlainMutexLock lock(&mu);
     if (consuming) return;
     consuming = true;
   }
   DrainRing();
-  absl::MutexLock lock(&mu);
+  internal::PlainMutexLock lock(&mu);
   ReleaseConsumerLocked();
 }
 
 void JobFuture::Shared::Close() {
   {
-    absl::MutexLock lock(&write_mu);
+    internal::PlainMutexLock lock(&write_mu);
     if (connected.load()) stream->WritesDone();
   }
   stream_context.TryCancel();
   if (reader.joinable()) reader.join();
   // The reader has failed whatever was pending, so the watcher has nothing left to watch.
   {
-    absl::MutexLock lock(&mu);
+    internal::PlainMutexLock lock(&mu);
     watcher_stop = true;
     watcher_cv.Signal();
   }
@@ -478,10 +478,10 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
   const bool lane_kind = policy == pb::POLICY_SIMPLE && piece == nullptr && options.retry.max_attempts <= 1;
   bool sent;
   {
-    absl::MutexLock wlock(&write_mu);
+    internal::PlainMutexLock wlock(&write_mu);
     bool via_lane = false;
     {
-      absl::MutexLock lock(&mu);
+      internal::PlainMutexLock lock(&mu);
       if (!connected.load()) {
         FreeQuietly(state->request);
         return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));
@@ -510,7 +510,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
         // the only reader, needs write_mu, which we hold: moved, not copied, after the push.
         state->lane_submit = std::move(msg);
       } else {
-        absl::MutexLock lock(&mu);
+        internal::PlainMutexLock lock(&mu);
         state->lane = false;
         if (lane_inflight > 0) --lane_inflight;
       }
@@ -518,7 +518,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
     sent = via_lane || SendLocked(msg);
   }
   if (!sent) {
-    absl::MutexLock lock(&mu);
+    internal::PlainMutexLock lock(&mu);
     pending.erase(state->seq);
     FreeQuietly(state->request);
     return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));

@@ -13,7 +13,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "client/internal/plain_mutex.h"
 #include "client/response.h"
 
 namespace jobd::client::internal {
@@ -54,7 +54,8 @@ class CompletionQueue {
   void ThreadLoop();
   void SignalFdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::Mutex mu_;
+  PlainMutex mu_;
+  PlainCondVar wake_;  // the thread's: something queued in thread mode, or stopped
   std::deque<Item> items_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> poll_mode_{false};
   int event_fd_ ABSL_GUARDED_BY(mu_) = -1;

@@ -13,7 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/synchronization/mutex.h"
+#include "client/internal/plain_mutex.h"
 #include "client/internal/completion_queue.h"
 #include "client/job_client.h"
 #include "client/peer_channel.h"
@@ -56,7 +56,7 @@ struct JobFuture::State {
   // the session's, and `lane_submit` is sent to the agent if the lease ends before it is taken.
   bool lane = false;
   pb::ClientMessage lane_submit;
-  absl::CondVar* waiter = nullptr;  // guarded by Shared::mu: the thread waiting for this job
+  internal::PlainCondVar* waiter = nullptr;  // guarded by Shared::mu: the thread waiting for this job
   // Guarded by Shared::mu: set by OnDone on a pending job, handed to the completion queue
   // with the result when the job ends.
   internal::CompletionQueue::Callback callback;
@@ -85,8 +85,8 @@ struct JobFuture::Shared {
 
   // Lock order: write_mu before mu (a lane submit decides and pushes under both, so a lease
   // that ends in between cannot leave a job in the lane that the agent also runs).
-  absl::Mutex write_mu;
-  absl::Mutex mu;
+  internal::PlainMutex write_mu;
+  internal::PlainMutex mu;
   // The lease of a worker to this session (LaneOpen .. LaneClosed); lane_id 0: none.
   uint32_t lane_id ABSL_GUARDED_BY(mu) = 0;
   shm::OwnerId lane_answer_owner ABSL_GUARDED_BY(mu) = shm::kNoOwner;
@@ -98,7 +98,7 @@ struct JobFuture::Shared {
   // Threads waiting while another drains the ring. Each sleeps on its own condition variable
   // and is woken alone (its job done, or the drainer leaving): with many waiters, a shared
   // Mutex condition would be re-evaluated for every one of them on every unlock.
-  std::vector<absl::CondVar*> followers ABSL_GUARDED_BY(mu);
+  std::vector<internal::PlainCondVar*> followers ABSL_GUARDED_BY(mu);
   JobClient::BeforeStartHook before_start;
 
   // Event-driven use. The client's queue, shared by all its sessions.
@@ -110,7 +110,7 @@ struct JobFuture::Shared {
   bool watcher_started ABSL_GUARDED_BY(mu) = false;
   bool watcher_stop ABSL_GUARDED_BY(mu) = false;
   std::atomic<bool> watcher_stopping{false};  // for the doorbell's predicate, which runs unlocked
-  absl::CondVar watcher_cv;
+  internal::PlainCondVar watcher_cv;
   std::thread watcher;
 
   // Allocates, writes and submits one job; the heart of every Start variant.
