@@ -1,6 +1,7 @@
 // The completion thread, and the eventfd an event loop polls instead.
 #include "client/internal/completion_queue.h"
 
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -87,6 +88,7 @@ size_t CompletionQueue::RunReady() {
 }
 
 void CompletionQueue::ThreadLoop() {
+  pthread_setname_np(pthread_self(), "jobd-callbacks");
   PlainMutexLock lock(&mu_);
   for (;;) {
     // In poll mode the thread leaves what is queued to Poll.

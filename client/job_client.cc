@@ -1,5 +1,6 @@
 #include "client/job_client.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,14 +16,34 @@ namespace jobd::client {
 using internal::FromProto;
 using internal::Unavailable;
 
+struct JobClient::ReconnectWake {
+  internal::PlainMutex mu;
+  internal::PlainCondVar cv;
+  bool closing ABSL_GUARDED_BY(mu) = false;
+  void Poke() {
+    internal::PlainMutexLock lock(&mu);
+    cv.Signal();
+  }
+};
+
 JobClient::JobClient(ClientOptions options, std::shared_ptr<JobFuture::Shared> shared,
                      std::shared_ptr<internal::CompletionQueue> completions)
-    : options_(std::move(options)), shared_(std::move(shared)), completions_(std::move(completions)) {
-  if (options_.max_reconnect_backoff > absl::ZeroDuration()) reconnector_ = std::thread([this] { ReconnectLoop(); });
+    : options_(std::move(options)),
+      shared_(std::move(shared)),
+      completions_(std::move(completions)),
+      wake_(std::make_shared<ReconnectWake>()) {
+  if (options_.max_reconnect_backoff > absl::ZeroDuration()) {
+    WatchDisconnect(*Current());
+    reconnector_ = std::thread([this] { ReconnectLoop(); });
+  }
 }
 
 JobClient::~JobClient() {
-  closing_.Notify();
+  {
+    internal::PlainMutexLock lock(&wake_->mu);
+    wake_->closing = true;
+    wake_->cv.Signal();
+  }
   if (reconnector_.joinable()) reconnector_.join();
   Current()->Close();
   // The session's jobs have all ended by now (done or failed as disconnected): run the
@@ -35,20 +56,36 @@ std::shared_ptr<JobFuture::Shared> JobClient::Current() const {
   return shared_;
 }
 
+void JobClient::WatchDisconnect(JobFuture::Shared& session) {
+  // The wake outlives this client if the session does (futures hold it).
+  std::shared_ptr<ReconnectWake> wake = wake_;
+  internal::PlainMutexLock lock(&session.mu);
+  session.on_disconnect = [wake] { wake->Poke(); };
+}
+
 void JobClient::ReconnectLoop() {
+  pthread_setname_np(pthread_self(), "jobd-reconnect");  // for top -H, gdb and the idle test
   absl::Duration backoff = absl::Milliseconds(50);
-  while (!closing_.WaitForNotificationWithTimeout(Current()->connected.load() ? absl::Milliseconds(50) : backoff)) {
+  for (;;) {
     std::shared_ptr<JobFuture::Shared> old = Current();
-    if (old->connected.load()) {
-      backoff = absl::Milliseconds(50);
-      continue;
+    {
+      internal::PlainMutexLock lock(&wake_->mu);
+      // Asleep while connected: the session's reader pokes the wake when its stream ends (under
+      // this lock, so the end cannot slip between the check and the wait). The timeout is a
+      // backstop, not a poll.
+      while (!wake_->closing && old->connected.load()) wake_->cv.WaitWithTimeout(&wake_->mu, absl::Seconds(30));
+      // Disconnected: the next attempt after the backoff, so an agent that is restarting gets time.
+      if (!wake_->closing) wake_->cv.WaitWithTimeout(&wake_->mu, backoff);
+      if (wake_->closing) return;
     }
+    if (old->connected.load()) continue;
     auto fresh = JobFuture::Shared::Open(options_, completions_);
     if (!fresh.ok()) {
       backoff = std::min(backoff * 2, options_.max_reconnect_backoff);
       continue;
     }
     (*fresh)->before_start = before_start_;
+    WatchDisconnect(**fresh);
     {
       internal::PlainMutexLock lock(&mu_);
       shared_ = *fresh;
@@ -58,7 +95,6 @@ void JobClient::ReconnectLoop() {
     backoff = absl::Milliseconds(50);
   }
 }
-
 
 absl::StatusOr<std::unique_ptr<JobClient>> JobClient::Connect(ClientOptions options) {
   auto completions = std::make_shared<internal::CompletionQueue>();

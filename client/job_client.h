@@ -26,7 +26,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/internal/plain_mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "client/job_error.h"
 #include "client/job_timings.h"
@@ -217,6 +216,8 @@ class JobClient {
   explicit JobClient(ClientOptions options, std::shared_ptr<JobFuture::Shared> shared,
                      std::shared_ptr<internal::CompletionQueue> completions);
   std::shared_ptr<JobFuture::Shared> Current() const;
+  // Has `session`'s reader wake the reconnector when its stream ends.
+  void WatchDisconnect(JobFuture::Shared& session);
   void ReconnectLoop();
 
   const ClientOptions options_;
@@ -225,7 +226,9 @@ class JobClient {
   BeforeStartHook before_start_;
   const std::shared_ptr<internal::CompletionQueue> completions_;
   uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Notification closing_;
+  // The reconnector sleeps on this until the session's stream ends or the client closes.
+  struct ReconnectWake;
+  const std::shared_ptr<ReconnectWake> wake_;
   std::thread reconnector_;
 };
 

@@ -1,5 +1,6 @@
 // One session with the agent: opening it, sending up the channel or the stream, completing
 // futures from either, and waiting while one waiter drains the channel for all.
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -134,6 +135,7 @@ void JobFuture::Shared::StartWatcherLocked() {
 }
 
 void JobFuture::Shared::WatcherLoop() {
+  pthread_setname_np(pthread_self(), "jobd-watcher");
   mu.Lock();
   while (!watcher_stop) {
     if (!WatchWantedLocked()) {
@@ -172,6 +174,7 @@ void JobFuture::Shared::FailAll(const absl::Status& status) {
 }
 
 void JobFuture::Shared::ReaderLoop() {
+  pthread_setname_np(pthread_self(), "jobd-reader");
   pb::AgentMessage msg;
   while (stream->Read(&msg)) {
     if (msg.has_completion()) Complete(msg.completion());
@@ -182,9 +185,12 @@ void JobFuture::Shared::ReaderLoop() {
   }
   // First `connected`, then FailAll, both seen under `mu` by Submit: a job is either refused
   // at Submit or in `pending` when FailAll runs, whatever the interleaving.
+  std::function<void()> disconnected;
   {
     internal::PlainMutexLock lock(&mu);
     connected.store(false);
+    disconnected = std::move(on_disconnect);
+    on_disconnect = nullptr;
   }
   FailAll(WithOutcome(absl::UnavailableError(absl::StrCat("connection to jobd at ", socket_path,
                                                           " lost while the job was pending")),
@@ -193,6 +199,7 @@ void JobFuture::Shared::ReaderLoop() {
     stream_events.fetch_add(1);
     ring->Wake();
   }
+  if (disconnected) disconnected();
 }
 
 bool JobFuture::Shared::SendLocked(const pb::ClientMessage& msg) {

@@ -100,6 +100,8 @@ struct JobFuture::Shared {
   // Mutex condition would be re-evaluated for every one of them on every unlock.
   std::vector<internal::PlainCondVar*> followers ABSL_GUARDED_BY(mu);
   JobClient::BeforeStartHook before_start;
+  // Run once by the reader when the stream ends (the JobClient's reconnector sleeps until then).
+  std::function<void()> on_disconnect ABSL_GUARDED_BY(mu);
 
   // Event-driven use. The client's queue, shared by all its sessions.
   std::shared_ptr<internal::CompletionQueue> completions;
