@@ -52,7 +52,7 @@ JobClient::~JobClient() {
 }
 
 std::shared_ptr<JobFuture::Shared> JobClient::Current() const {
-  internal::PlainMutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return shared_;
 }
 
@@ -87,7 +87,7 @@ void JobClient::ReconnectLoop() {
     (*fresh)->before_start = before_start_;
     WatchDisconnect(**fresh);
     {
-      internal::PlainMutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       shared_ = *fresh;
       ++reconnects_;
     }
@@ -108,7 +108,7 @@ uint32_t JobClient::workers() const { return Current()->workers; }
 uint64_t JobClient::max_payload() const { return Current()->max_payload; }
 uint32_t JobClient::session_id() const { return Current()->session_id; }
 uint64_t JobClient::reconnects() const {
-  internal::PlainMutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return reconnects_;
 }
 

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,7 +26,6 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "client/internal/plain_mutex.h"
 #include "absl/time/time.h"
 #include "client/job_error.h"
 #include "client/job_timings.h"
@@ -221,11 +221,13 @@ class JobClient {
   void ReconnectLoop();
 
   const ClientOptions options_;
-  mutable internal::PlainMutex mu_;
-  std::shared_ptr<JobFuture::Shared> shared_ ABSL_GUARDED_BY(mu_);
+  // A plain std::mutex (not absl::Mutex, see client/internal/plain_mutex.h), and so without
+  // Abseil's lock annotations in this public header: mu_ guards shared_ and reconnects_.
+  mutable std::mutex mu_;
+  std::shared_ptr<JobFuture::Shared> shared_;
   BeforeStartHook before_start_;
   const std::shared_ptr<internal::CompletionQueue> completions_;
-  uint64_t reconnects_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t reconnects_ = 0;
   // The reconnector sleeps on this until the session's stream ends or the client closes.
   struct ReconnectWake;
   const std::shared_ptr<ReconnectWake> wake_;
