@@ -134,9 +134,7 @@ absl::Status Agent::CheckAdmission(const SessionConn& session, const std::string
 
 size_t Agent::TakeBackIdleLeasesOfUid(uint32_t uid) {
   size_t taken = 0;
-  for (const std::shared_ptr<WorkerConn>& worker : peers_.LeasedWorkers()) {
-    std::shared_ptr<SessionConn> holder = peers_.FindSession(worker->leased_to.load());
-    if (holder == nullptr || holder->cred.uid != uid) continue;
+  for (const std::shared_ptr<WorkerConn>& worker : peers_.LeasedWorkersOfUid(uid)) {
     {
       absl::MutexLock lock(&worker->lane_mu);
       if (worker->lane.job != 0) continue;  // busy: its slot frees when the job ends
@@ -144,7 +142,7 @@ size_t Agent::TakeBackIdleLeasesOfUid(uint32_t uid) {
     coordinator::Effects fx = coord_.With([&](coordinator::Coordinator& c) { return c.RevokeLease(worker->id); });
     if (fx.revokes.empty()) continue;  // already on its way back
     spdlog::info("worker {} taken back from session {}: uid {} is at --max-jobs-per-uid and the lease was idle",
-                 worker->slot, holder->id, uid);
+                 worker->slot, fx.revokes.front().session, uid);
     Apply(std::move(fx));
     ++taken;
   }

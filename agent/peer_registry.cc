@@ -138,16 +138,27 @@ size_t PeerRegistry::LiveJobsOfUid(uint32_t uid) const {
   return it == uid_jobs_.end() ? 0 : it->second;
 }
 
+bool PeerRegistry::LeasedToUidLocked(const WorkerConn& worker, uint32_t uid) const {
+  const coordinator::SessionId session = worker.leased_to.load();
+  if (session == 0) return false;
+  auto it = session_uid_.find(session);
+  return it != session_uid_.end() && it->second == uid;
+}
+
 size_t PeerRegistry::LeasesOfUid(uint32_t uid) const {
   absl::MutexLock lock(&mu_);
   size_t n = 0;
-  for (const auto& [id, w] : workers_) {
-    const coordinator::SessionId session = w->leased_to.load();
-    if (session == 0) continue;
-    auto it = session_uid_.find(session);
-    if (it != session_uid_.end() && it->second == uid) ++n;
-  }
+  for (const auto& [id, w] : workers_) n += LeasedToUidLocked(*w, uid);
   return n;
+}
+
+std::vector<std::shared_ptr<WorkerConn>> PeerRegistry::LeasedWorkersOfUid(uint32_t uid) const {
+  std::vector<std::shared_ptr<WorkerConn>> out;
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, w] : workers_) {
+    if (LeasedToUidLocked(*w, uid)) out.push_back(w);
+  }
+  return out;
 }
 
 void PeerRegistry::JobAccepted(uint32_t uid) {

@@ -63,6 +63,8 @@ class PeerRegistry {
   // Workers leased to the uid's sessions. The quota counts each as a live job: a leased worker
   // serves only that session, and its lane jobs never pass the agent to be counted one by one.
   size_t LeasesOfUid(uint32_t uid) const;
+  // Those workers (to take back the idle ones when the uid is at its quota).
+  std::vector<std::shared_ptr<WorkerConn>> LeasedWorkersOfUid(uint32_t uid) const;
   void JobAccepted(uint32_t uid);
   // Every accepted job ends once: its uid's count goes down.
   void JobEnded(coordinator::SessionId session);
@@ -75,6 +77,7 @@ class PeerRegistry {
   std::vector<coordinator::SessionId> TakeReleasable(const std::function<size_t(coordinator::SessionId)>& live_jobs);
 
  private:
+  bool LeasedToUidLocked(const WorkerConn& worker, uint32_t uid) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   mutable absl::Mutex mu_;
   absl::flat_hash_map<coordinator::SessionId, std::shared_ptr<SessionConn>> sessions_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<coordinator::WorkerId, std::shared_ptr<WorkerConn>> workers_ ABSL_GUARDED_BY(mu_);

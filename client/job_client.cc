@@ -78,7 +78,6 @@ void JobClient::ReconnectLoop() {
       if (!wake_->closing) wake_->cv.WaitWithTimeout(&wake_->mu, backoff);
       if (wake_->closing) return;
     }
-    if (old->connected.load()) continue;
     auto fresh = JobFuture::Shared::Open(options_, completions_);
     if (!fresh.ok()) {
       backoff = std::min(backoff * 2, options_.max_reconnect_backoff);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -189,8 +190,7 @@ void JobFuture::Shared::ReaderLoop() {
   {
     internal::PlainMutexLock lock(&mu);
     connected.store(false);
-    disconnected = std::move(on_disconnect);
-    on_disconnect = nullptr;
+    disconnected = std::exchange(on_disconnect, nullptr);
   }
   FailAll(WithOutcome(absl::UnavailableError(absl::StrCat("connection to jobd at ", socket_path,
                                                           " lost while the job was pending")),

@@ -1,5 +1,9 @@
 #include "agent/peer_registry.h"
 
+#include <algorithm>
+#include <memory>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace jobd::agent {
@@ -153,11 +157,17 @@ TEST(PeerRegistryTest, LeasesAreCountedForTheUidOfTheSessionHoldingThem) {
   c->leased_to.store(6);
   EXPECT_EQ(peers.LeasesOfUid(1000), 2u);
   EXPECT_EQ(peers.LeasesOfUid(2000), 1u);
+  std::vector<std::shared_ptr<WorkerConn>> of_1000 = peers.LeasedWorkersOfUid(1000);
+  ASSERT_EQ(of_1000.size(), 2u);
+  EXPECT_NE(std::find(of_1000.begin(), of_1000.end(), a), of_1000.end());
+  EXPECT_NE(std::find(of_1000.begin(), of_1000.end(), b), of_1000.end());
+  EXPECT_EQ(peers.LeasedWorkersOfUid(2000), std::vector<std::shared_ptr<WorkerConn>>{c});
   EXPECT_EQ(peers.LiveJobsOfUid(1000), 0u) << "a lease is not an accepted job";
   b->leased_to.store(0);
   EXPECT_EQ(peers.LeasesOfUid(1000), 1u);
   c->leased_to.store(8);  // a session whose uid is not known
   EXPECT_EQ(peers.LeasesOfUid(2000), 0u);
+  EXPECT_TRUE(peers.LeasedWorkersOfUid(2000).empty());
 }
 
 TEST(PeerRegistryTest, LeasedWorkersAreFoundBySession) {

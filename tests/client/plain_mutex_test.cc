@@ -45,29 +45,27 @@ TEST(PlainCondVarTest, ASignalEndsAWaitWithNoDeadlineAndTheWaiterSeesTheChange) 
   EXPECT_TRUE(ready);
 }
 
-TEST(PlainCondVarTest, WaitReturnsOnSignalAll) {
+TEST(PlainCondVarTest, WaitReturnsOnSignalWithTheLockHeldAndTheChangeSeen) {
   PlainMutex mu;
   PlainCondVar cv;
-  int woken = 0;  // guarded by mu
-  bool go = false;
-  std::thread a([&] {
+  bool go = false;   // guarded by mu
+  bool seen = false;  // guarded by mu
+  std::atomic<bool> waiting{false};
+  std::thread waiter([&] {
     PlainMutexLock lock(&mu);
+    waiting.store(true);
     while (!go) cv.Wait(&mu);
-    ++woken;
+    seen = true;  // written with the lock held again
   });
-  std::thread b([&] {
-    PlainMutexLock lock(&mu);
-    while (!go) cv.Wait(&mu);
-    ++woken;
-  });
+  while (!waiting.load()) std::this_thread::yield();
   {
     PlainMutexLock lock(&mu);
     go = true;
-    cv.SignalAll();
+    cv.Signal();
   }
-  a.join();
-  b.join();
-  EXPECT_EQ(woken, 2);
+  waiter.join();
+  PlainMutexLock lock(&mu);
+  EXPECT_TRUE(seen);
 }
 
 }  // namespace
