@@ -26,6 +26,21 @@ size_t OpenFds(pid_t pid) {
   return n;
 }
 
+// The agent's descriptor count once it stops moving: a session's connection and segment close a
+// little after the session ends (the stream's teardown, the next housekeeping pass), so one
+// sample taken right after could count a descriptor on its way out (CI once saw 24 before, 23
+// after, with nothing leaked).
+size_t SteadyFds(pid_t pid) {
+  size_t last = OpenFds(pid);
+  for (int same = 0, i = 0; same < 3 && i < 100; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    const size_t now = OpenFds(pid);
+    same = now == last ? same + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
 uint64_t RssKiB(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
@@ -114,20 +129,17 @@ TEST(SessionScaleTest, AThousandSessionsOpenedAndClosedLeaveTheAgentsMemoryAndDe
     }
   };
   settle();
-  const size_t fds_before = OpenFds((*agent)->pid());
+  const size_t fds_before = SteadyFds((*agent)->pid());
   const uint64_t rss_before = RssKiB((*agent)->pid());
   for (int i = 0; i < 1000; ++i) one_session();
   settle();
-  // A segment whose lease just ended goes at the agent's next housekeeping pass (100 ms).
-  size_t fds_after = OpenFds((*agent)->pid());
-  for (int i = 0; i < 50 && fds_after != fds_before; ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
-    fds_after = OpenFds((*agent)->pid());
-  }
+  const size_t fds_after = SteadyFds((*agent)->pid());
   const uint64_t rss_after = RssKiB((*agent)->pid());
   RecordProperty("rss_before_kib", static_cast<int>(rss_before));
   RecordProperty("rss_after_kib", static_cast<int>(rss_after));
-  EXPECT_EQ(fds_after, fds_before) << "descriptors leaked per session";
+  // Fewer is no leak (a descriptor of the warm-up still on its way out when counted before);
+  // a leak of one per session would show as a thousand more.
+  EXPECT_LE(fds_after, fds_before) << "descriptors leaked per session";
 #if defined(__SANITIZE_ADDRESS__)
   // AddressSanitizer holds freed memory in its quarantine (256 MiB by default) to catch uses
   // after free: RSS says nothing about leaks there. Its own leak checker covers the unit tests.
