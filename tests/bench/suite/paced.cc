@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/bench/suite/client_process.h"
 #include "tests/bench/suite/percentile.h"
-#include "tests/bench/suite/process_cpu.h"
+#include "tests/bench/suite/system_cpu.h"
 
 namespace jobd::bench {
 namespace {
@@ -44,11 +44,9 @@ std::map<std::string, CaseValue> RunPacedCases(const std::string& system_id, Ben
     // this rate keeps it in (asleep between jobs, or still spinning).
     const ClientLoop loop{.rate = r, .jobs = rate.jobs, .warmup = std::max(10, rate.jobs / 20)};
     absl::StatusOr<std::unique_ptr<ClientGroup>> client = ClientGroup::Start(system_id, system.address(), 1, loop);
-    const pid_t server = system.server_pid();
-    const std::vector<pid_t> workers = system.worker_pids();
-    const double server_before = ProcessCpuSeconds(server), workers_before = ProcessCpuSeconds(workers);
+    SystemCpu cpu(system.server_pid(), system.worker_pids());
     absl::StatusOr<std::vector<ClientResult>> results = client.ok() ? (*client)->Run() : client.status();
-    const double server_after = ProcessCpuSeconds(server), workers_after = ProcessCpuSeconds(workers);
+    cpu.Stop();
     if (!results.ok()) {
       for (const CaseInfo& c : PacedCases({rate})) out[c.id] = {0, std::string(results.status().message())};
       continue;
@@ -61,10 +59,8 @@ std::map<std::string, CaseValue> RunPacedCases(const std::string& system_id, Ben
     // The rate at which jobs started: exactly the asked rate when the system kept up.
     out[Key(r, "achieved_jobs_s")] = {one.start_rate, ""};
     out[Key(r, "cpu_client_us")] = {one.cpu_seconds * 1e6 / jobs, ""};
-    out[Key(r, "cpu_server_us")] =
-        server > 0 ? CaseValue{(server_after - server_before) * 1e6 / jobs, ""} : CaseValue{0, "no server process"};
-    out[Key(r, "cpu_workers_us")] = workers.empty() ? CaseValue{0, "the handler runs inside the server process"}
-                                                    : CaseValue{(workers_after - workers_before) * 1e6 / jobs, ""};
+    out[Key(r, "cpu_server_us")] = cpu.ServerPerJob(jobs);
+    out[Key(r, "cpu_workers_us")] = cpu.WorkersPerJob(jobs);
   }
   return out;
 }

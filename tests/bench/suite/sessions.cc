@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/bench/suite/client_process.h"
 #include "tests/bench/suite/percentile.h"
-#include "tests/bench/suite/process_cpu.h"
+#include "tests/bench/suite/system_cpu.h"
 
 namespace jobd::bench {
 namespace {
@@ -37,11 +37,9 @@ std::map<std::string, CaseValue> RunSessionCases(const std::string& system_id, B
     absl::StatusOr<std::vector<ClientResult>> results;
     absl::StatusOr<std::unique_ptr<ClientGroup>> group =
         ClientGroup::Start(system_id, system.address(), n, {.rate = 0, .jobs = 0, .warmup = 20, .time = time});
-    const pid_t server = system.server_pid();
-    const std::vector<pid_t> workers = system.worker_pids();
-    const double server_before = ProcessCpuSeconds(server), workers_before = ProcessCpuSeconds(workers);
+    SystemCpu cpu(system.server_pid(), system.worker_pids());
     results = group.ok() ? (*group)->Run() : group.status();
-    const double server_after = ProcessCpuSeconds(server), workers_after = ProcessCpuSeconds(workers);
+    cpu.Stop();
     if (!results.ok()) {
       for (const CaseInfo& c : SessionCases({n})) out[c.id] = {0, std::string(results.status().message())};
       continue;
@@ -60,10 +58,8 @@ std::map<std::string, CaseValue> RunSessionCases(const std::string& system_id, B
     // Per job of the whole run: where a saturated system spends its CPUs, process by process.
     const double jobs = static_cast<double>(std::max<size_t>(us.size(), 1));
     out[Key(n, "cpu_clients_us")] = {clients_cpu * 1e6 / jobs, ""};
-    out[Key(n, "cpu_server_us")] =
-        server > 0 ? CaseValue{(server_after - server_before) * 1e6 / jobs, ""} : CaseValue{0, "no server process"};
-    out[Key(n, "cpu_workers_us")] = workers.empty() ? CaseValue{0, "the handler runs inside the server process"}
-                                                    : CaseValue{(workers_after - workers_before) * 1e6 / jobs, ""};
+    out[Key(n, "cpu_server_us")] = cpu.ServerPerJob(jobs);
+    out[Key(n, "cpu_workers_us")] = cpu.WorkersPerJob(jobs);
   }
   return out;
 }
