@@ -2,7 +2,8 @@
 // every process pinned to CPU 0, plus the raw floors; markdown tables on stdout and a JSON
 // file. scripts/bench.sh installs the peers and runs it.
 //   bench_suite [--systems=jobd,grpc,redis,gearman,raw] [--modes=unpinned,pinned] [--quick]
-//               [--cases=hot,paced,sessions] [--json=bench-results.json] [--breakdown]
+//               [--cases=hot,paced,sessions[,idle]] [--idle_seconds=60] [--json=bench-results.json]
+//               [--breakdown]
 //               [--jobd_flags=--spin_us=0,...]
 // (--client_child is how the paced and many-session cases start their client processes.)
 #include <sched.h>
@@ -26,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "tests/bench/suite/breakdown.h"
 #include "tests/bench/suite/cases.h"
+#include "tests/bench/suite/idle.h"
 #include "tests/bench/suite/raw_limits.h"
 #include "tests/bench/suite/report.h"
 #include "tests/bench/suite/client_process.h"
@@ -35,8 +37,10 @@ ABSL_FLAG(std::string, systems, "jobd,grpc,redis,gearman,raw",
           "systems to run (raw: the raw Unix-socket echo to 2 preforked workers, the two-hop floor)");
 ABSL_FLAG(std::string, cases, "hot,paced,sessions",
           "case groups: hot (the hot loop, large payloads, start-multi), paced (one client at 100, 1,000 "
-          "and 10,000 jobs/s), sessions (8 and 64 client processes)");
+          "and 10,000 jobs/s), sessions (8 and 64 client processes), idle (not by default: nothing for "
+          "--idle_seconds after 20 jobs, the CPU of the system's own processes)");
 ABSL_FLAG(std::string, modes, "unpinned,pinned", "placements: unpinned (default), pinned (all on CPU 0)");
+ABSL_FLAG(double, idle_seconds, 60, "idle: how long the system gets no jobs (after 20)");
 ABSL_FLAG(bool, quick, false, "a smoke run: few jobs, short throughput runs");
 ABSL_FLAG(std::string, json, "bench-results.json", "where to write the JSON results");
 ABSL_FLAG(bool, breakdown, false, "also print where a jobd noop job's microseconds go");
@@ -52,15 +56,6 @@ ABSL_FLAG(int, client_jobs, 0, "internal: paced: measured jobs");
 ABSL_FLAG(int, client_warmup, 20, "internal: jobs before the client child says it is ready");
 
 namespace jobd::bench {
-
-std::unique_ptr<BenchSystem> MakeSystem(const std::string& id) {
-  if (id == "jobd") return MakeJobdSystem();
-  if (id == "grpc") return MakeGrpcUnarySystem();
-  if (id == "redis") return MakeRedisSystem();
-  if (id == "gearman") return MakeGearmanSystem();
-  if (id == "raw") return MakeRawEchoSystem();
-  return nullptr;
-}
 
 namespace {
 
@@ -92,14 +87,16 @@ int main(int argc, char** argv) {
   CaseOptions options;
   const std::vector<std::string> groups = absl::StrSplit(absl::GetFlag(FLAGS_cases), ',', absl::SkipEmpty());
   for (const std::string& g : groups) {
-    if (g != "hot" && g != "paced" && g != "sessions") {
-      return std::fprintf(stderr, "unknown case group %s (hot, paced, sessions)\n", g.c_str()), 2;
+    if (g != "hot" && g != "paced" && g != "sessions" && g != "idle") {
+      return std::fprintf(stderr, "unknown case group %s (hot, paced, sessions, idle)\n", g.c_str()), 2;
     }
   }
   auto chosen = [&](const char* g) { return std::find(groups.begin(), groups.end(), g) != groups.end(); };
   options.hot = chosen("hot");
   options.paced = chosen("paced");
   options.sessions = chosen("sessions");
+  options.idle = chosen("idle");
+  options.idle_time = absl::Seconds(quick ? 2 : absl::GetFlag(FLAGS_idle_seconds));
   options.paced_rates = PacedRates(quick);
   options.latency_jobs = quick ? 300 : absl::GetFlag(FLAGS_jobs);
   options.throughput_time = absl::Seconds(quick ? 0.5 : absl::GetFlag(FLAGS_seconds));
@@ -112,6 +109,9 @@ int main(int argc, char** argv) {
   if (options.paced) results.paced_cases = PacedCases(options.paced_rates);
   if (options.sessions) {
     for (const CaseInfo& c : SessionCases(options.session_clients)) results.paced_cases.push_back(c);
+  }
+  if (options.idle) {
+    for (const CaseInfo& c : IdleCases(options.idle_time)) results.paced_cases.push_back(c);
   }
   results.machine = DescribeMachine();
   results.load_start = LoadAverage();

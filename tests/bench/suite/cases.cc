@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "tests/bench/suite/idle.h"
 #include "tests/bench/suite/percentile.h"
 #include "tests/bench/suite/process_cpu.h"
 #include "tests/bench/suite/sessions.h"
@@ -223,6 +224,9 @@ std::map<std::string, CaseValue> RunCases(const std::string& system_id, BenchSys
     if (o.sessions) {
       for (const CaseInfo& c : SessionCases(o.session_clients)) all.push_back(c);
     }
+    if (o.idle) {
+      for (const CaseInfo& c : IdleCases(o.idle_time)) all.push_back(c);
+    }
     for (const CaseInfo& c : all) out[c.id] = Fail(main_caller.status());
     return out;
   }
@@ -231,6 +235,8 @@ std::map<std::string, CaseValue> RunCases(const std::string& system_id, BenchSys
   if (o.hot) RunHotCases(system, **main_caller, o, out);
   if (o.paced) out.merge(RunPacedCases(system_id, system, o.paced_rates));
   if (o.sessions) out.merge(RunSessionCases(system_id, system, o.session_clients, o.session_time));
+  // Last: whatever the cases before left behind (leases, connections) is part of idle.
+  if (o.idle) out.merge(RunIdleCases(system, **main_caller, o.idle_time));
   return out;
 }
 

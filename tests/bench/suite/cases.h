@@ -14,8 +14,8 @@
 namespace jobd::bench {
 
 struct CaseOptions {
-  // Which groups run: the hot loop (the first table), paced, many sessions.
-  bool hot = true, paced = true, sessions = true;
+  // Which groups run: the hot loop (the first table), paced, many sessions, idle.
+  bool hot = true, paced = true, sessions = true, idle = false;
   int latency_jobs = 5000;                       // noop round trips measured
   absl::Duration throughput_time = absl::Seconds(3);  // per in-flight level
   absl::Duration large_budget = absl::Seconds(5);     // per large-payload case
@@ -23,6 +23,7 @@ struct CaseOptions {
   std::vector<PacedRate> paced_rates = PacedRates(false);
   std::vector<int> session_clients = {8, 64};
   absl::Duration session_time = absl::Seconds(3);  // per client count
+  absl::Duration idle_time = absl::Seconds(60);
 };
 
 // The hot-loop case ids, in table order, with their labels and units.

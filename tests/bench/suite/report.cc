@@ -60,29 +60,37 @@ std::optional<double> BestPeer(const Results& r, const std::string& mode, const 
 }
 
 struct Target {
+  using Check = std::function<std::optional<std::pair<double, bool>>(const Results&, const std::string&)>;
   std::string what;
   std::string bound;
-  std::function<std::optional<std::pair<double, bool>>(const Results&, const std::string&)> check;
+  Check check;  // nullopt: the cases it needs did not run
 };
 
-std::vector<Target> Targets() {
+std::optional<std::pair<double, bool>> Ratio(std::optional<double> mine, std::optional<double> against,
+                                             bool lower, double bound) {
+  if (!mine || !against || *against == 0) return std::nullopt;
+  const double x = *mine / *against;
+  return std::make_pair(x, lower ? x <= bound : x >= bound);
+}
+
+// jobd's value of case `id` over the best of `against` (min when `lower`), and whether it is
+// within `bound`.
+Target::Check RatioToBest(std::string id, std::vector<std::string> against, bool lower, double bound) {
+  return [=](const Results& r, const std::string& mode) {
+    return Ratio(Get(r, mode, "jobd", id), BestPeer(r, mode, against, id, lower), lower, bound);
+  };
+}
+
+// Issue 7: the hot loop against the queues.
+std::vector<Target> HotTargets() {
   const std::vector<std::string> queues = {"redis", "gearman"};
   const std::vector<std::string> peers = {"grpc", "redis", "gearman"};
-  auto ratio = [](std::string id, std::vector<std::string> against, bool lower, double bound) {
-    return [=](const Results& r, const std::string& mode) -> std::optional<std::pair<double, bool>> {
-      auto mine = Get(r, mode, "jobd", id);
-      auto best = BestPeer(r, mode, against, id, lower);
-      if (!mine || !best || *best == 0) return std::nullopt;
-      const double x = *mine / *best;
-      return std::make_pair(x, lower ? x <= bound : x >= bound);
-    };
-  };
   return {
-      {"noop p50 / best of Redis, Gearman", "≤ 0.5", ratio("rtt_p50_us", queues, true, 0.5)},
-      {"noop p99 / best of Redis, Gearman", "≤ 1", ratio("rtt_p99_us", queues, true, 1.0)},
-      {"jobs/s at 8 in flight / best of Redis, Gearman", "≥ 2", ratio("jobs_s_8", queues, false, 2.0)},
-      {"jobs/s at 64 in flight / best of Redis, Gearman", "≥ 3", ratio("jobs_s_64", queues, false, 3.0)},
-      {"16 MiB round trip / best peer (gRPC included)", "≤ 0.1", ratio("rtt_16mib_ms", peers, true, 0.1)},
+      {"noop p50 / best of Redis, Gearman", "≤ 0.5", RatioToBest("rtt_p50_us", queues, true, 0.5)},
+      {"noop p99 / best of Redis, Gearman", "≤ 1", RatioToBest("rtt_p99_us", queues, true, 1.0)},
+      {"jobs/s at 8 in flight / best of Redis, Gearman", "≥ 2", RatioToBest("jobs_s_8", queues, false, 2.0)},
+      {"jobs/s at 64 in flight / best of Redis, Gearman", "≥ 3", RatioToBest("jobs_s_64", queues, false, 3.0)},
+      {"16 MiB round trip / best peer (gRPC included)", "≤ 0.1", RatioToBest("rtt_16mib_ms", peers, true, 0.1)},
       {"16 MiB round trip / (16 MiB memcpy + noop p50)", "≤ 2",
        [](const Results& r, const std::string& mode) -> std::optional<std::pair<double, bool>> {
          auto mine = Get(r, mode, "jobd", "rtt_16mib_ms");
@@ -99,6 +107,62 @@ std::vector<Target> Targets() {
          return std::make_pair(*rss, *rss < 50);
        }},
   };
+}
+
+// CPU per paced job of every process of `system` together. A part a system does not have (the
+// raw echo's server, gRPC's workers) counts 0; without the client's figure there is none.
+std::optional<double> PacedCpuPerJob(const Results& r, const std::string& mode, const std::string& system,
+                                     int rate) {
+  const std::string at = absl::StrCat("paced_", rate, "_");
+  auto client = Get(r, mode, system, at + "cpu_client_us");
+  if (!client) return std::nullopt;
+  return *client + Get(r, mode, system, at + "cpu_server_us").value_or(0) +
+         Get(r, mode, system, at + "cpu_workers_us").value_or(0);
+}
+
+// Issue 12: the rates services run at, many client processes, idle; against the raw echo (the
+// two-hop floor) and the peers of the same run.
+std::vector<Target> RatesTargets() {
+  const std::vector<std::string> peers = {"grpc", "redis", "gearman"};
+  const std::vector<std::string> raw = {"raw"};
+  std::vector<Target> out;
+  for (int rate : {100, 1000}) {
+    const std::string p50 = absl::StrCat("paced_", rate, "_p50_us"), p99 = absl::StrCat("paced_", rate, "_p99_us");
+    out.push_back({absl::StrCat("paced ", rate, "/s p50 / raw echo's"), "≤ 1.5", RatioToBest(p50, raw, true, 1.5)});
+    out.push_back({absl::StrCat("paced ", rate, "/s p50 / best of gRPC, Redis, Gearman"), "≤ 0.3",
+                   RatioToBest(p50, peers, true, 0.3)});
+    out.push_back({absl::StrCat("paced ", rate, "/s p99 / best of gRPC, Redis, Gearman"), "≤ 1",
+                   RatioToBest(p99, peers, true, 1.0)});
+  }
+  for (int rate : {100, 1000, 10000}) {
+    out.push_back({absl::StrCat("paced ", rate, "/s CPU per job, all processes / lowest of the peers'"), "≤ 1",
+                   [rate, peers](const Results& r, const std::string& mode) {
+                     std::optional<double> lowest;
+                     for (const std::string& p : peers) {
+                       auto v = PacedCpuPerJob(r, mode, p, rate);
+                       if (v && (!lowest || *v < *lowest)) lowest = v;
+                     }
+                     return Ratio(PacedCpuPerJob(r, mode, "jobd", rate), lowest, true, 1.0);
+                   }});
+  }
+  out.push_back({"idle: agent + workers, % of one CPU", "< 0.1",
+                 [](const Results& r, const std::string& mode) -> std::optional<std::pair<double, bool>> {
+                   auto server = Get(r, mode, "jobd", "idle_cpu_server_us_s");
+                   auto workers = Get(r, mode, "jobd", "idle_cpu_workers_us_s");
+                   if (!server || !workers) return std::nullopt;
+                   const double percent = (*server + *workers) / 1e4;
+                   return std::make_pair(percent, percent < 0.1);
+                 }});
+  out.push_back({"hot loop p50 / the lower ping-pong floor", "≤ 2",
+                 [](const Results& r, const std::string& mode) -> std::optional<std::pair<double, bool>> {
+                   const double floor = std::min(r.raw.pingpong_same_cpu.p50_us, r.raw.pingpong_two_cpus.p50_us);
+                   return Ratio(Get(r, mode, "jobd", "rtt_p50_us"), floor, true, 2.0);
+                 }});
+  for (int n : {8, 64}) {
+    out.push_back({absl::StrCat(n, " client processes: jobs/s / raw echo's"), "≥ 1",
+                   RatioToBest(absl::StrCat("sessions_", n, "_jobs_s"), raw, false, 1.0)});
+  }
+  return out;
 }
 
 std::string JsonString(const std::string& s) {
@@ -195,6 +259,29 @@ std::string Table(const Results& r, const std::vector<std::string>& systems, con
   return out;
 }
 
+// The targets whose cases ran, met or not in each mode; empty when none ran.
+std::string TargetTable(const std::string& title, const std::vector<Target>& targets, const Results& r,
+                        const std::vector<std::string>& modes) {
+  std::string rows;
+  bool any = false;
+  for (const Target& t : targets) {
+    absl::StrAppend(&rows, "| ", t.what, " | ", t.bound, " |");
+    for (const std::string& m : modes) {
+      auto v = t.check(r, m);
+      any |= v.has_value();
+      absl::StrAppend(&rows, " ", v ? absl::StrCat(Number(v->first), v->second ? " met" : " **not met**") : "n/a",
+                      " |");
+    }
+    absl::StrAppend(&rows, "\n");
+  }
+  if (!any) return "";
+  std::string out = absl::StrCat("\n### ", title, "\n\n| target | bound |");
+  for (const std::string& m : modes) absl::StrAppend(&out, " ", m, " |");
+  absl::StrAppend(&out, "\n|---|---|");
+  for (size_t i = 0; i < modes.size(); ++i) absl::StrAppend(&out, "---|");
+  return absl::StrCat(out, "\n", rows);
+}
+
 }  // namespace
 
 std::string LoadAverage() {
@@ -225,7 +312,8 @@ std::string RenderMarkdown(const Results& r) {
     absl::StrAppend(&out, r.hot ? "\n" : "", "## Paced and many-session\n\n", r.machine,
                     ". Paced: one client, a 64 B job every 1/rate s (latency from each job's start; CPU per job "
                     "of each process over the measured jobs). Many sessions: N client processes, one job in "
-                    "flight each. Cells: ", absl::StrJoin(modes, " / "), ".\n\n", Table(r, systems, r.paced_cases));
+                    "flight each. Idle (when run): the system's own processes, nothing asked of them, CPU "
+                    "in µs per second (1,000 is 0.1% of a CPU). Cells: ", absl::StrJoin(modes, " / "), ".\n\n", Table(r, systems, r.paced_cases));
   }
   absl::StrAppend(&out, "\nLoad average (1, 5, 15 min): ", r.load_start, " at the start, ", r.load_end,
                   " at the end (", sysconf(_SC_NPROCESSORS_ONLN), " CPUs).\n");
@@ -238,21 +326,8 @@ std::string RenderMarkdown(const Results& r) {
     absl::StrAppendFormat(&out, "| memcpy %d MiB (ms) | %s |\n", mib, Number(ms));
   }
 
-  if (!r.hot) return out;
-  absl::StrAppend(&out, "\n### Targets (issue 7)\n\n| target | bound |");
-  for (const std::string& m : modes) absl::StrAppend(&out, " ", m, " |");
-  absl::StrAppend(&out, "\n|---|---|");
-  for (size_t i = 0; i < modes.size(); ++i) absl::StrAppend(&out, "---|");
-  absl::StrAppend(&out, "\n");
-  for (const Target& t : Targets()) {
-    absl::StrAppend(&out, "| ", t.what, " | ", t.bound, " |");
-    for (const std::string& m : modes) {
-      auto v = t.check(r, m);
-      absl::StrAppend(&out, " ", v ? absl::StrCat(Number(v->first), v->second ? " met" : " **not met**") : "n/a",
-                      " |");
-    }
-    absl::StrAppend(&out, "\n");
-  }
+  absl::StrAppend(&out, TargetTable("Targets (issue 7: the hot loop)", HotTargets(), r, modes),
+                  TargetTable("Targets (issue 12: paced, many client processes, idle)", RatesTargets(), r, modes));
   return out;
 }
 
@@ -292,7 +367,9 @@ std::string RenderJson(const Results& r) {
   }
   absl::StrAppend(&out, "\n  },\n  \"targets\": [");
   bool first = true;
-  for (const Target& t : Targets()) {
+  std::vector<Target> targets = HotTargets();
+  for (Target& t : RatesTargets()) targets.push_back(std::move(t));
+  for (const Target& t : targets) {
     absl::StrAppend(&out, first ? "\n" : ",\n", "    {\"target\": ", JsonString(t.what), ", \"bound\": ",
                     JsonString(t.bound));
     first = false;
