@@ -100,10 +100,11 @@ absl::Status Agent::Init() {
   unlink(config_.socket_path().c_str());
   service_ = std::make_unique<JobdService>(*this);
   // The standard grpc.health.v1 service, for probes and tools that speak it.
-  grpc::EnableDefaultHealthCheckService(true);
+  health_ = std::make_unique<HealthService>();
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix://" + config_.socket_path(), grpc::InsecureServerCredentials());
   builder.RegisterService(service_.get());
+  builder.RegisterService(health_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config_.socket_path()));
@@ -147,9 +148,7 @@ void Agent::Drain() {
     // Lanes take no jobs past a drain either.
     Apply(coord_.With([](coordinator::Coordinator& c) { return c.RevokeAllLeases(); }));
   }
-  if (server_ != nullptr && server_->GetHealthCheckService() != nullptr) {
-    server_->GetHealthCheckService()->SetServingStatus(false);
-  }
+  if (health_ != nullptr) health_->SetServing(false);
 }
 
 void Agent::Shutdown(absl::Duration grace) {
@@ -179,6 +178,7 @@ void Agent::Shutdown(absl::Duration grace) {
   if (pump_ != nullptr) pump_->Stop();
   http_.reset();
   spdlog::info("metrics endpoint closed");
+  if (health_ != nullptr) health_->Shutdown();
   if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
   if (server_ != nullptr) unlink(config_.socket_path().c_str());
   if (pump_ != nullptr) pump_->UnlinkSideSocket();

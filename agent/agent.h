@@ -16,6 +16,7 @@
 #include "agent/admin_views.h"
 #include "agent/agent_config.h"
 #include "agent/channel_pump.h"
+#include "agent/health_service.h"
 #include "agent/housekeeping_thread.h"
 #include "agent/http_endpoint.h"
 #include "agent/lease_book.h"
@@ -182,6 +183,7 @@ class Agent {
   std::unique_ptr<AdminViews> admin_;
   std::unique_ptr<shm::AgentBeacon> beacon_;
   std::unique_ptr<grpc::Service> service_;
+  std::unique_ptr<HealthService> health_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpEndpoint> http_;
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -215,6 +216,67 @@ TEST(OperationsTest, HealthzAndTheGrpcHealthServiceTurnUnhealthyWhenDraining) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("draining"));
+}
+
+// The health service is the agent's own synchronous one: a Watch hears the drain, a name jobd
+// does not serve is unknown, and the agent runs none of the threads gRPC's callback-based
+// built-in service brings (two "nexting_thread"s waking twice a second each, idle or not).
+TEST(OperationsTest, GrpcHealthWatchHearsTheDrainAndTheAgentRunsNoCallbackQueueThreads) {
+  auto agent = AgentProcess::Start({.workers = 1});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto channel = grpc::CreateChannel(client::GrpcAddress((*agent)->socket_path()), grpc::InsecureChannelCredentials());
+  auto health = grpc::health::v1::Health::NewStub(channel);
+
+  grpc::health::v1::HealthCheckRequest own;
+  own.set_service("jobd.v1.Jobd");
+  grpc::health::v1::HealthCheckRequest unknown;
+  unknown.set_service("not.a.Service");
+  {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckResponse resp;
+    ASSERT_TRUE(health->Check(&ctx, own, &resp).ok());
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status st = health->Check(&ctx, unknown, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_THAT(st.error_message(), HasSubstr("unknown service 'not.a.Service'"));
+  }
+
+  grpc::ClientContext watch_ctx;
+  watch_ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  auto watch = health->Watch(&watch_ctx, grpc::health::v1::HealthCheckRequest());
+  grpc::health::v1::HealthCheckResponse seen;
+  ASSERT_TRUE(watch->Read(&seen));
+  EXPECT_EQ(seen.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  {
+    grpc::ClientContext ctx;
+    auto unknown_watch = health->Watch(&ctx, unknown);
+    grpc::health::v1::HealthCheckResponse first;
+    ASSERT_TRUE(unknown_watch->Read(&first));
+    EXPECT_EQ(first.status(), grpc::health::v1::HealthCheckResponse::SERVICE_UNKNOWN);
+    ctx.TryCancel();
+  }
+
+  std::set<std::string> threads;
+  const std::string tasks = absl::StrCat("/proc/", (*agent)->pid(), "/task");
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    threads.insert(name);
+  }
+  EXPECT_FALSE(threads.contains("nexting_thread")) << "a gRPC callback completion queue runs in the agent";
+  EXPECT_TRUE(threads.contains("jobd")) << "the thread names were read";
+
+  ProgramResult drain = RunProgram({BinDir() + "/jobctl", "drain"}, {"JOBD_SOCKET=" + (*agent)->socket_path()});
+  EXPECT_EQ(drain.exit_code, 0);
+  ASSERT_TRUE(watch->Read(&seen)) << "the Watch ended instead of reporting the drain";
+  EXPECT_EQ(seen.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  watch_ctx.TryCancel();
+  (void)watch->Finish();
 }
 
 TEST(OperationsTest, SigtermLetsRunningJobsFinishRefusesNewOnesAndExitsZero) {
