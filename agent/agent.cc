@@ -215,7 +215,7 @@ void Agent::Dispatch(const coordinator::Dispatch& d) {
     // The job comes back through WorkerGone: retried or failed with the reason.
     spdlog::warn("job {} type {}: worker {} cannot take session {}'s segment: {}; replacing it", d.id,
                  Quoted(d.type), conn->slot, coordinator::SessionOf(d.id), s.ToString());
-    conn->stream.Abort();
+    EndWorker(*conn);
     return;
   }
   SendToWorker(*conn, EncodeAssignment(d, shm::MonotonicNanos()));

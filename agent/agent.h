@@ -87,6 +87,9 @@ class Agent {
       const pb::WorkerHello& hello);
   void HandleResult(WorkerConn& worker, const pb::JobResult& result);
   void CloseWorker(const std::shared_ptr<WorkerConn>& worker);
+  // Ends a worker the agent cannot use or trust: through its stream's end while it has one,
+  // else by SIGKILL (a detached worker), whose reaping closes it.
+  void EndWorker(WorkerConn& worker);
 
   const AdminViews& admin() const { return *admin_; }
   // The port /metrics and /healthz listen on; 0 when off.

@@ -22,6 +22,12 @@ void Agent::ReapChildren() {
     std::optional<WorkerExit> exit = supervisor_->OnExit(pid, status);
     if (!exit.has_value()) continue;
     metrics_.WorkerRestarted(exit->index, ExitReasonName(exit->reason));
+    // A detached worker has no stream whose end would say it is gone: its exit does, before what
+    // it held is reclaimed (as a stream's end comes before the reaping).
+    if (std::shared_ptr<WorkerConn> w = exit->owner != shm::kNoOwner ? peers_.FindWorker(exit->owner) : nullptr;
+        w != nullptr && w->stream.detached()) {
+      CloseWorker(w);
+    }
     uint32_t freed = 0;
     if (exit->owner != shm::kNoOwner) freed = ledger_.ReclaimWorker(exit->owner);
     spdlog::log(exit->reason == ExitReason::kCrash ? spdlog::level::warn : spdlog::level::info,
@@ -54,7 +60,7 @@ void Agent::ExpirePending() {
     if (!p.worker) {
       if (std::shared_ptr<SessionConn> s = peers_.FindSession(p.id)) s->stream.Abort();
     } else if (std::shared_ptr<WorkerConn> w = peers_.FindWorker(p.id)) {
-      w->stream.Abort();
+      EndWorker(*w);
     }
     spdlog::warn("{} {} never picked up its segment on the side socket; ended", p.worker ? "worker" : "session", p.id);
   }

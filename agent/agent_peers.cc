@@ -337,6 +337,10 @@ void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
   if (!shut_down_.load()) (void)supervisor_->StopOwner(worker->id, ExitReason::kCrash, SIGKILL);
 }
 
+void Agent::EndWorker(WorkerConn& worker) {
+  if (!worker.stream.Abort()) (void)supervisor_->StopOwner(worker.id, ExitReason::kCrash, SIGKILL);
+}
+
 absl::Status Agent::GiveSegment(WorkerConn& worker, coordinator::SessionId session) {
   absl::MutexLock lock(&worker.side_mu);
   if (worker.segments.contains(session)) return absl::OkStatus();

@@ -23,10 +23,10 @@ namespace {
 constexpr int kBatch = 64;
 
 // Pops up to kBatch messages from a peer's up ring and hands each to `handle`. A ring the peer
-// broke, or a message that does not parse, ends that peer's stream (and so its session or its
+// broke, or a message that does not parse, ends that peer (`end`: its session's stream, or its
 // worker process); nothing else is touched.
-template <typename Conn, typename Message, typename Handle>
-bool DrainChannel(Conn& conn, const char* what, Handle handle, bool even_closed = false) {
+template <typename Conn, typename Message, typename Handle, typename End>
+bool DrainChannel(Conn& conn, const char* what, Handle handle, End end, bool even_closed = false) {
   if ((!even_closed && conn.closed.load(std::memory_order_relaxed)) || conn.channel->broken()) return false;
   static thread_local std::string scratch;
   Message msg;
@@ -40,7 +40,7 @@ bool DrainChannel(Conn& conn, const char* what, Handle handle, bool even_closed 
       const absl::Status& why = popped.status();
       spdlog::warn("{} {}: {}; ending it", what, conn.id, why.ToString());
       conn.channel->Break(why);
-      conn.stream.Abort();
+      end();
       return true;
     }
     handle(msg);
@@ -58,7 +58,7 @@ bool Agent::DrainSession(SessionConn& session) {
       default:
         spdlog::warn("session {}: ignored a channel message of kind {}", session.id, static_cast<int>(msg.msg_case()));
     }
-  });
+  }, [&] { session.stream.Abort(); });
 }
 
 bool Agent::DrainWorker(WorkerConn& worker) {
@@ -70,7 +70,7 @@ bool Agent::DrainWorker(WorkerConn& worker) {
       case pb::WorkerMessage::kLeaseReleased: HandleLeaseReleased(worker, msg.lease_released()); break;
       default: break;
     }
-  });
+  }, [&] { EndWorker(worker); });
 }
 
 void Agent::DrainReportsOfClosedWorker(WorkerConn& worker) {
@@ -80,7 +80,7 @@ void Agent::DrainReportsOfClosedWorker(WorkerConn& worker) {
       [&](const pb::WorkerMessage& msg) {
         if (msg.has_lane_report()) HandleLaneReport(worker, msg.lane_report());
       },
-      /*even_closed=*/true);
+      [&] { EndWorker(worker); }, /*even_closed=*/true);
 }
 
 // A peer presents its one-time token; the agent answers with its segment, its wake eventfd
@@ -125,13 +125,13 @@ void Agent::AttachWorker(WorkerConn& worker, shm::UniqueFd side, const shm::Peer
   if (cred.pid != worker.pid) {
     spdlog::warn("worker {}: side socket opened by pid {}, not the worker's pid {}; refused", worker.slot, cred.pid,
                  worker.pid);
-    worker.stream.Abort();
+    EndWorker(worker);
     return;
   }
   const wire::SideBytes record = wire::EncodeSideRecord({wire::SideKind::kPeerSegment, worker.id});
   const int fds[] = {worker.segment->fd(), worker.wake.get(), beacon_->fd()};
   if (absl::Status s = shm::SendRecord(side.get(), record, fds); !s.ok()) {
-    worker.stream.Abort();
+    EndWorker(worker);
     return;
   }
   {
@@ -145,7 +145,7 @@ void Agent::AttachWorker(WorkerConn& worker, shm::UniqueFd side, const shm::Peer
       [&](coordinator::Coordinator& c) { return c.AddWorker(worker.id, worker.types, worker.lanes); });
   if (!effects.ok()) {
     spdlog::warn("worker {} refused: {}", worker.slot, effects.status().ToString());
-    worker.stream.Abort();
+    EndWorker(worker);
     return;
   }
   spdlog::info("worker {} ready: pid {}, types {}", worker.slot, worker.pid, absl::StrJoin(worker.types, ","));

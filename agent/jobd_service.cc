@@ -45,7 +45,12 @@ grpc::Status JobdService::Work(grpc::ServerContext* context,
     return ToGrpc(worker.status());
   }
   while (stream->Read(&msg)) {
-    spdlog::warn("worker {}: a message on its stream, where only the hello belongs; ending it", (*worker)->slot);
+    // From now on the worker's process is its liveness (Detach in jobd.proto).
+    if (msg.has_detach() && (*worker)->stream.Detach()) return grpc::Status::OK;
+    if (!msg.has_detach()) {
+      spdlog::warn("worker {}: a message on its stream, where only the hello and a detach belong; ending it",
+                   (*worker)->slot);
+    }
     break;
   }
   agent_.CloseWorker(*worker);

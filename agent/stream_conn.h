@@ -27,13 +27,34 @@ class StreamConn {
     context_ = nullptr;
   }
   // Ends the stream from our side (the peer broke the protocol); its handler then returns.
-  void Abort() {
+  // False when there is no stream to end: closed, or the peer detached from it.
+  bool Abort() {
     absl::MutexLock lock(&mu_);
-    if (context_ != nullptr) context_->TryCancel();
+    aborted_ = true;
+    if (context_ == nullptr) return false;
+    context_->TryCancel();
+    return true;
+  }
+  // The peer leaves the stream for good (a worker's Detach; its handler then returns): later
+  // writes are dropped and Abort ends nothing. False when the stream was already aborted, so that
+  // a peer the agent meant to end is ended rather than detached.
+  bool Detach() {
+    absl::MutexLock lock(&mu_);
+    if (aborted_) return false;
+    stream_ = nullptr;
+    context_ = nullptr;
+    detached_ = true;
+    return true;
+  }
+  bool detached() {
+    absl::MutexLock lock(&mu_);
+    return detached_;
   }
 
  private:
   absl::Mutex mu_;
+  bool aborted_ ABSL_GUARDED_BY(mu_) = false;
+  bool detached_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ServerReaderWriter<Out, In>* stream_ ABSL_GUARDED_BY(mu_);
   grpc::ServerContext* context_ ABSL_GUARDED_BY(mu_);
 };

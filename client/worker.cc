@@ -194,49 +194,52 @@ absl::Status Worker::Run(WorkerOptions options) {
     }
     token = t;
   }
-  auto channel = grpc::CreateChannel(GrpcAddress(socket), grpc::InsecureChannelCredentials());
-  auto stub = pb::Jobd::NewStub(channel);
-  grpc::ClientContext context;
-  auto stream = stub->Work(&context);
-
-  pb::WorkerMessage hello;
-  hello.mutable_hello()->set_token(token);
-  hello.mutable_hello()->set_pid(getpid());
-  hello.mutable_hello()->set_lanes(true);
-  for (const auto& [type, handler] : handlers_) hello.mutable_hello()->add_types(type);
-  pb::AgentToWorker in;
-  if (!stream->Write(hello) || !stream->Read(&in) || !in.has_welcome()) {
-    grpc::Status st = stream->Finish();
-    return absl::UnavailableError(absl::StrCat("jobd at ", socket, " refused the worker: ", st.error_message()));
+  // The handshake: hello, welcome, then this worker's segment through the side socket. After it
+  // the stream would carry nothing, so the worker detaches and drops gRPC, whose timer threads
+  // would otherwise wake it a few times a second for as long as it lives (Detach in jobd.proto).
+  // From then on the side socket's end says the agent is gone.
+  pb::WorkerWelcome welcome;
+  PickedUp picked;
+  {
+    auto channel = grpc::CreateChannel(GrpcAddress(socket), grpc::InsecureChannelCredentials());
+    auto stub = pb::Jobd::NewStub(channel);
+    grpc::ClientContext context;
+    auto stream = stub->Work(&context);
+    pb::WorkerMessage hello;
+    hello.mutable_hello()->set_token(token);
+    hello.mutable_hello()->set_pid(getpid());
+    hello.mutable_hello()->set_lanes(true);
+    for (const auto& [type, handler] : handlers_) hello.mutable_hello()->add_types(type);
+    pb::AgentToWorker in;
+    if (!stream->Write(hello) || !stream->Read(&in) || !in.has_welcome()) {
+      grpc::Status st = stream->Finish();
+      return absl::UnavailableError(absl::StrCat("jobd at ", socket, " refused the worker: ", st.error_message()));
+    }
+    welcome = std::move(*in.mutable_welcome());
+    // The agent sends assignments down this worker's own channel, so a worker that cannot pick
+    // it up must not pretend to serve.
+    JOBD_ASSIGN_OR_RETURN(picked, PickUpSegment(welcome.segment()));
+    pb::WorkerMessage detach;
+    detach.mutable_detach();
+    if (!stream->Write(detach) || !stream->WritesDone()) {
+      grpc::Status st = stream->Finish();
+      return absl::UnavailableError(absl::StrCat("jobd at ", socket, " ended the worker's stream: ", st.error_message()));
+    }
+    if (grpc::Status st = stream->Finish(); !st.ok()) {
+      return absl::UnavailableError(absl::StrCat("jobd at ", socket, " ended the worker's stream: ", st.error_message()));
+    }
   }
-  const pb::WorkerWelcome& welcome = in.welcome();
   const shm::OwnerId owner = welcome.owner_id();
   shm::SegmentShape session_shape;
   JOBD_ASSIGN_OR_RETURN(session_shape.classes, shm::ParseSizeClasses(welcome.session_classes()));
   session_shape.ring_capacity = welcome.session_ring_capacity();
-  // The agent sends assignments down this worker's own channel, so a worker that cannot pick it
-  // up must not pretend to serve.
-  JOBD_ASSIGN_OR_RETURN(PickedUp picked, PickUpSegment(welcome.segment()));
   shm::UniqueFd side = std::move(picked.side);
   auto ring = std::make_unique<PeerChannel>(std::move(picked), absl::Microseconds(welcome.segment().spin_us()));
 
   Inbox inbox;
+  // Its end (the agent gone) sets `signal` and rings this worker's doorbell.
   std::thread side_reader([&] { ReadSide(side.get(), session_shape, inbox, *ring); });
-  // The stream carries nothing after the welcome: its end says the agent is gone.
-  std::thread stream_reader([&] {
-    pb::AgentToWorker msg;
-    while (stream->Read(&msg)) {
-    }
-    {
-      absl::MutexLock lock(&inbox.mu);
-      inbox.closed = true;
-    }
-    inbox.signal.store(true);
-    ring->Wake();
-  });
   auto stop_readers = [&] {
-    context.TryCancel();
-    stream_reader.join();
     {
       absl::MutexLock lock(&inbox.mu);
       inbox.closed = true;
@@ -524,8 +527,8 @@ absl::Status Worker::Run(WorkerOptions options) {
     if (l.jobs_left > 0 && --l.jobs_left == 0) return release_lease();
     return true;
   };
-  bool stream_ok = true;
-  while (stream_ok) {
+  bool serving = true;  // false once the agent is gone
+  while (serving) {
     Next job;
     absl::StatusOr<bool> got = next(job);
     if (!got.ok()) {
@@ -536,7 +539,7 @@ absl::Status Worker::Run(WorkerOptions options) {
     const int64_t received_ns = shm::MonotonicNanos();
     env_.Expire();
     if (job.from_lane) {
-      stream_ok = serve_lane(job.submit, received_ns);
+      serving = serve_lane(job.submit, received_ns);
       continue;
     }
     const pb::Assignment& a = job.a;
@@ -586,13 +589,9 @@ absl::Status Worker::Run(WorkerOptions options) {
     *result->mutable_stamps() = a.stamps();
     result->mutable_stamps()->set_worker_received_ns(received_ns);
     result->mutable_stamps()->set_worker_done_ns(shm::MonotonicNanos());
-    stream_ok = write(out);
+    serving = write(out);
   }
   stop_readers();
-  grpc::Status st = stream->Finish();
-  if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
-    return absl::UnavailableError(absl::StrCat("connection to jobd lost: ", st.error_message()));
-  }
   return absl::OkStatus();
 }
 

@@ -8,6 +8,9 @@
 //   bad-class    a handle naming a size class the segment does not have
 //   stale        a slab it allocated and freed again
 //   unknown-job  a result for a job id it was never given
+//   garble-channel  no result: bytes that are no message, up its own channel to the agent
+// With --detach it leaves its gRPC stream after the handshake, as jobd's own workers do (Detach
+// in jobd.proto); without it, it keeps the stream open as a worker of an older SDK would.
 // It also takes leases (hello with lanes) and answers the jobs a session sends up its lane, again
 // by request text:
 //   lane-good         an honest echo, handed to the lease's answer owner first
@@ -40,7 +43,8 @@ namespace v1 = jobd::v1;
 namespace shm = jobd::shm;
 namespace wire = jobd::wire;
 
-int main() {
+int main(int argc, char** argv) {
+  const bool detach = argc > 1 && std::string(argv[1]) == "--detach";
   const char* token = std::getenv("JOBD_WORKER_TOKEN");
   const char* socket = std::getenv("JOBD_SOCKET");
   if (token == nullptr || socket == nullptr) return 2;
@@ -63,6 +67,14 @@ int main() {
   if (!picked.ok()) return 4;
   shm::UniqueFd side = std::move(picked->side);
   jobd::client::PeerChannel ring(std::move(*picked), absl::ZeroDuration());
+  if (detach) {
+    v1::WorkerMessage bye;
+    bye.mutable_detach();
+    if (!stream->Write(bye) || !stream->WritesDone() || !stream->Finish().ok()) return 7;
+    stream.reset();
+    stub.reset();
+    channel.reset();
+  }
   std::map<uint32_t, std::unique_ptr<shm::Segment>> segments;
   const shm::OwnerId me = w.owner_id();
   // The session segments come on the side socket, each before the first assignment or lease
@@ -202,6 +214,12 @@ int main() {
       respond(h, 4);
     } else if (text == "unknown-job") {
       r->set_job_id(a.job_id() + 12345);
+    } else if (text == "garble-channel") {
+      (void)ring.slot().up.TryPushWith(16, [](std::span<std::byte> bytes) {
+        std::memset(bytes.data(), 0xff, bytes.size());
+      });
+      ring.WakeAgent();
+      continue;
     } else {
       auto slab = arena.Allocate(text.size(), me);
       std::memcpy(slab->data.data(), text.data(), text.size());

@@ -4,6 +4,8 @@
 // nothing; an honest answer from the replacement goes through. Leased, the same worker's forged
 // lane answers (the job's own request slab, a slab it never handed to the lane, a slab it freed)
 // fail only their own job, and take or free nothing the session still holds.
+#include <signal.h>
+
 #include <string>
 #include <vector>
 
@@ -20,6 +22,18 @@ struct Case {
   std::string request;
   std::string words;  // what the error must name
 };
+
+// The rogue worker of slot 0 was replaced (more restarts than `restarts_before`), and the
+// replacement answers an honest job.
+void ExpectReplacedAndAnswering(AgentProcess& agent, client::JobClient& client, uint64_t restarts_before) {
+  ASSERT_TRUE(agent.WaitForReadyWorkers(1));
+  auto good = client.Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->view(), "good");
+  auto stats = agent.Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_GT(stats->workers(0).restarts(), restarts_before) << "the rogue worker was replaced";
+}
 
 TEST(RogueWorkerTest, EachBadAnswerEndsItsJobWithTheViolationNamedAndTheWorkerIsReplaced) {
   // Without leases every answer goes through the agent, which is what this test checks.
@@ -48,20 +62,46 @@ TEST(RogueWorkerTest, EachBadAnswerEndsItsJobWithTheViolationNamedAndTheWorkerIs
     EXPECT_EQ(client::OutcomeOf(r.status()), client::JobOutcome::kWorkerDied) << r.status();
     EXPECT_THAT(std::string(r.status().message()), HasSubstr("sent a bad result"));
     EXPECT_THAT(std::string(r.status().message()), HasSubstr(c.words));
-    // Replaced, and the replacement answers honestly.
-    ASSERT_TRUE((*agent)->WaitForReadyWorkers(1));
-    auto good = (*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
-    ASSERT_TRUE(good.ok()) << good.status();
-    EXPECT_EQ(good->view(), "good");
-    stats = (*agent)->Stats();
-    ASSERT_TRUE(stats.ok());
-    EXPECT_GT(stats->workers(0).restarts(), restarts_before) << "the rogue worker was replaced";
+    ExpectReplacedAndAnswering(**agent, **client, restarts_before);
   }
   // The "not-owned" case left a slab marked as the session's in its segment: it goes with the
   // session, like anything a session holds.
   client->reset();
   EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
   EXPECT_THAT((*agent)->Log(), HasSubstr("the worker is replaced"));
+}
+
+// Workers leave their gRPC stream after the handshake (Detach), so the agent cannot end one by
+// ending its stream: one that breaks its channel is killed, and its exit, once reaped, ends its
+// job and brings its replacement.
+TEST(RogueWorkerTest, ADetachedWorkerThatBreaksItsChannelIsKilledItsJobEndsAndItIsReplaced) {
+  auto agent = AgentProcess::Start(
+      {.workers = 1, .worker_cmd = BinDir() + "/rogue_worker --detach", .extra = {"--leases=false"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*agent)->WaitForReadyWorkers(1));
+  auto stats = (*agent)->Stats();
+  ASSERT_TRUE(stats.ok());
+  const pid_t first = stats->workers(0).pid();
+  const uint64_t restarts_before = stats->workers(0).restarts();
+  auto honest = (*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
+  ASSERT_TRUE(honest.ok()) << "a detached worker serves: " << honest.status();
+  EXPECT_EQ(honest->view(), "good");
+
+  auto r = (*client)->Start("rogue", "garble-channel", {.timeout = absl::Seconds(60)})->Wait();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(client::OutcomeOf(r.status()), client::JobOutcome::kWorkerDied) << r.status();
+  EXPECT_THAT((*agent)->Log(), HasSubstr("a malformed control message on its channel"));
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    gone = kill(first, 0) != 0;
+    if (!gone) absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(gone) << "the worker that broke its channel still runs (pid " << first << ")";
+  ExpectReplacedAndAnswering(**agent, **client, restarts_before);
+  client->reset();
+  EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
 }
 
 TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessionHolds) {
