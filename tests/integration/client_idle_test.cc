@@ -1,44 +1,22 @@
 // A service's JobClient that has nothing to do sleeps: its reconnect thread wakes when the
 // session's stream ends, not on a timer, and still reconnects after the agent comes back.
-#include <dirent.h>
-
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <string>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "gtest/gtest.h"
 #include "tests/integration/agent_process.h"
+#include "tests/integration/proc_threads.h"
 
 namespace jobd::testing {
 namespace {
 
-// Context switches so far of this process's thread named `name` (voluntary + involuntary).
+// Context switches so far of this process's thread named `name`.
 std::optional<uint64_t> SwitchesOfThread(const std::string& name) {
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return std::nullopt;
-  std::optional<uint64_t> found;
-  while (dirent* e = readdir(dir)) {
-    const std::string task = absl::StrCat("/proc/self/task/", e->d_name);
-    std::ifstream comm(task + "/comm");
-    std::string comm_name;
-    if (!std::getline(comm, comm_name) || comm_name != name) continue;
-    std::ifstream status(task + "/status");
-    uint64_t total = 0;
-    for (std::string line; std::getline(status, line);) {
-      absl::string_view v = line;
-      if (absl::ConsumePrefix(&v, "voluntary_ctxt_switches:") || absl::ConsumePrefix(&v, "nonvoluntary_ctxt_switches:")) {
-        uint64_t n = 0;
-        if (absl::SimpleAtoi(absl::StripAsciiWhitespace(v), &n)) total += n;
-      }
-    }
-    found = total;
+  for (const ProcThread& t : ThreadsOf(0)) {
+    if (t.name == name) return t.switches;
   }
-  closedir(dir);
-  return found;
+  return std::nullopt;
 }
 
 TEST(ClientIdleTest, AnIdleClientsReconnectThreadSleepsUntilTheStreamEndsAndThenReconnects) {

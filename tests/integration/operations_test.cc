@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -26,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "proto/grpc_health_v1.grpc.pb.h"
 #include "tests/integration/agent_process.h"
+#include "tests/integration/proc_threads.h"
 
 namespace jobd::testing {
 namespace {
@@ -261,13 +261,7 @@ TEST(OperationsTest, GrpcHealthWatchHearsTheDrainAndTheAgentRunsNoCallbackQueueT
   }
 
   std::set<std::string> threads;
-  const std::string tasks = absl::StrCat("/proc/", (*agent)->pid(), "/task");
-  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    threads.insert(name);
-  }
+  for (const ProcThread& t : ThreadsOf((*agent)->pid())) threads.insert(t.name);
   EXPECT_FALSE(threads.contains("nexting_thread")) << "a gRPC callback completion queue runs in the agent";
   EXPECT_TRUE(threads.contains("jobd")) << "the thread names were read";
 
