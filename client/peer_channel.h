@@ -102,15 +102,18 @@ class PeerChannel {
 
   // A session's lane to a leased worker (see shm/segment.h).
   bool has_lane() const { return lane_.peer_bell != nullptr; }
-  // Up the lane to the leased worker, ringing its doorbell. One sender at a time.
-  absl::StatusOr<bool> TrySendLane(const google::protobuf::MessageLite& message) {
-    absl::StatusOr<bool> pushed = Push(lane_.up, message);
+  // Up the lane to the leased worker, as a lane record (proto/lane_records.h), ringing its
+  // doorbell. One sender at a time.
+  absl::StatusOr<bool> TrySendLane(const v1::Submit& submit) {
+    absl::StatusOr<bool> pushed =
+        wire::PushLaneJob(lane_.up, submit.seq(), submit.type(), {submit.request().handle(), submit.request().size()},
+                          submit.timeout_ms(), submit.stamps().client_sent_ns(), submit.context());
     if (pushed.ok() && *pushed) lane_.peer_bell->Ring();
     return pushed;
   }
   // The leased worker's answers. One receiver at a time (the ring's consumer).
-  absl::StatusOr<bool> TryReceiveLane(google::protobuf::MessageLite& out) {
-    return Pop(lane_.down, out, "a malformed answer from the leased worker");
+  absl::StatusOr<bool> TryReceiveLane(wire::LaneAnswer& out) {
+    return wire::PopLaneAnswer(lane_.down, out, "a malformed answer from the leased worker");
   }
 
   // Spins (when recent waits were short: shm::SpinPolicy), then sleeps on this channel's

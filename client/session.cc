@@ -238,15 +238,31 @@ void JobFuture::Shared::DrainRing() {
 
 void JobFuture::Shared::DrainLane() {
   if (!ring->has_lane()) return;
-  pb::Completion c;
+  wire::LaneAnswer answer;
   for (;;) {
-    absl::StatusOr<bool> got = ring->TryReceiveLane(c);
+    absl::StatusOr<bool> got = ring->TryReceiveLane(answer);
+    // A worker never writes a broken lane either: end the session rather than guess.
+    if (got.ok() && *got && !pb::Outcome_IsValid(answer.outcome)) got = absl::DataLossError("an answer's outcome is unknown");
     if (!got.ok()) {
-      // A worker never writes a broken lane either: end the session rather than guess.
       stream_context.TryCancel();
       return;
     }
     if (!*got) return;
+    pb::Completion c;
+    c.set_seq(answer.seq);
+    c.set_outcome(static_cast<pb::Outcome>(answer.outcome));
+    c.set_code(answer.code);
+    c.set_message(std::move(answer.message));
+    if (answer.response.handle != 0) {
+      c.mutable_response()->set_handle(answer.response.handle);
+      c.mutable_response()->set_size(answer.response.size);
+    }
+    c.set_run_us(answer.run_us);
+    c.set_attempts(1);
+    pb::Stamps* stamps = c.mutable_stamps();
+    stamps->set_client_sent_ns(answer.client_sent_ns);
+    stamps->set_worker_received_ns(answer.worker_received_ns);
+    stamps->set_worker_done_ns(answer.worker_done_ns);
     Complete(c, /*from_lane=*/true);
   }
 }

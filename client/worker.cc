@@ -308,11 +308,10 @@ absl::Status Worker::Run(WorkerOptions options) {
   struct Next {
     bool from_lane = false;
     pb::Assignment a;
-    pb::Submit submit;
+    wire::LaneJob lane_job;
   };
   // The next job; false when the agent is gone.
   auto next = [&](Next& job) -> absl::StatusOr<bool> {
-    std::string scratch;
     for (;;) {
       pb::AgentToWorker m;
       absl::StatusOr<bool> got = ring->TryReceive(m);
@@ -358,9 +357,8 @@ absl::Status Worker::Run(WorkerOptions options) {
         return true;
       }
       if (lease.has_value()) {
-        // Copied out before parsing: the client may rewrite the bytes meanwhile.
-        absl::StatusOr<bool> popped =
-            wire::PopMessage(lease->segment->lane().up, job.submit, &scratch, "a malformed lane job");
+        // The client may rewrite the bytes meanwhile: the decoder copies each length once.
+        absl::StatusOr<bool> popped = wire::PopLaneJob(lease->segment->lane().up, job.lane_job, "a malformed lane job");
         if (!popped.ok()) {
           // The session broke its own lane: it loses the lease, nothing else.
           if (!release_lease()) return false;
@@ -368,7 +366,7 @@ absl::Status Worker::Run(WorkerOptions options) {
         }
         if (*popped) {
           job.from_lane = true;
-          const uint64_t id = MakeJobId(lease->session, job.submit.seq());
+          const uint64_t id = MakeJobId(lease->session, job.lane_job.seq);
           absl::MutexLock lock(&inbox.mu);
           inbox.running = id;
           inbox.cancelled.store(inbox.cancelled_early.erase(id) > 0);
@@ -391,14 +389,14 @@ absl::Status Worker::Run(WorkerOptions options) {
     }
   };
   // Runs the handler for a job whose request is in `arena`; fills `status` and the context.
-  auto run = [&](JobContext& ctx, shm::Arena* arena, const pb::SlabRef& request, const pb::SlabRef& shared,
+  auto run = [&](JobContext& ctx, shm::Arena* arena, wire::LaneSlab request, wire::LaneSlab shared,
                  absl::Status& status) {
-    if (status.ok() && request.handle() != 0) {
-      auto view = arena->Resolve(shm::Handle::FromBits(request.handle()), request.size());
+    if (status.ok() && request.handle != 0) {
+      auto view = arena->Resolve(shm::Handle::FromBits(request.handle), request.size);
       if (view.ok()) ctx.request_ = *view; else status = view.status();
     }
-    if (status.ok() && shared.handle() != 0) {
-      auto view = arena->Resolve(shm::Handle::FromBits(shared.handle()), shared.size());
+    if (status.ok() && shared.handle != 0) {
+      auto view = arena->Resolve(shm::Handle::FromBits(shared.handle), shared.size);
       if (view.ok()) ctx.shared_ = *view; else status = view.status();
     }
     if (status.ok()) {
@@ -414,55 +412,56 @@ absl::Status Worker::Run(WorkerOptions options) {
   };
   // A lane job: checked as the agent checks a submit, run, answered down the lane to the
   // client, and reported to the agent after the fact.
-  auto serve_lane = [&](const pb::Submit& sub, int64_t received_ns) -> bool {
+  auto serve_lane = [&](const wire::LaneJob& sub, int64_t received_ns) -> bool {
     Lease& l = *lease;
-    const uint64_t id = MakeJobId(l.session, sub.seq());
+    const uint64_t id = MakeJobId(l.session, sub.seq);
     shm::Arena* arena = l.segment->arena();
     JobContext ctx;
     ctx.arena_ = arena;
     ctx.owner_ = owner;
     ctx.job_id_ = id;
-    ctx.type_ = sub.type();
+    ctx.type_ = sub.type;
     ctx.attempt_ = 1;
     ctx.cancelled_ = &inbox.cancelled;
     ctx.env_ = &env_;
     absl::Status status;
     uint64_t context_bytes = 0;
-    for (const auto& [k, v] : sub.context()) context_bytes += k.size() + v.size();
-    if (!l.types.contains(sub.type())) {
-      status = absl::NotFoundError(absl::StrCat("job type '", sub.type().substr(0, 128), "' is not served by this lane"));
-    } else if (sub.policy() != pb::POLICY_SIMPLE || sub.shared().handle() != 0 || sub.retry().max_attempts() > 1) {
-      status = absl::InvalidArgumentError("a lane job is a simple job: no NoReply, ManualRespond, shared piece or retry");
-    } else if (sub.timeout_ms() > l.max_timeout_ms) {
+    for (const auto& [k, v] : sub.context) context_bytes += k.size() + v.size();
+    // (A lane job is a simple job: its record cannot ask for NoReply, ManualRespond, a shared
+    // piece or retries.)
+    if (!l.types.contains(sub.type)) {
+      status = absl::NotFoundError(absl::StrCat("job type '", sub.type.substr(0, 128), "' is not served by this lane"));
+    } else if (sub.timeout_ms > l.max_timeout_ms) {
       status = absl::InvalidArgumentError(
-          absl::StrCat("timeout of ", sub.timeout_ms(), " ms exceeds the agent's maximum of ", l.max_timeout_ms, " ms"));
+          absl::StrCat("timeout of ", sub.timeout_ms, " ms exceeds the agent's maximum of ", l.max_timeout_ms, " ms"));
     } else if (context_bytes > l.max_context_bytes) {
       status = absl::InvalidArgumentError(absl::StrCat("context of ", context_bytes, " bytes exceeds the limit of ",
                                                        l.max_context_bytes, " bytes"));
-    } else if (sub.request().handle() != 0) {
-      absl::StatusOr<shm::OwnerId> holder = arena->OwnerOf(shm::Handle::FromBits(sub.request().handle()));
+    } else if (sub.request.handle != 0) {
+      absl::StatusOr<shm::OwnerId> holder = arena->OwnerOf(shm::Handle::FromBits(sub.request.handle));
       if (!holder.ok() || *holder != l.session) {
         status = absl::InvalidArgumentError("the request slab is not held by the session");
       }
     }
     const bool accepted = status.ok();
-    const uint64_t timeout_ms = sub.timeout_ms() != 0 ? sub.timeout_ms() : l.default_timeout_ms;
+    const uint64_t timeout_ms = sub.timeout_ms != 0 ? sub.timeout_ms : l.default_timeout_ms;
     ctx.deadline_ = absl::Now() + absl::Milliseconds(static_cast<int64_t>(timeout_ms));
-    ctx.context_.insert(sub.context().begin(), sub.context().end());
+    ctx.context_.insert(sub.context.begin(), sub.context.end());
     // What the agent learns of this lane job, before and after it runs.
     pb::WorkerMessage lane_report;
     pb::LaneReport* r = lane_report.mutable_lane_report();
     r->set_session(l.session);
     r->set_job_id(id);
-    r->set_type(sub.type());
+    r->set_type(sub.type);
     if (accepted) {
       r->set_started(true);
       r->set_deadline_unix_us(absl::ToUnixMicros(ctx.deadline_));
       if (!report(lane_report, timeout_ms < l.wake_if_due_within_ms)) return false;
-      run(ctx, arena, sub.request(), pb::SlabRef(), status);
+      run(ctx, arena, sub.request, wire::LaneSlab(), status);
     }
     const int64_t done_ns = shm::MonotonicNanos();
-    pb::Completion c;
+    wire::LaneAnswer c;
+    c.seq = sub.seq;
     if (status.ok() && ctx.committed_ && !ctx.response_.is_null()) {
       // The answer leaves this worker before it is sent: once the worker exits (recycled,
       // killed) the agent reclaims what it still holds, which must not be an answer the client
@@ -473,11 +472,9 @@ absl::Status Worker::Run(WorkerOptions options) {
       }
     }
     if (status.ok()) {
-      c.set_seq(sub.seq());
-      c.set_outcome(pb::OUTCOME_OK);
+      c.outcome = pb::OUTCOME_OK;
       if (ctx.committed_ && !ctx.response_.is_null()) {
-        c.mutable_response()->set_handle(ctx.response_.bits());
-        c.mutable_response()->set_size(ctx.response_size_);
+        c.response = {ctx.response_.bits(), ctx.response_size_};
       } else if (!ctx.response_.is_null()) {
         (void)arena->Free(ctx.response_, owner);
       }
@@ -485,13 +482,14 @@ absl::Status Worker::Run(WorkerOptions options) {
       if (!ctx.response_.is_null()) (void)arena->Free(ctx.response_, owner);
       const absl::Status said = accepted ? absl::Status(status.code(), absl::StrCat("handler error: '", status.message(), "'"))
                                          : status;
-      c = wire::FailedCompletion(sub.seq(), accepted ? pb::OUTCOME_HANDLER_ERROR : pb::OUTCOME_REJECTED, said);
+      c.outcome = accepted ? pb::OUTCOME_HANDLER_ERROR : pb::OUTCOME_REJECTED;
+      c.code = wire::CodeOnWire(said);
+      c.message = std::string(said.message());
     }
-    c.set_attempts(1);
-    c.set_run_us(static_cast<uint64_t>((done_ns - received_ns) / 1000));
-    c.mutable_stamps()->set_client_sent_ns(sub.stamps().client_sent_ns());
-    c.mutable_stamps()->set_worker_received_ns(received_ns);
-    c.mutable_stamps()->set_worker_done_ns(done_ns);
+    c.run_us = static_cast<uint64_t>((done_ns - received_ns) / 1000);
+    c.client_sent_ns = sub.client_sent_ns;
+    c.worker_received_ns = received_ns;
+    c.worker_done_ns = done_ns;
     {
       absl::MutexLock lock(&inbox.mu);
       inbox.running = 0;
@@ -502,7 +500,7 @@ absl::Status Worker::Run(WorkerOptions options) {
     const absl::Time give_up = absl::Now() + absl::Seconds(1);
     bool answered = false;
     for (;;) {
-      absl::StatusOr<bool> pushed = wire::PushMessage(seg.lane().down, c);
+      absl::StatusOr<bool> pushed = wire::PushLaneAnswer(seg.lane().down, c);
       if (pushed.ok() && *pushed) {
         answered = true;
         break;
@@ -515,12 +513,12 @@ absl::Status Worker::Run(WorkerOptions options) {
     if (accepted) {
       r->set_started(false);
       r->clear_deadline_unix_us();
-      r->set_outcome(c.outcome());
-      r->set_run_us(c.run_us());
+      r->set_outcome(static_cast<pb::Outcome>(c.outcome));
+      r->set_run_us(c.run_us);
       if (!report(lane_report)) return false;
     }
     if (!answered) {
-      if (c.response().handle() != 0) (void)arena->Free(shm::Handle::FromBits(c.response().handle()), l.answer_owner);
+      if (c.response.handle != 0) (void)arena->Free(shm::Handle::FromBits(c.response.handle), l.answer_owner);
       return release_lease();
     }
     // Its recycling is due (--worker_max_jobs): back to the agent, which replaces it.
@@ -539,7 +537,7 @@ absl::Status Worker::Run(WorkerOptions options) {
     const int64_t received_ns = shm::MonotonicNanos();
     env_.Expire();
     if (job.from_lane) {
-      serving = serve_lane(job.submit, received_ns);
+      serving = serve_lane(job.lane_job, received_ns);
       continue;
     }
     const pb::Assignment& a = job.a;
@@ -574,7 +572,7 @@ absl::Status Worker::Run(WorkerOptions options) {
       status = absl::FailedPreconditionError(
           absl::StrCat("the shared memory of session ", a.segment(), " never reached this worker"));
     }
-    run(ctx, arena, a.request(), a.shared(), status);
+    run(ctx, arena, {a.request().handle(), a.request().size()}, {a.shared().handle(), a.shared().size()}, status);
     if (status.ok() && ctx.committed_ && !ctx.response_.is_null()) {
       result->mutable_response()->set_handle(ctx.response_.bits());
       result->mutable_response()->set_size(ctx.response_size_);

@@ -1,4 +1,4 @@
-// A protobuf message through a shared-memory ring (shm/message_ring.h), one way for the agent
+// A protobuf message, or a lane record, through a shared-memory ring (shm/message_ring.h), one way for the agent
 // and the SDK alike. A push serializes straight into the ring: the one copy of the bytes. A pop
 // from a ring that another process may rewrite while we read (a client's lane, any peer's up
 // ring, as the agent sees it) copies the bytes out before parsing, so the parser never reads
@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message_lite.h"
+#include "proto/lane_records.h"
 #include "shm/message_ring.h"
 
 namespace jobd::wire {
@@ -42,6 +43,40 @@ inline absl::StatusOr<bool> PopMessage(shm::MessageRing ring, google::protobuf::
   });
   if (popped.ok() && *popped && !parsed) return absl::DataLossError(what);
   return popped;
+}
+
+// A session's lane carries fixed records (proto/lane_records.h), not protobuf.
+// Up the lane: the job a Submit describes (only the fields a lane job has). False when the ring
+// has no room now.
+template <typename Context>
+absl::StatusOr<bool> PushLaneJob(shm::MessageRing ring, uint32_t seq, absl::string_view type, LaneSlab request,
+                                 uint64_t timeout_ms, int64_t client_sent_ns, const Context& context) {
+  return ring.TryPushWith(LaneJobBytes(type, context), [&](std::span<std::byte> out) {
+    EncodeLaneJob(seq, type, request, timeout_ms, client_sent_ns, context, out);
+  });
+}
+
+// Down the lane; a message longer than the ring takes is cut.
+inline absl::StatusOr<bool> PushLaneAnswer(shm::MessageRing ring, const LaneAnswer& answer) {
+  return ring.TryPushWith(LaneAnswerBytes(answer, ring.max_message()),
+                          [&](std::span<std::byte> out) { EncodeLaneAnswer(answer, out); });
+}
+
+// False when nothing waits; DataLoss naming `what` when the record is malformed. Decoded from
+// the ring's memory without a copy first: the decoders copy each length once (see
+// proto/lane_records.h).
+template <typename Record, typename Decode>
+absl::StatusOr<bool> PopLaneRecord(shm::MessageRing ring, Record& out, Decode decode, absl::string_view what) {
+  bool decoded = true;
+  absl::StatusOr<bool> popped = ring.TryPop([&](std::span<const std::byte> bytes) { decoded = decode(bytes, out); });
+  if (popped.ok() && *popped && !decoded) return absl::DataLossError(what);
+  return popped;
+}
+inline absl::StatusOr<bool> PopLaneJob(shm::MessageRing ring, LaneJob& out, absl::string_view what) {
+  return PopLaneRecord(ring, out, DecodeLaneJob, what);
+}
+inline absl::StatusOr<bool> PopLaneAnswer(shm::MessageRing ring, LaneAnswer& out, absl::string_view what) {
+  return PopLaneRecord(ring, out, DecodeLaneAnswer, what);
 }
 
 }  // namespace jobd::wire

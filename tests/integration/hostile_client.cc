@@ -9,7 +9,7 @@
 //     handle twice, a 16 KB job type, an absurd retry backoff;
 //   - opens a session that never reads its channel while its jobs complete (a slow peer);
 //   - with HOSTILE_LANES=1 in its environment, only this, over and over: takes a worker's lease
-//     and feeds its lane garbage: bytes that are no message, submits of forged handles, of types
+//     and feeds its lane garbage: bytes that are no record, jobs of forged handles, of types
 //     the lease may not name, with absurd timeouts and contexts, the same request slab twice;
 //     then scribbles on its segment, lane ring indices included.
 // Prints "found N" (other sessions' memory opened), "lanes N" (leases it got) and "attacks N"
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "proto/ring_messages.h"
 #include "shm/fd_passing.h"
 #include "shm/internal/arena_layout.h"
 #include "tests/integration/raw_session.h"
@@ -131,9 +132,11 @@ void AttackLane(const std::string& socket, std::mt19937_64& rng, uint32_t& seq) 
   if (!open) return;  // the victims keep every worker busy: no lease this time
   ++lanes;
   jobd::shm::ChannelSlot lane = s.lane();
+  // As the SDK writes a lane job (proto/lane_records.h), so that each lie reaches the worker's
+  // checks rather than its decoder.
   auto push = [&](const v1::Submit& m) {
-    const std::string bytes = m.SerializeAsString();
-    (void)lane.up.TryPushWith(bytes.size(), [&](std::span<std::byte> out) { std::memcpy(out.data(), bytes.data(), bytes.size()); });
+    (void)jobd::wire::PushLaneJob(lane.up, m.seq(), m.type(), {m.request().handle(), m.request().size()},
+                                  m.timeout_ms(), 0, m.context());
     lane.peer_bell->Ring();
     ++attacks;
   };

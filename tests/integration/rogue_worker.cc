@@ -105,33 +105,29 @@ int main(int argc, char** argv) {
     (void)ring.TrySend(released);
   };
   // One job up the lane, answered down it by its text; the agent hears of it as of any lane job.
-  auto serve_lane = [&](const v1::Submit& sub) {
+  auto serve_lane = [&](const wire::LaneJob& sub) {
     shm::Segment& seg = *lease->segment;
     shm::Arena& arena = *seg.arena();
-    const shm::Handle request = shm::Handle::FromBits(sub.request().handle());
-    auto view = arena.Resolve(request, sub.request().size());
+    const shm::Handle request = shm::Handle::FromBits(sub.request.handle);
+    auto view = arena.Resolve(request, sub.request.size);
     const std::string text = view.ok() ? std::string(reinterpret_cast<const char*>(view->data()), view->size()) : "";
-    const uint64_t job_id = jobd::MakeJobId(lease->session, sub.seq());
+    const uint64_t job_id = jobd::MakeJobId(lease->session, sub.seq);
     if (text == "lane-vanish") _exit(0);
     v1::WorkerMessage report;
     v1::LaneReport* r = report.mutable_lane_report();
     r->set_session(lease->session);
     r->set_job_id(job_id);
-    r->set_type(sub.type());
+    r->set_type(sub.type);
     r->set_started(true);
     r->set_deadline_unix_us(absl::ToUnixMicros(absl::Now() + absl::Seconds(60)));
     (void)ring.TrySend(report, false);
     if (text == "lane-started-vanish") _exit(0);
-    v1::Completion c;
-    c.set_seq(sub.seq());
-    c.set_outcome(v1::OUTCOME_OK);
-    c.set_attempts(1);
-    auto answer = [&](shm::Handle h, uint64_t size) {
-      c.mutable_response()->set_handle(h.bits());
-      c.mutable_response()->set_size(size);
-    };
+    wire::LaneAnswer c;
+    c.seq = sub.seq;
+    c.outcome = v1::OUTCOME_OK;
+    auto answer = [&](shm::Handle h, uint64_t size) { c.response = {h.bits(), size}; };
     if (text == "lane-request") {
-      answer(request, sub.request().size());
+      answer(request, sub.request.size);
     } else if (text == "lane-not-handed") {
       answer(arena.Allocate(16, me)->handle, 4);
     } else if (text == "lane-stale") {
@@ -145,7 +141,7 @@ int main(int argc, char** argv) {
       (void)arena.Transfer(slab->handle, me, lease->answer_owner);
       answer(slab->handle, text.size());
     }
-    (void)wire::PushMessage(seg.lane().down, c);
+    (void)wire::PushLaneAnswer(seg.lane().down, c);
     seg.channel().peer_bell->Ring();
     r->set_started(false);
     r->clear_deadline_unix_us();
@@ -158,9 +154,8 @@ int main(int argc, char** argv) {
     if (!got.ok()) return 5;
     if (!*got) {
       if (lease.has_value()) {
-        v1::Submit sub;
-        std::string scratch;
-        absl::StatusOr<bool> popped = wire::PopMessage(lease->segment->lane().up, sub, &scratch, "a malformed lane job");
+        wire::LaneJob sub;
+        absl::StatusOr<bool> popped = wire::PopLaneJob(lease->segment->lane().up, sub, "a malformed lane job");
         if (!popped.ok()) {
           release();
         } else if (*popped) {

@@ -1,5 +1,6 @@
 #include "proto/ring_messages.h"
 
+#include <map>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -55,6 +56,33 @@ TEST_F(RingMessagesTest, AFullRingSaysSoWithoutLosingWhatItHolds) {
     ASSERT_TRUE(*PopMessage(ring_, out, &scratch, "bad"));
     EXPECT_EQ(out.type().size(), 1500u);
   }
+}
+
+TEST_F(RingMessagesTest, LaneRecordsGoThroughARingAndAMalformedOneIsConsumedAsDataLoss) {
+  const std::map<std::string, std::string> context = {{"a", "b"}};
+  ASSERT_TRUE(*PushLaneJob(ring_, 3, "echo", {7, 8}, 100, 42, context));
+  LaneJob job;
+  ASSERT_TRUE(*PopLaneJob(ring_, job, "bad"));
+  EXPECT_EQ(job.seq, 3u);
+  EXPECT_EQ(job.type, "echo");
+  EXPECT_FALSE(*PopLaneJob(ring_, job, "bad"));  // empty
+
+  const std::vector<std::byte> garbage(20, std::byte{0x5A});
+  ASSERT_TRUE(*ring_.TryPush(garbage));
+  absl::StatusOr<bool> popped = PopLaneJob(ring_, job, "a malformed lane job");
+  ASSERT_FALSE(popped.ok());
+  EXPECT_EQ(popped.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(popped.status().message(), "a malformed lane job");
+  EXPECT_FALSE(*PopLaneJob(ring_, job, "bad"));  // consumed
+
+  LaneAnswer a;
+  a.seq = 77;
+  a.message = std::string(100'000, 'm');  // more than the ring takes: cut, still sent
+  ASSERT_TRUE(*PushLaneAnswer(ring_, a));
+  LaneAnswer back;
+  ASSERT_TRUE(*PopLaneAnswer(ring_, back, "bad"));
+  EXPECT_EQ(back.seq, 77u);
+  EXPECT_EQ(back.message.size(), ring_.max_message() - LaneAnswerBytes(LaneAnswer(), 1 << 20));
 }
 
 }  // namespace

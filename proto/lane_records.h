@@ -1,0 +1,215 @@
+// The two records of a session's lane (shm/segment.h), one format for the SDK's client that
+// writes jobs up it and the leased worker that answers down it:
+//   LaneJob     client -> worker: a simple job (no NoReply, ManualRespond, shared piece or retry:
+//               the format cannot say them)
+//   LaneAnswer  worker -> client: its outcome
+// A fixed head and the strings after it, in the host's byte order (both ends are on one host).
+// Not protobuf: on the lane these are the only bytes a job's path encodes and parses, and a
+// process that slept between jobs meets protobuf's parser cold (lane parse, build and serialize:
+// 27.5 µs p50 with the caches flushed against 1.4 for fixed records; docs/benchmarks.md).
+// A decoder reads from memory the writer may rewrite while it reads: each head and each length
+// is copied once and only the copy is checked and used, so a rewrite can garble the record's
+// strings but never move a read outside the bytes it was given.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace jobd::wire {
+
+struct LaneSlab {
+  uint64_t handle = 0;  // 0: none (an empty payload)
+  uint64_t size = 0;
+};
+
+struct LaneJob {
+  uint32_t seq = 0;
+  std::string type;
+  LaneSlab request;
+  uint64_t timeout_ms = 0;  // 0: the lease's default
+  int64_t client_sent_ns = 0;
+  std::vector<std::pair<std::string, std::string>> context;
+};
+
+struct LaneAnswer {
+  uint32_t seq = 0;
+  int32_t outcome = 0;  // v1::Outcome
+  int32_t code = 0;     // absl::StatusCode on the wire
+  LaneSlab response;
+  uint64_t run_us = 0;
+  int64_t client_sent_ns = 0;
+  int64_t worker_received_ns = 0;
+  int64_t worker_done_ns = 0;
+  std::string message;
+};
+
+namespace lane_internal {
+
+inline constexpr uint32_t kJobMagic = 0x314a4c6a;     // "jLJ1"
+inline constexpr uint32_t kAnswerMagic = 0x31414c6a;  // "jLA1"
+
+struct JobHead {
+  uint32_t magic;
+  uint32_t seq;
+  uint64_t request_handle;
+  uint64_t request_size;
+  uint64_t timeout_ms;
+  int64_t client_sent_ns;
+  uint32_t type_bytes;
+  uint32_t context_entries;
+};
+// Before each context entry: its key's and its value's lengths.
+struct EntryHead {
+  uint32_t key_bytes;
+  uint32_t value_bytes;
+};
+struct AnswerHead {
+  uint32_t magic;
+  uint32_t seq;
+  int32_t outcome;
+  int32_t code;
+  uint64_t response_handle;
+  uint64_t response_size;
+  uint64_t run_us;
+  int64_t client_sent_ns;
+  int64_t worker_received_ns;
+  int64_t worker_done_ns;
+  uint32_t message_bytes;
+  uint32_t reserved;
+};
+
+// Reads forward through bytes another process may rewrite: every read is bounded by the span.
+class Reader {
+ public:
+  explicit Reader(std::span<const std::byte> bytes) : bytes_(bytes) {}
+  template <typename T>
+  bool Copy(T& out) {
+    if (bytes_.size() - at_ < sizeof(T)) return false;
+    std::memcpy(&out, bytes_.data() + at_, sizeof(T));
+    at_ += sizeof(T);
+    return true;
+  }
+  bool String(uint64_t size, std::string& out) {
+    if (bytes_.size() - at_ < size) return false;
+    out.assign(reinterpret_cast<const char*>(bytes_.data() + at_), size);
+    at_ += size;
+    return true;
+  }
+  bool done() const { return at_ == bytes_.size(); }
+
+ private:
+  std::span<const std::byte> bytes_;
+  size_t at_ = 0;
+};
+
+inline std::byte* Put(std::byte* at, const void* from, size_t size) {
+  if (size != 0) std::memcpy(at, from, size);
+  return at + size;
+}
+
+}  // namespace lane_internal
+
+// The bytes EncodeLaneJob writes for a job of this type and context.
+template <typename Context>
+uint64_t LaneJobBytes(absl::string_view type, const Context& context) {
+  uint64_t size = sizeof(lane_internal::JobHead) + type.size();
+  for (const auto& [key, value] : context) size += sizeof(lane_internal::EntryHead) + key.size() + value.size();
+  return size;
+}
+
+// Into `out`, exactly LaneJobBytes(type, context) long. `context`: pairs of strings (a map).
+template <typename Context>
+void EncodeLaneJob(uint32_t seq, absl::string_view type, LaneSlab request, uint64_t timeout_ms,
+                   int64_t client_sent_ns, const Context& context, std::span<std::byte> out) {
+  lane_internal::JobHead head{};
+  head.magic = lane_internal::kJobMagic;
+  head.seq = seq;
+  head.request_handle = request.handle;
+  head.request_size = request.size;
+  head.timeout_ms = timeout_ms;
+  head.client_sent_ns = client_sent_ns;
+  head.type_bytes = static_cast<uint32_t>(type.size());
+  head.context_entries = static_cast<uint32_t>(context.size());
+  std::byte* at = lane_internal::Put(out.data(), &head, sizeof head);
+  at = lane_internal::Put(at, type.data(), type.size());
+  for (const auto& [key, value] : context) {
+    const lane_internal::EntryHead entry{static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size())};
+    at = lane_internal::Put(at, &entry, sizeof entry);
+    at = lane_internal::Put(at, key.data(), key.size());
+    at = lane_internal::Put(at, value.data(), value.size());
+  }
+}
+
+// False unless `bytes` is one whole LaneJob and nothing more (what the encoder writes for it). `out` is reused (its strings keep
+// their capacity); on false it holds whatever was read.
+inline bool DecodeLaneJob(std::span<const std::byte> bytes, LaneJob& out) {
+  lane_internal::Reader in(bytes);
+  lane_internal::JobHead head;
+  if (!in.Copy(head) || head.magic != lane_internal::kJobMagic) return false;
+  // Each entry takes at least its head: a count the bytes cannot hold is refused before any
+  // allocation sized by it.
+  if (head.context_entries > bytes.size() / sizeof(lane_internal::EntryHead)) return false;
+  out.seq = head.seq;
+  out.request = {head.request_handle, head.request_size};
+  out.timeout_ms = head.timeout_ms;
+  out.client_sent_ns = head.client_sent_ns;
+  if (!in.String(head.type_bytes, out.type)) return false;
+  out.context.resize(head.context_entries);
+  for (auto& [key, value] : out.context) {
+    lane_internal::EntryHead entry;
+    if (!in.Copy(entry) || !in.String(entry.key_bytes, key) || !in.String(entry.value_bytes, value)) return false;
+  }
+  return in.done();
+}
+
+// The bytes EncodeLaneAnswer writes, its message cut to `max_bytes` in all.
+inline uint64_t LaneAnswerBytes(const LaneAnswer& answer, uint64_t max_bytes) {
+  const uint64_t room = max_bytes > sizeof(lane_internal::AnswerHead) ? max_bytes - sizeof(lane_internal::AnswerHead) : 0;
+  return sizeof(lane_internal::AnswerHead) + std::min<uint64_t>(answer.message.size(), room);
+}
+
+// Into `out`, exactly LaneAnswerBytes(answer, out.size()) long: a message that does not fit is
+// cut (an answer must reach its client; the ring bounds what one record can be).
+inline void EncodeLaneAnswer(const LaneAnswer& answer, std::span<std::byte> out) {
+  lane_internal::AnswerHead head{};
+  head.magic = lane_internal::kAnswerMagic;
+  head.seq = answer.seq;
+  head.outcome = answer.outcome;
+  head.code = answer.code;
+  head.response_handle = answer.response.handle;
+  head.response_size = answer.response.size;
+  head.run_us = answer.run_us;
+  head.client_sent_ns = answer.client_sent_ns;
+  head.worker_received_ns = answer.worker_received_ns;
+  head.worker_done_ns = answer.worker_done_ns;
+  head.message_bytes = static_cast<uint32_t>(out.size() - sizeof head);
+  std::byte* at = lane_internal::Put(out.data(), &head, sizeof head);
+  lane_internal::Put(at, answer.message.data(), head.message_bytes);
+}
+
+// False unless `bytes` is one whole LaneAnswer and nothing more (what the encoder writes for it).
+inline bool DecodeLaneAnswer(std::span<const std::byte> bytes, LaneAnswer& out) {
+  lane_internal::Reader in(bytes);
+  lane_internal::AnswerHead head;
+  if (!in.Copy(head) || head.magic != lane_internal::kAnswerMagic || head.reserved != 0) return false;
+  out.seq = head.seq;
+  out.outcome = head.outcome;
+  out.code = head.code;
+  out.response = {head.response_handle, head.response_size};
+  out.run_us = head.run_us;
+  out.client_sent_ns = head.client_sent_ns;
+  out.worker_received_ns = head.worker_received_ns;
+  out.worker_done_ns = head.worker_done_ns;
+  return in.String(head.message_bytes, out.message) && in.done();
+}
+
+}  // namespace jobd::wire
