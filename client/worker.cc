@@ -221,11 +221,9 @@ absl::Status Worker::Run(WorkerOptions options) {
     JOBD_ASSIGN_OR_RETURN(picked, PickUpSegment(welcome.segment()));
     pb::WorkerMessage detach;
     detach.mutable_detach();
-    if (!stream->Write(detach) || !stream->WritesDone()) {
-      grpc::Status st = stream->Finish();
-      return absl::UnavailableError(absl::StrCat("jobd at ", socket, " ended the worker's stream: ", st.error_message()));
-    }
-    if (grpc::Status st = stream->Finish(); !st.ok()) {
+    const bool detached = stream->Write(detach) && stream->WritesDone();
+    // Finished either way: its status says why the agent ended the stream, if it did.
+    if (grpc::Status st = stream->Finish(); !detached || !st.ok()) {
       return absl::UnavailableError(absl::StrCat("jobd at ", socket, " ended the worker's stream: ", st.error_message()));
     }
   }
