@@ -3,8 +3,8 @@
 # (ctest), then a short fuzzing run of every libFuzzer target and the tests under ASan+UBSan and
 # TSan. Fails when anything fails. JOBD_QUICK=1 stops after ctest (for a quick local loop).
 # Each stage starts with a line "test.sh [+ELAPSED] stage N/M: what" and ends with how long it
-# took, so a long run (28 minutes on a fresh 2-core machine with an empty ccache; about 7 with a
-# warm one) is never silent about where it is.
+# took, so a long run (37 minutes on CI, a fresh 2-core machine with an empty ccache; 21 from a
+# clean clone with a warm one) is never silent about where it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build}"
