@@ -239,6 +239,7 @@ void JobFuture::Shared::DrainRing() {
 void JobFuture::Shared::DrainLane() {
   if (!ring->has_lane()) return;
   wire::LaneAnswer answer;
+  pb::Completion c;  // reused, as its submessages are
   for (;;) {
     absl::StatusOr<bool> got = ring->TryReceiveLane(answer);
     // A worker never writes a broken lane either: end the session rather than guess.
@@ -248,7 +249,7 @@ void JobFuture::Shared::DrainLane() {
       return;
     }
     if (!*got) return;
-    pb::Completion c;
+    c.Clear();
     c.set_seq(answer.seq);
     c.set_outcome(static_cast<pb::Outcome>(answer.outcome));
     c.set_code(answer.code);

@@ -149,8 +149,8 @@ void EncodeLaneJob(uint32_t seq, absl::string_view type, LaneSlab request, uint6
   }
 }
 
-// False unless `bytes` is one whole LaneJob and nothing more (what the encoder writes for it). `out` is reused (its strings keep
-// their capacity); on false it holds whatever was read.
+// False unless `bytes` is one whole LaneJob and nothing more (what the encoder writes for it).
+// `out` is reused (its strings keep their capacity); on false it holds whatever was read.
 inline bool DecodeLaneJob(std::span<const std::byte> bytes, LaneJob& out) {
   lane_internal::Reader in(bytes);
   lane_internal::JobHead head;

@@ -1,8 +1,9 @@
-// A protobuf message, or a lane record, through a shared-memory ring (shm/message_ring.h), one way for the agent
-// and the SDK alike. A push serializes straight into the ring: the one copy of the bytes. A pop
-// from a ring that another process may rewrite while we read (a client's lane, any peer's up
-// ring, as the agent sees it) copies the bytes out before parsing, so the parser never reads
-// memory that changes under it; a pop from a ring only trusted peers write parses in place.
+// A protobuf message, or a lane record, through a shared-memory ring (shm/message_ring.h), one
+// way for the agent and the SDK alike. A push serializes straight into the ring: the one copy of
+// the bytes. A protobuf pop from a ring that another process may rewrite while we read (any
+// peer's up ring, as the agent sees it) copies the bytes out before parsing, so the parser never
+// reads memory that changes under it; a pop from a ring only trusted peers write parses in
+// place. A lane record needs no copy: its decoder reads each length once (proto/lane_records.h).
 // A MessageRing is a view of the shared memory (its index and its bytes): passed by value.
 #pragma once
 
@@ -27,22 +28,28 @@ inline absl::StatusOr<bool> PushMessage(shm::MessageRing ring, const google::pro
   });
 }
 
-// False when nothing waits. DataLoss naming `what` when the bytes do not parse; the ring's own
-// error when it is broken. `scratch`: copy out first (the writer may be an adversary); null:
-// parse in place.
+// Pops one record into `decode` (bytes -> bool). False when nothing waits; DataLoss naming
+// `what` when `decode` refuses the bytes (the record is consumed); the ring's own error when it
+// is broken.
+template <typename Decode>
+absl::StatusOr<bool> PopDecoded(shm::MessageRing ring, Decode decode, absl::string_view what) {
+  bool decoded = true;
+  absl::StatusOr<bool> popped = ring.TryPop([&](std::span<const std::byte> bytes) { decoded = decode(bytes); });
+  if (popped.ok() && *popped && !decoded) return absl::DataLossError(what);
+  return popped;
+}
+
+// `scratch`: copy out first (the writer may be an adversary); null: parse in place.
 inline absl::StatusOr<bool> PopMessage(shm::MessageRing ring, google::protobuf::MessageLite& out,
                                        std::string* scratch, absl::string_view what) {
-  bool parsed = true;
-  absl::StatusOr<bool> popped = ring.TryPop([&](std::span<const std::byte> bytes) {
-    if (scratch != nullptr) {
-      scratch->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-      parsed = out.ParseFromString(*scratch);
-    } else {
-      parsed = out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-    }
-  });
-  if (popped.ok() && *popped && !parsed) return absl::DataLossError(what);
-  return popped;
+  return PopDecoded(
+      ring,
+      [&](std::span<const std::byte> bytes) {
+        if (scratch == nullptr) return out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+        scratch->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        return out.ParseFromString(*scratch);
+      },
+      what);
 }
 
 // A session's lane carries fixed records (proto/lane_records.h), not protobuf.
@@ -62,21 +69,12 @@ inline absl::StatusOr<bool> PushLaneAnswer(shm::MessageRing ring, const LaneAnsw
                           [&](std::span<std::byte> out) { EncodeLaneAnswer(answer, out); });
 }
 
-// False when nothing waits; DataLoss naming `what` when the record is malformed. Decoded from
-// the ring's memory without a copy first: the decoders copy each length once (see
-// proto/lane_records.h).
-template <typename Record, typename Decode>
-absl::StatusOr<bool> PopLaneRecord(shm::MessageRing ring, Record& out, Decode decode, absl::string_view what) {
-  bool decoded = true;
-  absl::StatusOr<bool> popped = ring.TryPop([&](std::span<const std::byte> bytes) { decoded = decode(bytes, out); });
-  if (popped.ok() && *popped && !decoded) return absl::DataLossError(what);
-  return popped;
-}
+// Decoded from the ring's memory without a copy first.
 inline absl::StatusOr<bool> PopLaneJob(shm::MessageRing ring, LaneJob& out, absl::string_view what) {
-  return PopLaneRecord(ring, out, DecodeLaneJob, what);
+  return PopDecoded(ring, [&](std::span<const std::byte> bytes) { return DecodeLaneJob(bytes, out); }, what);
 }
 inline absl::StatusOr<bool> PopLaneAnswer(shm::MessageRing ring, LaneAnswer& out, absl::string_view what) {
-  return PopLaneRecord(ring, out, DecodeLaneAnswer, what);
+  return PopDecoded(ring, [&](std::span<const std::byte> bytes) { return DecodeLaneAnswer(bytes, out); }, what);
 }
 
 }  // namespace jobd::wire
