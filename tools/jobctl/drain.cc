@@ -40,8 +40,13 @@ int Drain(const Options& o, bool wait) {
     const grpc::Status st = stub->Stats(&ctx, v1::StatsRequest(), &stats);
     if (!st.ok()) {
       // It was there a moment ago and answered the drain: gone now means it finished and exited
-      // (a SIGTERM drain ends that way). A deadline, though, is an agent that hangs.
-      if (st.error_code() != grpc::StatusCode::UNAVAILABLE) return Fail("agent stopped answering: " + st.error_message());
+      // (a SIGTERM drain ends that way): UNAVAILABLE once its socket is closed, CANCELLED for a
+      // call that reached it while its server was shutting down. A deadline, though, is an agent
+      // that hangs.
+      const grpc::StatusCode code = st.error_code();
+      if (code != grpc::StatusCode::UNAVAILABLE && code != grpc::StatusCode::CANCELLED) {
+        return Fail("agent stopped answering: " + st.error_message());
+      }
       Print(o, {.state = "exited"});
       return 0;
     }
