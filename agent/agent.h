@@ -31,6 +31,7 @@
 #include "coordinator/clock.h"
 #include "coordinator/coordinator.h"
 #include "proto/jobd.grpc.pb.h"
+#include "proto/lane_records.h"
 #include "shm/agent_beacon.h"
 #include "shm/segment.h"
 #include "shm/unique_fd.h"
@@ -133,7 +134,7 @@ class Agent {
   // lane job from the worker's reports, which it reads when it next wakes.
   void GrantLease(const coordinator::GrantLease& grant);
   void RevokeLease(const coordinator::RevokeLease& revoke);
-  void HandleLaneReport(WorkerConn& worker, const pb::LaneReport& report);
+  void HandleLaneReport(WorkerConn& worker, const wire::LaneReport& report);
   void HandleLeaseReleased(WorkerConn& worker, const pb::LeaseReleased& released);
   // The worker is gone: its lane job (if any) fails as WORKER_DIED and the session hears the
   // lane closed.

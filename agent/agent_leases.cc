@@ -96,31 +96,37 @@ void Agent::RevokeLease(const coordinator::RevokeLease& revoke) {
   SendToWorker(*worker, msg);  // rings the lane's doorbell, where a leased worker sleeps
 }
 
-void Agent::HandleLaneReport(WorkerConn& worker, const pb::LaneReport& r) {
-  if (worker.leased_to.load() == 0 || r.session() != worker.leased_to.load() ||
-      coordinator::SessionOf(r.job_id()) != r.session()) {
+void Agent::HandleLaneReport(WorkerConn& worker, const wire::LaneReport& r) {
+  if (worker.leased_to.load() == 0 || r.session != worker.leased_to.load() ||
+      coordinator::SessionOf(r.job_id) != r.session) {
     return;  // a report of no lease of this worker's: nothing to learn from it
+  }
+  const coordinator::Outcome outcome = OutcomeOfLaneReport(static_cast<v1::Outcome>(r.outcome));
+  const bool counts = coord_.With([&](coordinator::Coordinator& c) {
+    if (!c.LaneActivity(worker.id, r.type, /*job_ended=*/!r.started)) return false;
+    if (!r.started) c.RecordLaneJob(r.job_id, r.type, outcome, absl::Microseconds(r.run_us));
+    return true;
+  });
+  if (!counts) {
+    spdlog::warn("worker {}: ignored a report of lane job {} of type {}, which it does not handle", worker.id, r.job_id,
+                 Quoted(r.type));
+    return;
   }
   {
     absl::MutexLock lock(&worker.lane_mu);
-    if (r.started()) {
-      worker.lane.job = r.job_id();
-      worker.lane.type = r.type().substr(0, 128);
-      worker.lane.deadline = absl::FromUnixMicros(r.deadline_unix_us());
+    if (r.started) {
+      worker.lane.job = r.job_id;
+      worker.lane.type = r.type;
+      worker.lane.deadline = absl::FromUnixMicros(r.deadline_unix_us);
       worker.lane.deadline_told = false;
       leases_.DueBy(worker.lane.deadline);  // the pump wakes for it
-    } else if (worker.lane.job == r.job_id()) {
+    } else if (worker.lane.job == r.job_id) {
       worker.lane.job = 0;
     }
   }
-  const coordinator::Outcome outcome = OutcomeOfLaneReport(r.outcome());
-  coord_.With([&](coordinator::Coordinator& c) {
-    c.LaneActivity(worker.id, /*job_ended=*/!r.started());
-    if (!r.started()) c.RecordLaneJob(r.job_id(), r.type(), outcome, absl::Microseconds(r.run_us()));
-  });
-  if (!r.started()) {
-    const absl::Duration run = absl::Microseconds(static_cast<int64_t>(std::min<uint64_t>(r.run_us(), 1ull << 40)));
-    metrics_.JobEnded(r.type().substr(0, 128), coordinator::OutcomeName(outcome), absl::ZeroDuration(), run, true);
+  if (!r.started) {
+    const absl::Duration run = absl::Microseconds(static_cast<int64_t>(std::min<uint64_t>(r.run_us, 1ull << 40)));
+    metrics_.JobEnded(r.type, coordinator::OutcomeName(outcome), absl::ZeroDuration(), run, true);
   }
 }
 

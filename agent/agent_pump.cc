@@ -22,19 +22,17 @@ namespace {
 // At most this many messages from one channel per round, so one busy peer cannot starve the rest.
 constexpr int kBatch = 64;
 
-// Pops up to kBatch messages from a peer's up ring and hands each to `handle`. A ring the peer
-// broke, or a message that does not parse, ends that peer (`end`: its session's stream, or its
-// worker process); nothing else is touched.
-template <typename Conn, typename Message, typename Handle, typename End>
-bool DrainChannel(Conn& conn, const char* what, Handle handle, End end, bool even_closed = false) {
+// Pops up to kBatch records from a peer's up ring with `pop` (ring, record, scratch) and hands
+// each to `handle`. A ring the peer broke, or a record that does not decode, ends that peer
+// (`end`: its session's stream, or its worker process); nothing else is touched.
+template <typename Conn, typename Record, typename Pop, typename Handle, typename End>
+bool DrainChannel(Conn& conn, const char* what, Pop pop, Handle handle, End end, bool even_closed = false) {
   if ((!even_closed && conn.closed.load(std::memory_order_relaxed)) || conn.channel->broken()) return false;
   static thread_local std::string scratch;
-  Message msg;
+  Record record;
   int n = 0;
   for (; n < kBatch; ++n) {
-    // Copied out before parsing: the peer may rewrite the bytes meanwhile.
-    absl::StatusOr<bool> popped =
-        wire::PopMessage(conn.channel->up(), msg, &scratch, "a malformed control message on its channel");
+    absl::StatusOr<bool> popped = pop(conn.channel->up(), record, scratch);
     if (popped.ok() && !*popped) break;
     if (!popped.ok()) {
       const absl::Status& why = popped.status();
@@ -43,15 +41,33 @@ bool DrainChannel(Conn& conn, const char* what, Handle handle, End end, bool eve
       end();
       return true;
     }
-    handle(msg);
+    handle(record);
   }
   return n > 0;
+}
+
+constexpr const char* kMalformed = "a malformed control message on its channel";
+
+// Copied out before parsing: the peer may rewrite the bytes meanwhile.
+absl::StatusOr<bool> PopClientMessage(shm::MessageRing ring, pb::ClientMessage& msg, std::string& scratch) {
+  return wire::PopMessage(ring, msg, &scratch, kMalformed);
+}
+
+// What a worker sends up its ring: a protobuf message, or a lane job's report.
+struct WorkerRecord {
+  pb::WorkerMessage msg;
+  wire::LaneReport report;
+  bool is_report = false;
+};
+
+absl::StatusOr<bool> PopWorkerRecord(shm::MessageRing ring, WorkerRecord& r, std::string& scratch) {
+  return wire::PopMessageOrLaneReport(ring, r.msg, r.report, &r.is_report, &scratch, kMalformed);
 }
 
 }  // namespace
 
 bool Agent::DrainSession(SessionConn& session) {
-  return DrainChannel<SessionConn, pb::ClientMessage>(session, "session", [&](const pb::ClientMessage& msg) {
+  return DrainChannel<SessionConn, pb::ClientMessage>(session, "session", PopClientMessage, [&](const pb::ClientMessage& msg) {
     switch (msg.msg_case()) {
       case pb::ClientMessage::kSubmit: HandleSubmit(session, msg.submit()); break;
       case pb::ClientMessage::kCancel: HandleCancel(session, msg.cancel()); break;
@@ -63,11 +79,11 @@ bool Agent::DrainSession(SessionConn& session) {
 
 bool Agent::DrainWorker(WorkerConn& worker) {
   absl::MutexLock lock(&worker.drain_mu);
-  return DrainChannel<WorkerConn, pb::WorkerMessage>(worker, "worker", [&](const pb::WorkerMessage& msg) {
-    switch (msg.msg_case()) {
-      case pb::WorkerMessage::kResult: HandleResult(worker, msg.result()); break;
-      case pb::WorkerMessage::kLaneReport: HandleLaneReport(worker, msg.lane_report()); break;
-      case pb::WorkerMessage::kLeaseReleased: HandleLeaseReleased(worker, msg.lease_released()); break;
+  return DrainChannel<WorkerConn, WorkerRecord>(worker, "worker", PopWorkerRecord, [&](const WorkerRecord& r) {
+    if (r.is_report) return HandleLaneReport(worker, r.report);
+    switch (r.msg.msg_case()) {
+      case pb::WorkerMessage::kResult: HandleResult(worker, r.msg.result()); break;
+      case pb::WorkerMessage::kLeaseReleased: HandleLeaseReleased(worker, r.msg.lease_released()); break;
       default: break;
     }
   }, [&] { EndWorker(worker); });
@@ -75,10 +91,10 @@ bool Agent::DrainWorker(WorkerConn& worker) {
 
 void Agent::DrainReportsOfClosedWorker(WorkerConn& worker) {
   absl::MutexLock lock(&worker.drain_mu);
-  DrainChannel<WorkerConn, pb::WorkerMessage>(
-      worker, "worker",
-      [&](const pb::WorkerMessage& msg) {
-        if (msg.has_lane_report()) HandleLaneReport(worker, msg.lane_report());
+  DrainChannel<WorkerConn, WorkerRecord>(
+      worker, "worker", PopWorkerRecord,
+      [&](const WorkerRecord& r) {
+        if (r.is_report) HandleLaneReport(worker, r.report);
       },
       [&] { EndWorker(worker); }, /*even_closed=*/true);
 }

@@ -83,13 +83,11 @@ class PeerChannel {
   // One sender at a time (the caller's lock). False when the ring is full right now.
   // `wake_agent` false: the agent reads it when it next wakes (a worker's lane reports).
   absl::StatusOr<bool> TrySend(const google::protobuf::MessageLite& message, bool wake_agent = true) {
-    absl::StatusOr<bool> pushed = Push(slot_.up, message);
-    // The push's seq_cst store, then this seq_cst load: see shm/agent_beacon.h.
-    if (pushed.ok() && *pushed && wake_agent && beacon_->sleeping()) {
-      const uint64_t one = 1;
-      (void)!write(wake_.get(), &one, sizeof one);
-    }
-    return pushed;
+    return Pushed(wire::PushMessage(slot_.up, message), wake_agent);
+  }
+  // A worker's report of a lane job (proto/lane_records.h), up the same ring.
+  absl::StatusOr<bool> TrySendLaneReport(const wire::LaneReport& report, bool wake_agent) {
+    return Pushed(wire::PushLaneReport(slot_.up, report), wake_agent);
   }
 
   // One receiver at a time. False when nothing is waiting; an error when the ring is corrupt
@@ -156,8 +154,13 @@ class PeerChannel {
   }
 
  private:
-  static absl::StatusOr<bool> Push(shm::MessageRing& ring, const google::protobuf::MessageLite& message) {
-    return wire::PushMessage(ring, message);
+  absl::StatusOr<bool> Pushed(absl::StatusOr<bool> pushed, bool wake_agent) {
+    // The push's seq_cst store, then this seq_cst load: see shm/agent_beacon.h.
+    if (pushed.ok() && *pushed && wake_agent && beacon_->sleeping()) {
+      const uint64_t one = 1;
+      (void)!write(wake_.get(), &one, sizeof one);
+    }
+    return pushed;
   }
   // In place: only the agent and the leased worker write these rings (and this process, which
   // can only hurt itself).

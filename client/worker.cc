@@ -283,12 +283,12 @@ absl::Status Worker::Run(WorkerOptions options) {
   };
   // Reports go up without waking the agent (it reads them when it next wakes), unless the ring
   // fills: then it is woken so that it catches up.
-  auto report = [&](const pb::WorkerMessage& m, bool wake_now = false) {
+  auto report = [&](const wire::LaneReport& m, bool wake_now = false) {
     absl::MutexLock lock(&write_mu);
     const bool wake = wake_now || ring->up_used() > ring->up_capacity() / 4;
     const absl::Time give_up = absl::Now() + absl::Seconds(10);
     for (;;) {
-      absl::StatusOr<bool> sent = ring->TrySend(m, wake);
+      absl::StatusOr<bool> sent = ring->TrySendLaneReport(m, wake);
       if (sent.ok() && *sent) return true;
       if (!sent.ok() || absl::Now() > give_up || inbox.signal.load()) return false;
       ring->WakeAgent();
@@ -446,14 +446,13 @@ absl::Status Worker::Run(WorkerOptions options) {
     ctx.deadline_ = absl::Now() + absl::Milliseconds(static_cast<int64_t>(timeout_ms));
     ctx.context_.insert(sub.context.begin(), sub.context.end());
     // What the agent learns of this lane job, before and after it runs.
-    pb::WorkerMessage lane_report;
-    pb::LaneReport* r = lane_report.mutable_lane_report();
-    r->set_session(l.session);
-    r->set_job_id(id);
-    r->set_type(sub.type);
+    wire::LaneReport lane_report;
+    lane_report.session = l.session;
+    lane_report.job_id = id;
+    lane_report.type = sub.type;
     if (accepted) {
-      r->set_started(true);
-      r->set_deadline_unix_us(absl::ToUnixMicros(ctx.deadline_));
+      lane_report.started = true;
+      lane_report.deadline_unix_us = absl::ToUnixMicros(ctx.deadline_);
       if (!report(lane_report, timeout_ms < l.wake_if_due_within_ms)) return false;
       run(ctx, arena, sub.request, wire::LaneSlab(), status);
     }
@@ -509,10 +508,10 @@ absl::Status Worker::Run(WorkerOptions options) {
     }
     seg.channel().peer_bell->Ring();
     if (accepted) {
-      r->set_started(false);
-      r->clear_deadline_unix_us();
-      r->set_outcome(static_cast<pb::Outcome>(c.outcome));
-      r->set_run_us(c.run_us);
+      lane_report.started = false;
+      lane_report.deadline_unix_us = 0;
+      lane_report.outcome = c.outcome;
+      lane_report.run_us = c.run_us;
       if (!report(lane_report)) return false;
     }
     if (!answered) {

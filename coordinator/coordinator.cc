@@ -473,12 +473,13 @@ absl::StatusOr<Effects> Coordinator::LeaseReleased(WorkerId worker) {
   return fx;
 }
 
-void Coordinator::LaneActivity(WorkerId worker, bool job_ended) {
+bool Coordinator::LaneActivity(WorkerId worker, absl::string_view type, bool job_ended) {
   Impl& m = *impl_;
   auto it = m.workers.find(worker);
-  if (it == m.workers.end() || it->second.leased_to == 0) return;
+  if (it == m.workers.end() || it->second.leased_to == 0 || !it->second.types.contains(type)) return false;
   it->second.lease_active = m.clock.Now();
   if (job_ended) ++it->second.jobs_done;
+  return true;
 }
 
 void Coordinator::RecordLaneJob(JobId id, const std::string& type, Outcome outcome, absl::Duration run_time) {

@@ -21,6 +21,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "coordinator/clock.h"
 #include "coordinator/effects.h"
@@ -137,8 +138,9 @@ class Coordinator {
   // A lane job of this worker's lease was reported (started, or `job_ended`): the lease is in
   // use (resets its idle timer); an ended job counts toward options.worker_max_jobs, whose
   // recycling comes when the worker gives the lease back (GrantLease::jobs_left tells it when).
-  // A no-op for a worker that holds no lease (a report that raced the release).
-  void LaneActivity(WorkerId worker, bool job_ended);
+  // A no-op returning false for a worker that holds no lease (a report that raced the release)
+  // or a `type` it does not handle (a report to ignore: nothing of it may reach the stats).
+  bool LaneActivity(WorkerId worker, absl::string_view type, bool job_ended);
   // A lane job ended (reported by the worker after the fact): per-type stats (count, outcome,
   // run time) and Status(id) afterwards as for any finished job. Does not touch the job table.
   void RecordLaneJob(JobId id, const std::string& type, Outcome outcome, absl::Duration run_time);

@@ -1,8 +1,12 @@
-// The two records of a session's lane (shm/segment.h), one format for the SDK's client that
-// writes jobs up it and the leased worker that answers down it:
+// The records of a lane job (shm/segment.h), one format for the SDK's client that writes jobs
+// up a session's lane, the leased worker that answers down it, and the agent it reports to:
 //   LaneJob     client -> worker: a simple job (no NoReply, ManualRespond, shared piece or retry:
 //               the format cannot say them)
 //   LaneAnswer  worker -> client: its outcome
+//   LaneReport  worker -> agent, up the worker's own ring beside its protobuf messages: a lane
+//               job started or ended, read when the agent next wakes. Its first byte is 0, which
+//               starts no protobuf message (field number 0 does not exist), so one pop tells them
+//               apart. The "started" one is pushed before the handler runs, on the job's path.
 // A fixed head and the strings after it, in the host's byte order (both ends are on one host).
 // Not protobuf: on the lane these are the only bytes a job's path encodes and parses, and a
 // process that slept between jobs meets protobuf's parser cold (lane parse, build and serialize:
@@ -52,10 +56,21 @@ struct LaneAnswer {
   std::string message;
 };
 
+struct LaneReport {
+  uint32_t session = 0;
+  uint64_t job_id = 0;
+  bool started = false;          // true: the job started; false: it ended
+  int64_t deadline_unix_us = 0;  // when started
+  int32_t outcome = 0;           // when ended: v1::Outcome
+  uint64_t run_us = 0;           // when ended
+  std::string type;
+};
+
 namespace lane_internal {
 
 inline constexpr uint32_t kJobMagic = 0x314a4c6a;     // "jLJ1"
 inline constexpr uint32_t kAnswerMagic = 0x31414c6a;  // "jLA1"
+inline constexpr uint32_t kReportMagic = 0x524c6a00;  // "\0jLR": no protobuf message starts with 0
 
 struct JobHead {
   uint32_t magic;
@@ -84,6 +99,18 @@ struct AnswerHead {
   int64_t worker_received_ns;
   int64_t worker_done_ns;
   uint32_t message_bytes;
+  uint32_t reserved;
+};
+
+struct ReportHead {
+  uint32_t magic;
+  uint32_t session;
+  uint64_t job_id;
+  int64_t deadline_unix_us;
+  uint64_t run_us;
+  int32_t outcome;
+  uint32_t started;  // 0 or 1
+  uint32_t type_bytes;
   uint32_t reserved;
 };
 
@@ -210,6 +237,51 @@ inline bool DecodeLaneAnswer(std::span<const std::byte> bytes, LaneAnswer& out) 
   out.worker_received_ns = head.worker_received_ns;
   out.worker_done_ns = head.worker_done_ns;
   return in.String(head.message_bytes, out.message) && in.done();
+}
+
+// The bytes EncodeLaneReport writes for `report`.
+inline uint64_t LaneReportBytes(const LaneReport& report) {
+  return sizeof(lane_internal::ReportHead) + report.type.size();
+}
+
+// Into `out`, exactly LaneReportBytes(report) long.
+inline void EncodeLaneReport(const LaneReport& report, std::span<std::byte> out) {
+  lane_internal::ReportHead head{};
+  head.magic = lane_internal::kReportMagic;
+  head.session = report.session;
+  head.job_id = report.job_id;
+  head.deadline_unix_us = report.deadline_unix_us;
+  head.run_us = report.run_us;
+  head.outcome = report.outcome;
+  head.started = report.started ? 1 : 0;
+  head.type_bytes = static_cast<uint32_t>(report.type.size());
+  std::byte* at = lane_internal::Put(out.data(), &head, sizeof head);
+  lane_internal::Put(at, report.type.data(), report.type.size());
+}
+
+// Whether `bytes` claim to be a LaneReport (its magic), not a protobuf message; only
+// DecodeLaneReport says whether they are one.
+inline bool IsLaneReport(std::span<const std::byte> bytes) {
+  uint32_t magic = 0;
+  if (bytes.size() < sizeof magic) return false;
+  std::memcpy(&magic, bytes.data(), sizeof magic);
+  return magic == lane_internal::kReportMagic;
+}
+
+// False unless `bytes` is one whole LaneReport and nothing more (what the encoder writes for it).
+inline bool DecodeLaneReport(std::span<const std::byte> bytes, LaneReport& out) {
+  lane_internal::Reader in(bytes);
+  lane_internal::ReportHead head;
+  if (!in.Copy(head) || head.magic != lane_internal::kReportMagic || head.started > 1 || head.reserved != 0) {
+    return false;
+  }
+  out.session = head.session;
+  out.job_id = head.job_id;
+  out.started = head.started == 1;
+  out.deadline_unix_us = head.deadline_unix_us;
+  out.outcome = head.outcome;
+  out.run_us = head.run_us;
+  return in.String(head.type_bytes, out.type) && in.done();
 }
 
 }  // namespace jobd::wire

@@ -40,16 +40,15 @@ absl::StatusOr<bool> PopDecoded(shm::MessageRing ring, Decode decode, absl::stri
 }
 
 // `scratch`: copy out first (the writer may be an adversary); null: parse in place.
+inline bool ParseMessage(std::span<const std::byte> bytes, google::protobuf::MessageLite& out, std::string* scratch) {
+  if (scratch == nullptr) return out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  scratch->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return out.ParseFromString(*scratch);
+}
+
 inline absl::StatusOr<bool> PopMessage(shm::MessageRing ring, google::protobuf::MessageLite& out,
                                        std::string* scratch, absl::string_view what) {
-  return PopDecoded(
-      ring,
-      [&](std::span<const std::byte> bytes) {
-        if (scratch == nullptr) return out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-        scratch->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-        return out.ParseFromString(*scratch);
-      },
-      what);
+  return PopDecoded(ring, [&](std::span<const std::byte> bytes) { return ParseMessage(bytes, out, scratch); }, what);
 }
 
 // A session's lane carries fixed records (proto/lane_records.h), not protobuf.
@@ -67,6 +66,25 @@ absl::StatusOr<bool> PushLaneJob(shm::MessageRing ring, uint32_t seq, absl::stri
 inline absl::StatusOr<bool> PushLaneAnswer(shm::MessageRing ring, const LaneAnswer& answer) {
   return ring.TryPushWith(LaneAnswerBytes(answer, ring.max_message()),
                           [&](std::span<std::byte> out) { EncodeLaneAnswer(answer, out); });
+}
+
+// Up a worker's own ring, beside its protobuf messages. False when the ring has no room now.
+inline absl::StatusOr<bool> PushLaneReport(shm::MessageRing ring, const LaneReport& report) {
+  return ring.TryPushWith(LaneReportBytes(report), [&](std::span<std::byte> out) { EncodeLaneReport(report, out); });
+}
+
+// A worker's up ring: a LaneReport (`*is_report` true) or a protobuf message (`scratch` as in
+// ParseMessage; a report's decoder needs no copy).
+inline absl::StatusOr<bool> PopMessageOrLaneReport(shm::MessageRing ring, google::protobuf::MessageLite& out,
+                                                   LaneReport& report, bool* is_report, std::string* scratch,
+                                                   absl::string_view what) {
+  return PopDecoded(
+      ring,
+      [&](std::span<const std::byte> bytes) {
+        *is_report = IsLaneReport(bytes);
+        return *is_report ? DecodeLaneReport(bytes, report) : ParseMessage(bytes, out, scratch);
+      },
+      what);
 }
 
 // Decoded from the ring's memory without a copy first.

@@ -119,13 +119,24 @@ TEST_F(CoordinatorLeaseTest, AJobOfAnotherTypeDoesNotRevoke) {
   EXPECT_EQ(WorkerNamed(kW1).state, WorkerState::kLeased);
 }
 
+TEST_F(CoordinatorLeaseTest, LaneActivityOfATypeTheWorkerDoesNotHandleOrOfNoLeaseIsIgnored) {
+  AddWorker(kW1);
+  EXPECT_FALSE(c_->LaneActivity(kW1, "echo", /*job_ended=*/true)) << "no lease yet";
+  RunOne(kW1, 1);
+  clock_.Advance(absl::Milliseconds(1500));
+  EXPECT_FALSE(c_->LaneActivity(kW1, "resize", /*job_ended=*/false)) << "kW1 handles echo and sleep";
+  EXPECT_FALSE(c_->LaneActivity(kW3, "echo", /*job_ended=*/false)) << "no such worker";
+  clock_.Advance(absl::Milliseconds(500));
+  EXPECT_THAT(Revokes(c_->Tick()), ElementsAre(std::pair{kW1, kS})) << "the ignored report kept nothing alive";
+}
+
 TEST_F(CoordinatorLeaseTest, AnIdleLeaseIsRevokedAfterLeaseIdleAndLaneActivityKeepsItAlive) {
   AddWorker(kW1);
   RunOne(kW1, 1);
   ASSERT_TRUE(c_->NextWakeup().has_value());
   EXPECT_EQ(*c_->NextWakeup(), clock_.Now() + absl::Seconds(2));
   clock_.Advance(absl::Milliseconds(1500));
-  c_->LaneActivity(kW1, /*job_ended=*/false);
+  EXPECT_TRUE(c_->LaneActivity(kW1, "echo", /*job_ended=*/false));
   clock_.Advance(absl::Milliseconds(1500));
   EXPECT_THAT(Revokes(c_->Tick()), IsEmpty()) << "a lane job 1.5 s ago";
   clock_.Advance(absl::Milliseconds(500));
@@ -224,7 +235,7 @@ TEST_F(CoordinatorLeaseTest, LaneJobsCountTowardRecyclingWhichComesWhenTheLeaseI
   Effects fx = RunOne(kW1, 1);
   ASSERT_EQ(fx.grants.size(), 1u);
   EXPECT_EQ(fx.grants[0].jobs_left, 3u) << "one of its four jobs is done";
-  for (int i = 0; i < 3; ++i) c_->LaneActivity(kW1, /*job_ended=*/true);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(c_->LaneActivity(kW1, "echo", /*job_ended=*/true));
   EXPECT_EQ(WorkerNamed(kW1).jobs_done, 4u);
   auto released = c_->LeaseReleased(kW1);
   ASSERT_TRUE(released.ok());

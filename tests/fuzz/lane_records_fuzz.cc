@@ -1,4 +1,4 @@
-// The lane's records as a leased worker and a client decode them (proto/lane_records.h): from
+// The lane's records as a leased worker, a client and the agent decode them (proto/lane_records.h): from
 // any bytes, a decode never reads outside them, and what decodes is exactly what the encoder
 // writes for the decoded record, so no two byte strings mean one job.
 #include <cstdlib>
@@ -23,6 +23,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (DecodeLaneAnswer(bytes, answer)) {
     std::vector<std::byte> again(LaneAnswerBytes(answer, bytes.size()));
     EncodeLaneAnswer(answer, again);
+    if (again != bytes) std::abort();
+  }
+  LaneReport report;
+  if (DecodeLaneReport(bytes, report)) {
+    if (!IsLaneReport(bytes)) std::abort();
+    std::vector<std::byte> again(LaneReportBytes(report));
+    EncodeLaneReport(report, again);
     if (again != bytes) std::abort();
   }
   return 0;

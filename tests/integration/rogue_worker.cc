@@ -19,6 +19,7 @@
 //   lane-stale        a slab it handed to the answer owner and then freed from there
 //   lane-vanish       nothing: it exits right after taking the job, before reporting it started
 //   lane-started-vanish  it reports the job started, then exits without answering
+//   lane-foreign-report  an honest echo, but its reports name a type it does not handle
 // and anything else up the lane as an honest echo.
 #include <sys/socket.h>
 #include <unistd.h>
@@ -113,14 +114,13 @@ int main(int argc, char** argv) {
     const std::string text = view.ok() ? std::string(reinterpret_cast<const char*>(view->data()), view->size()) : "";
     const uint64_t job_id = jobd::MakeJobId(lease->session, sub.seq);
     if (text == "lane-vanish") _exit(0);
-    v1::WorkerMessage report;
-    v1::LaneReport* r = report.mutable_lane_report();
-    r->set_session(lease->session);
-    r->set_job_id(job_id);
-    r->set_type(sub.type);
-    r->set_started(true);
-    r->set_deadline_unix_us(absl::ToUnixMicros(absl::Now() + absl::Seconds(60)));
-    (void)ring.TrySend(report, false);
+    wire::LaneReport report;
+    report.session = lease->session;
+    report.job_id = job_id;
+    report.type = text == "lane-foreign-report" ? "not-mine" : sub.type;
+    report.started = true;
+    report.deadline_unix_us = absl::ToUnixMicros(absl::Now() + absl::Seconds(60));
+    (void)ring.TrySendLaneReport(report, false);
     if (text == "lane-started-vanish") _exit(0);
     wire::LaneAnswer c;
     c.seq = sub.seq;
@@ -143,10 +143,10 @@ int main(int argc, char** argv) {
     }
     (void)wire::PushLaneAnswer(seg.lane().down, c);
     seg.channel().peer_bell->Ring();
-    r->set_started(false);
-    r->clear_deadline_unix_us();
-    r->set_outcome(v1::OUTCOME_OK);
-    (void)ring.TrySend(report, false);
+    report.started = false;
+    report.deadline_unix_us = 0;
+    report.outcome = v1::OUTCOME_OK;
+    (void)ring.TrySendLaneReport(report, false);
   };
   for (;;) {
     v1::AgentToWorker m;

@@ -155,6 +155,47 @@ TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessi
   EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u) << (*agent)->Log();
 }
 
+// What a worker says of its lane jobs reaches the stats only for a type it handles: a report
+// naming another type is ignored (and logged), and the job's answer is not hurt.
+TEST(RogueWorkerTest, ALaneReportOfATypeTheWorkerDoesNotHandleReachesNoStats) {
+  auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = BinDir() + "/rogue_worker"});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait().ok());
+  ASSERT_NE((*agent)->WaitForLeasedWorker(absl::Seconds(20)), 0) << (*agent)->Log();
+  auto f = (*client)->Start("rogue", "lane-foreign-report", {.timeout = absl::Seconds(60)});
+  ASSERT_TRUE(f.ok());
+  auto r = f->Wait(absl::Seconds(60));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->view(), "lane-foreign-report");
+  EXPECT_EQ(f->timings().agent_sent_ns, 0) << "the job went up the lane";
+  // Then an honest lane job, whose ended report the agent reads after the foreign ones.
+  auto g = (*client)->Start("rogue", "lane-good", {.timeout = absl::Seconds(60)});
+  ASSERT_TRUE(g.ok());
+  ASSERT_TRUE(g->Wait(absl::Seconds(60)).ok());
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  uint64_t rogue_lane_jobs = 0;
+  bool foreign = true;
+  while (absl::Now() < give_up) {
+    auto stats = (*agent)->Stats();
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    rogue_lane_jobs = 0;
+    foreign = false;
+    for (const auto& t : stats->types()) {
+      if (t.type() == "rogue") rogue_lane_jobs = t.submitted();
+      foreign |= t.type() == "not-mine";
+    }
+    if (rogue_lane_jobs >= 2) break;  // "good" through the agent, "lane-good" up the lane
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(rogue_lane_jobs, 2u) << (*agent)->Log();
+  EXPECT_FALSE(foreign) << "a type the worker does not handle reached the stats";
+  EXPECT_THAT((*agent)->Log(), HasSubstr("which it does not handle"));
+  client->reset();
+  EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u) << (*agent)->Log();
+}
+
 // A worker that dies with a lane job: before saying it started (so it never ran it), the job
 // goes to the agent and is answered once by the next worker; after, the job ends WORKER_DIED
 // and is not sent again (docs/data-path.md, "When something dies during a lease").

@@ -35,6 +35,24 @@ LaneAnswer SomeAnswer() {
   return a;
 }
 
+std::vector<std::byte> EncodeReport(const LaneReport& report) {
+  std::vector<std::byte> bytes(LaneReportBytes(report));
+  EncodeLaneReport(report, bytes);
+  return bytes;
+}
+
+LaneReport SomeReport() {
+  LaneReport r;
+  r.session = 12;
+  r.job_id = 0x0000000C00000005ull;
+  r.started = true;
+  r.deadline_unix_us = 1'800'000'000'000'000;
+  r.outcome = 4;
+  r.run_us = 987;
+  r.type = "resize";
+  return r;
+}
+
 TEST(LaneRecordsTest, AJobRoundTripsWithItsTypeAndContext) {
   const std::map<std::string, std::string> context = {{"trace", "abc"}, {"", "empty key"}, {"user", ""}};
   const std::vector<std::byte> bytes = EncodeJob(9, "resize", {0x1122334455667788ull, 64}, 250, 123456789, context);
@@ -83,6 +101,31 @@ TEST(LaneRecordsTest, AMessageLongerThanTheRecordMayBeIsCut) {
   EXPECT_EQ(back.message, std::string(200 - head, 'x'));
 }
 
+TEST(LaneRecordsTest, AReportRoundTripsAndNoProtobufMessageLooksLikeOne) {
+  for (bool started : {true, false}) {
+    LaneReport r = SomeReport();
+    r.started = started;
+    const std::vector<std::byte> bytes = EncodeReport(r);
+    EXPECT_TRUE(IsLaneReport(bytes));
+    LaneReport back;
+    back.type = "a longer type than the next one";
+    ASSERT_TRUE(DecodeLaneReport(bytes, back));
+    EXPECT_EQ(back.session, r.session);
+    EXPECT_EQ(back.job_id, r.job_id);
+    EXPECT_EQ(back.started, started);
+    EXPECT_EQ(back.deadline_unix_us, r.deadline_unix_us);
+    EXPECT_EQ(back.outcome, r.outcome);
+    EXPECT_EQ(back.run_us, r.run_us);
+    EXPECT_EQ(back.type, "resize");
+  }
+  // A worker's ring carries both: a report starts with a 0 byte, which no protobuf message does
+  // (its first byte is a field's tag, and field 0 does not exist).
+  EXPECT_EQ(EncodeReport(SomeReport())[0], std::byte{0});
+  const std::vector<std::byte> result = {std::byte{0x12}, std::byte{0x00}};  // WorkerMessage{result: {}}
+  EXPECT_FALSE(IsLaneReport(result));
+  EXPECT_FALSE(IsLaneReport(std::vector<std::byte>(3, std::byte{0})));
+}
+
 TEST(LaneRecordsTest, EveryCutAndEveryExtraByteIsRefused) {
   const std::vector<std::byte> job = EncodeJob(1, "echo", {5, 6}, 0, 0, {{"k", "v"}, {"kk", "vv"}});
   const std::vector<std::byte> answer = EncodeAnswer(SomeAnswer());
@@ -96,9 +139,19 @@ TEST(LaneRecordsTest, EveryCutAndEveryExtraByteIsRefused) {
   longer = answer;
   longer.push_back(std::byte{0});
   EXPECT_FALSE(DecodeLaneAnswer(longer, a));
-  // Neither record passes for the other.
+  const std::vector<std::byte> report = EncodeReport(SomeReport());
+  LaneReport r;
+  for (size_t n = 0; n < report.size(); ++n) EXPECT_FALSE(DecodeLaneReport(std::span(report).first(n), r)) << n;
+  longer = report;
+  longer.push_back(std::byte{0});
+  EXPECT_FALSE(DecodeLaneReport(longer, r));
+  // No record passes for another.
   EXPECT_FALSE(DecodeLaneJob(answer, j));
   EXPECT_FALSE(DecodeLaneAnswer(job, a));
+  EXPECT_FALSE(DecodeLaneReport(job, r));
+  EXPECT_FALSE(DecodeLaneReport(answer, r));
+  EXPECT_FALSE(DecodeLaneJob(report, j));
+  EXPECT_FALSE(DecodeLaneAnswer(report, a));
 }
 
 TEST(LaneRecordsTest, LengthsThatPointPastTheRecordAreRefusedWithoutAllocatingForThem) {
@@ -128,6 +181,18 @@ TEST(LaneRecordsTest, LengthsThatPointPastTheRecordAreRefusedWithoutAllocatingFo
   bad = answer;
   set_word(bad, 68, 1);  // reserved
   EXPECT_FALSE(DecodeLaneAnswer(bad, a));
+  std::vector<std::byte> report = EncodeReport(SomeReport());
+  LaneReport r;
+  ASSERT_TRUE(DecodeLaneReport(report, r));
+  bad = report;
+  set_word(bad, 40, 0xFFFFFFFF);  // type length
+  EXPECT_FALSE(DecodeLaneReport(bad, r));
+  bad = report;
+  set_word(bad, 36, 2);  // started: only 0 or 1
+  EXPECT_FALSE(DecodeLaneReport(bad, r));
+  bad = report;
+  set_word(bad, 44, 1);  // reserved
+  EXPECT_FALSE(DecodeLaneReport(bad, r));
 }
 
 }  // namespace

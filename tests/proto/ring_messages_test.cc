@@ -85,5 +85,46 @@ TEST_F(RingMessagesTest, LaneRecordsGoThroughARingAndAMalformedOneIsConsumedAsDa
   EXPECT_EQ(back.message.size(), ring_.max_message() - LaneAnswerBytes(LaneAnswer(), 1 << 20));
 }
 
+TEST_F(RingMessagesTest, AWorkersRingCarriesMessagesAndLaneReportsApart) {
+  v1::WorkerMessage released;
+  released.mutable_lease_released()->set_session(4);
+  ASSERT_TRUE(*PushMessage(ring_, released));
+  LaneReport report;
+  report.session = 4;
+  report.job_id = 99;
+  report.started = true;
+  report.type = "echo";
+  ASSERT_TRUE(*PushLaneReport(ring_, report));
+  ASSERT_TRUE(*PushMessage(ring_, v1::WorkerMessage()));  // an empty message: no bytes at all
+
+  std::string scratch;
+  v1::WorkerMessage msg;
+  LaneReport got;
+  bool is_report = true;
+  ASSERT_TRUE(*PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "bad"));
+  EXPECT_FALSE(is_report);
+  EXPECT_EQ(msg.lease_released().session(), 4u);
+  ASSERT_TRUE(*PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "bad"));
+  EXPECT_TRUE(is_report);
+  EXPECT_EQ(got.job_id, 99u);
+  EXPECT_EQ(got.type, "echo");
+  ASSERT_TRUE(*PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "bad"));
+  EXPECT_FALSE(is_report);
+  EXPECT_EQ(msg.msg_case(), v1::WorkerMessage::MSG_NOT_SET);
+  EXPECT_FALSE(*PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "bad"));  // empty
+
+  // A report's magic on bytes that are not one: consumed as DataLoss, not parsed as protobuf.
+  std::vector<std::byte> cut(LaneReportBytes(report));
+  EncodeLaneReport(report, cut);
+  cut.pop_back();
+  ASSERT_TRUE(*ring_.TryPush(cut));
+  absl::StatusOr<bool> popped = PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "a malformed record");
+  ASSERT_FALSE(popped.ok());
+  EXPECT_EQ(popped.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(popped.status().message(), "a malformed record");
+  EXPECT_TRUE(is_report);
+  EXPECT_FALSE(*PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "bad"));  // consumed
+}
+
 }  // namespace
 }  // namespace jobd::wire
