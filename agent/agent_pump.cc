@@ -67,14 +67,18 @@ absl::StatusOr<bool> PopWorkerRecord(shm::MessageRing ring, WorkerRecord& r, std
 }  // namespace
 
 bool Agent::DrainSession(SessionConn& session) {
-  return DrainChannel<SessionConn, pb::ClientMessage>(session, "session", PopClientMessage, [&](const pb::ClientMessage& msg) {
-    switch (msg.msg_case()) {
-      case pb::ClientMessage::kSubmit: HandleSubmit(session, msg.submit()); break;
-      case pb::ClientMessage::kCancel: HandleCancel(session, msg.cancel()); break;
-      default:
-        spdlog::warn("session {}: ignored a channel message of kind {}", session.id, static_cast<int>(msg.msg_case()));
-    }
-  }, [&] { session.stream.Abort(); });
+  return DrainChannel<SessionConn, pb::ClientMessage>(
+      session, "session", PopClientMessage,
+      [&](const pb::ClientMessage& msg) {
+        switch (msg.msg_case()) {
+          case pb::ClientMessage::kSubmit: HandleSubmit(session, msg.submit()); break;
+          case pb::ClientMessage::kCancel: HandleCancel(session, msg.cancel()); break;
+          default:
+            spdlog::warn("session {}: ignored a channel message of kind {}", session.id,
+                         static_cast<int>(msg.msg_case()));
+        }
+      },
+      [&] { session.stream.Abort(); });
 }
 
 bool Agent::DrainWorker(WorkerConn& worker) {
