@@ -1,6 +1,8 @@
 // The comparison suite: every case against every system in one run, unpinned and then with
 // every process pinned to CPU 0, plus the raw floors; markdown tables on stdout and a JSON
-// file. scripts/bench.sh installs the peers and runs it.
+// file. scripts/bench.sh installs the peers and runs it. In each placement the paced cases come
+// first, with every system started at once and their pieces interleaved (paced.h); then each
+// system alone runs the hot loop, many sessions and idle.
 //   bench_suite [--systems=jobd,grpc,redis,gearman,raw] [--modes=unpinned,pinned] [--quick]
 //               [--cases=hot,paced,sessions[,idle]] [--idle_seconds=60] [--json=bench-results.json]
 //               [--breakdown]
@@ -13,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -68,6 +71,43 @@ void PinTo(int cpu) {
     for (long i = 0; i < sysconf(_SC_NPROCESSORS_ONLN); ++i) CPU_SET(i, &set);
   }
   sched_setaffinity(0, sizeof set, &set);
+}
+
+SystemOptions OptionsFor(const std::string& scratch_dir) {
+  SystemOptions so;
+  so.workers = 2;
+  so.jobd_flags = absl::GetFlag(FLAGS_jobd_flags);
+  so.scratch_dir = scratch_dir;
+  mkdir(so.scratch_dir.c_str(), 0700);
+  return so;
+}
+
+// The paced cases of one placement: every system started at once, their pieces interleaved
+// (paced.h), every system stopped. Values by system id; a system that did not start has its
+// reason in every paced case.
+std::map<std::string, std::map<std::string, CaseValue>> RunPacedPhase(const std::vector<std::string>& ids,
+                                                                      const std::string& scratch,
+                                                                      absl::string_view mode,
+                                                                      const CaseOptions& options) {
+  std::map<std::string, std::map<std::string, CaseValue>> out;
+  std::vector<std::unique_ptr<BenchSystem>> started;
+  std::vector<PacedSystem> paced;
+  for (const std::string& id : ids) {
+    std::unique_ptr<BenchSystem> system = MakeSystem(id);
+    if (system == nullptr) continue;  // the main loop reports it
+    std::fprintf(stderr, "[%s] paced: starting %s\n", std::string(mode).c_str(), system->name().c_str());
+    absl::Status s = system->Start(OptionsFor(absl::StrCat(scratch, "/", id, "-", mode, "-paced")));
+    if (!s.ok()) {
+      system->Stop();
+      for (const CaseInfo& c : PacedCases(options.paced_rates)) out[id][c.id] = {0, std::string(s.message())};
+      continue;
+    }
+    paced.push_back({id, system.get()});
+    started.push_back(std::move(system));
+  }
+  for (auto& [id, cases] : RunPacedCases(paced, options.paced_rates, options.paced_rounds)) out[id] = cases;
+  for (auto& system : started) system->Stop();
+  return out;
 }
 
 }  // namespace
@@ -126,29 +166,30 @@ int main(int argc, char** argv) {
   char scratch_template[] = "/tmp/jobd-bench.XXXXXX";
   const char* scratch = mkdtemp(scratch_template);
   if (scratch == nullptr) return std::fprintf(stderr, "cannot make a scratch dir\n"), 1;
+  const std::vector<std::string> ids = absl::StrSplit(absl::GetFlag(FLAGS_systems), ',', absl::SkipEmpty());
+  CaseOptions per_system = options;
+  per_system.paced = false;
   for (absl::string_view mode : absl::StrSplit(absl::GetFlag(FLAGS_modes), ',', absl::SkipEmpty())) {
     PinTo(mode == "pinned" ? 0 : -1);  // children started from now on inherit it
-    for (absl::string_view id : absl::StrSplit(absl::GetFlag(FLAGS_systems), ',', absl::SkipEmpty())) {
-      std::unique_ptr<BenchSystem> system = MakeSystem(std::string(id));
-      SystemRun& run = results.runs[std::string(mode)][std::string(id)];
+    std::map<std::string, std::map<std::string, CaseValue>> paced;
+    if (options.paced) paced = RunPacedPhase(ids, scratch, mode, options);
+    for (const std::string& id : ids) {
+      std::unique_ptr<BenchSystem> system = MakeSystem(id);
+      SystemRun& run = results.runs[std::string(mode)][id];
       if (system == nullptr) {
         run.error = "not built on this machine";
         continue;
       }
       run.name = system->name();
       std::fprintf(stderr, "[%s] %s ...\n", std::string(mode).c_str(), run.name.c_str());
-      SystemOptions so;
-      so.workers = 2;
-      so.jobd_flags = absl::GetFlag(FLAGS_jobd_flags);
-      so.scratch_dir = absl::StrCat(scratch, "/", id, "-", mode);
-      mkdir(so.scratch_dir.c_str(), 0700);
-      absl::Status started = system->Start(so);
+      absl::Status started = system->Start(OptionsFor(absl::StrCat(scratch, "/", id, "-", mode)));
       if (!started.ok()) {
         run.error = std::string(started.message());
         system->Stop();
         continue;
       }
-      run.cases = RunCases(std::string(id), *system, options);
+      run.cases = RunCases(id, *system, per_system);
+      run.cases.merge(paced[id]);
       system->Stop();
     }
   }
@@ -162,6 +203,7 @@ int main(int argc, char** argv) {
   }
   std::ofstream(absl::GetFlag(FLAGS_json)) << RenderJson(results);
   std::fprintf(stderr, "wrote %s\n", absl::GetFlag(FLAGS_json).c_str());
-  rmdir(scratch);
+  std::error_code ignored;  // a leftover socket must not fail the run
+  std::filesystem::remove_all(scratch, ignored);
   return 0;
 }

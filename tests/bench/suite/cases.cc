@@ -218,9 +218,6 @@ std::map<std::string, CaseValue> RunCases(const std::string& system_id, BenchSys
   if (!main_caller.ok()) {
     std::vector<CaseInfo> all;
     if (o.hot) all = AllCases();
-    if (o.paced) {
-      for (const CaseInfo& c : PacedCases(o.paced_rates)) all.push_back(c);
-    }
     if (o.sessions) {
       for (const CaseInfo& c : SessionCases(o.session_clients)) all.push_back(c);
     }
@@ -233,7 +230,6 @@ std::map<std::string, CaseValue> RunCases(const std::string& system_id, BenchSys
   // The hot loop first, as before the paced cases existed, so its numbers stay comparable with
   // earlier runs.
   if (o.hot) RunHotCases(system, **main_caller, o, out);
-  if (o.paced) out.merge(RunPacedCases(system_id, system, o.paced_rates));
   if (o.sessions) out.merge(RunSessionCases(system_id, system, o.session_clients, o.session_time));
   // Last: whatever the cases before left behind (leases, connections) is part of idle.
   if (o.idle) out.merge(RunIdleCases(system, **main_caller, o.idle_time));

@@ -16,8 +16,8 @@ std::string Key(int rate, const char* what) { return absl::StrCat("paced_", rate
 }  // namespace
 
 std::vector<PacedRate> PacedRates(bool quick) {
-  if (quick) return {{100, 50}, {1000, 300}, {10000, 2000}};
-  return {{100, 300}, {1000, 2000}, {10000, 20000}};
+  if (quick) return {{100, 60}, {1000, 300}, {10000, 2000}};
+  return {{100, 600}, {1000, 3000}, {10000, 24000}};
 }
 
 std::vector<CaseInfo> PacedCases(const std::vector<PacedRate>& rates) {
@@ -34,33 +34,79 @@ std::vector<CaseInfo> PacedCases(const std::vector<PacedRate>& rates) {
   return out;
 }
 
-std::map<std::string, CaseValue> RunPacedCases(const std::string& system_id, BenchSystem& system,
-                                               const std::vector<PacedRate>& rates) {
-  std::map<std::string, CaseValue> out;
+namespace {
+
+// One system's pieces of one rate, summed.
+struct PacedSum {
+  std::vector<double> us;
+  double start_rate = -1;  // the lowest piece's
+  double client_us = 0, server_us = 0, workers_us = 0;
+  CaseValue server_error, workers_error;  // a system without a server or workers says so
+  std::string error;                      // a piece that failed: the case has no value
+};
+
+void RunPiece(const PacedSystem& s, const PacedRate& rate, int jobs, PacedSum& sum) {
+  // The warm-up runs at the same rate, so that the measured jobs find the system in the state
+  // this rate keeps it in (asleep between jobs, or still spinning). Each piece is a new client,
+  // so each warms up as long as one client of the whole rate would: a service's session is
+  // long-lived, and its first jobs (a lease, pages touched the first time) are not the load.
+  const ClientLoop loop{.rate = rate.jobs_per_second, .jobs = jobs, .warmup = std::max(20, rate.jobs / 20)};
+  absl::StatusOr<std::unique_ptr<ClientGroup>> client = ClientGroup::Start(s.id, s.system->address(), 1, loop);
+  SystemCpu cpu(s.system->server_pid(), s.system->worker_pids());
+  absl::StatusOr<std::vector<ClientResult>> results = client.ok() ? (*client)->Run() : client.status();
+  cpu.Stop();
+  if (!results.ok()) {
+    sum.error = std::string(results.status().message());
+    return;
+  }
+  const ClientResult& one = results->front();
+  sum.us.insert(sum.us.end(), one.latencies_us.begin(), one.latencies_us.end());
+  sum.start_rate = sum.start_rate < 0 ? one.start_rate : std::min(sum.start_rate, one.start_rate);
+  sum.client_us += one.cpu_seconds * 1e6;
+  // Per "one job": the piece's whole CPU time in µs.
+  const CaseValue server = cpu.ServerPerJob(1), workers = cpu.WorkersPerJob(1);
+  sum.server_us += server.value;
+  sum.workers_us += workers.value;
+  sum.server_error = server;
+  sum.workers_error = workers;
+}
+
+}  // namespace
+
+std::map<std::string, std::map<std::string, CaseValue>> RunPacedCases(const std::vector<PacedSystem>& systems,
+                                                                      const std::vector<PacedRate>& rates,
+                                                                      int rounds) {
+  std::map<std::string, std::map<std::string, CaseValue>> out;
+  const int n = static_cast<int>(systems.size());
+  rounds = std::max(1, rounds);
   for (const PacedRate& rate : rates) {
     const int r = rate.jobs_per_second;
-    std::fprintf(stderr, "  %s: paced %d/s\n", system.name().c_str(), r);
-    // The warm-up runs at the same rate, so that the measured jobs find the system in the state
-    // this rate keeps it in (asleep between jobs, or still spinning).
-    const ClientLoop loop{.rate = r, .jobs = rate.jobs, .warmup = std::max(10, rate.jobs / 20)};
-    absl::StatusOr<std::unique_ptr<ClientGroup>> client = ClientGroup::Start(system_id, system.address(), 1, loop);
-    SystemCpu cpu(system.server_pid(), system.worker_pids());
-    absl::StatusOr<std::vector<ClientResult>> results = client.ok() ? (*client)->Run() : client.status();
-    cpu.Stop();
-    if (!results.ok()) {
-      for (const CaseInfo& c : PacedCases({rate})) out[c.id] = {0, std::string(results.status().message())};
-      continue;
+    const int piece = std::max(1, rate.jobs / rounds);
+    std::fprintf(stderr, "  paced %d/s: %d rounds of %d jobs per system\n", r, rounds, piece);
+    std::vector<PacedSum> sums(n);
+    for (int round = 0; round < rounds; ++round) {
+      for (int k = 0; k < n; ++k) {
+        const int i = (k + round) % n;
+        if (sums[i].error.empty()) RunPiece(systems[i], rate, piece, sums[i]);
+      }
     }
-    const ClientResult& one = results->front();
-    const std::vector<double> us(one.latencies_us.begin(), one.latencies_us.end());
-    const double jobs = static_cast<double>(us.size());
-    out[Key(r, "p50_us")] = {Percentile(us, 0.5), ""};
-    out[Key(r, "p99_us")] = {Percentile(us, 0.99), ""};
-    // The rate at which jobs started: exactly the asked rate when the system kept up.
-    out[Key(r, "achieved_jobs_s")] = {one.start_rate, ""};
-    out[Key(r, "cpu_client_us")] = {one.cpu_seconds * 1e6 / jobs, ""};
-    out[Key(r, "cpu_server_us")] = cpu.ServerPerJob(jobs);
-    out[Key(r, "cpu_workers_us")] = cpu.WorkersPerJob(jobs);
+    for (int i = 0; i < n; ++i) {
+      std::map<std::string, CaseValue>& o = out[systems[i].id];
+      const PacedSum& s = sums[i];
+      if (!s.error.empty() || s.us.empty()) {
+        for (const CaseInfo& c : PacedCases({rate})) o[c.id] = {0, s.error.empty() ? "no jobs measured" : s.error};
+        continue;
+      }
+      const double jobs = static_cast<double>(s.us.size());
+      o[Key(r, "p50_us")] = {Percentile(s.us, 0.5), ""};
+      o[Key(r, "p99_us")] = {Percentile(s.us, 0.99), ""};
+      // The rate at which jobs started: exactly the asked rate when the system kept up.
+      o[Key(r, "achieved_jobs_s")] = {s.start_rate, ""};
+      o[Key(r, "cpu_client_us")] = {s.client_us / jobs, ""};
+      o[Key(r, "cpu_server_us")] = s.server_error.error.empty() ? CaseValue{s.server_us / jobs, ""} : s.server_error;
+      o[Key(r, "cpu_workers_us")] =
+          s.workers_error.error.empty() ? CaseValue{s.workers_us / jobs, ""} : s.workers_error;
+    }
   }
   return out;
 }
