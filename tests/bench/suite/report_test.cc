@@ -1,5 +1,6 @@
-// The suite's verdicts on issue 12's targets, from results made up here: each ratio is taken
-// against the right baseline of the same run, and a target whose cases did not run says n/a.
+// The suite's verdicts on issue 12's targets (and issue 7's 16 MiB floor), from results made up
+// here: each ratio is taken against the right baseline of the same run, and a target whose
+// cases did not run says n/a.
 #include "tests/bench/suite/report.h"
 
 #include <string>
@@ -84,6 +85,21 @@ TEST(BenchReportTest, IdleIsTheAgentAndTheWorkersTogetherAsAShareOfOneCpu) {
   Set(r, "jobd", "idle_cpu_server_us_s", 900);
   Set(r, "jobd", "idle_cpu_workers_us_s", 300);
   EXPECT_THAT(RenderMarkdown(r), HasSubstr("| idle: agent + workers, % of one CPU | < 0.1 | 0.12 **not met** |"));
+}
+
+TEST(BenchReportTest, SixteenMibIsJudgedAgainstTheMemcpyTimedBetweenItsOwnRoundTrips) {
+  Results r;
+  r.hot = true;
+  r.raw.memcpy_ms[16] = 0.9;  // the floors table's, timed at the start
+  Set(r, "jobd", "rtt_16mib_ms", 3.0);
+  Set(r, "jobd", "rtt_p50_us", 100);
+  Set(r, "jobd", "memcpy_16mib_ms", 1.4);
+  // 3.0 / (1.4 + 0.1), not 3.0 / (0.9 + 0.1).
+  EXPECT_THAT(RenderMarkdown(r), HasSubstr("| 16 MiB round trip / (16 MiB memcpy + noop p50) | ≤ 2 | 2.00 met |"));
+  // Results without it (an older run's JSON) fall back to the floors table.
+  SetMissing(r, "jobd", "memcpy_16mib_ms", "not measured");
+  EXPECT_THAT(RenderMarkdown(r),
+              HasSubstr("| 16 MiB round trip / (16 MiB memcpy + noop p50) | ≤ 2 | 3.00 **not met** |"));
 }
 
 TEST(BenchReportTest, NoTargetTableWhenNoneOfItsCasesRan) {
