@@ -6,7 +6,7 @@
 //   bench_suite [--systems=jobd,grpc,redis,gearman,raw] [--modes=unpinned,pinned] [--quick]
 //               [--cases=hot,paced,sessions[,idle]] [--idle_seconds=60] [--json=bench-results.json]
 //               [--breakdown]
-//               [--jobd_flags=--spin_us=0,...]
+//               [--jobd_flags=--spin_us=0,...] [--session_clients=8,64]
 // (--client_child is how the paced and many-session cases start their client processes.)
 #include <sched.h>
 #include <stdlib.h>
@@ -23,6 +23,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -51,6 +52,8 @@ ABSL_FLAG(std::vector<std::string>, jobd_flags, {},
           "more flags for the jobd agent, comma-separated (e.g. --jobd_flags=--spin_us=0): to compare settings");
 ABSL_FLAG(int, jobs, 5000, "noop round trips measured per system");
 ABSL_FLAG(double, seconds, 3, "seconds per throughput level and per many-session count");
+ABSL_FLAG(std::vector<std::string>, session_clients, std::vector<std::string>({"8", "64"}),
+          "sessions: the client process counts, comma-separated (issue 12's targets read 8 and 64)");
 ABSL_FLAG(std::string, client_child, "", "internal: run as a client process of this system (client_process.h)");
 ABSL_FLAG(std::string, client_address, "", "internal: where the client child's system is");
 ABSL_FLAG(double, client_seconds, 3, "internal: closed loop: how long the client child runs");
@@ -143,6 +146,14 @@ int main(int argc, char** argv) {
   options.large_budget = absl::Seconds(quick ? 1 : 5);
   options.large_reps = quick ? 3 : 20;
   options.session_time = options.throughput_time;
+  options.session_clients.clear();
+  for (const std::string& n : absl::GetFlag(FLAGS_session_clients)) {
+    int count = 0;
+    if (!absl::SimpleAtoi(n, &count) || count < 1 || count > 512) {
+      return std::fprintf(stderr, "--session_clients: '%s' is not a count of 1 to 512\n", n.c_str()), 2;
+    }
+    options.session_clients.push_back(count);
+  }
 
   Results results;
   results.hot = options.hot;
