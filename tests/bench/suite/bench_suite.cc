@@ -76,6 +76,7 @@ void PinTo(int cpu) {
   sched_setaffinity(0, sizeof set, &set);
 }
 
+// Also makes `scratch_dir`, which the system's sockets and files go into.
 SystemOptions OptionsFor(const std::string& scratch_dir) {
   SystemOptions so;
   so.workers = 2;
@@ -178,8 +179,6 @@ int main(int argc, char** argv) {
   const char* scratch = mkdtemp(scratch_template);
   if (scratch == nullptr) return std::fprintf(stderr, "cannot make a scratch dir\n"), 1;
   const std::vector<std::string> ids = absl::StrSplit(absl::GetFlag(FLAGS_systems), ',', absl::SkipEmpty());
-  CaseOptions per_system = options;
-  per_system.paced = false;
   for (absl::string_view mode : absl::StrSplit(absl::GetFlag(FLAGS_modes), ',', absl::SkipEmpty())) {
     PinTo(mode == "pinned" ? 0 : -1);  // children started from now on inherit it
     std::map<std::string, std::map<std::string, CaseValue>> paced;
@@ -199,7 +198,7 @@ int main(int argc, char** argv) {
         system->Stop();
         continue;
       }
-      run.cases = RunCases(id, *system, per_system);
+      run.cases = RunCases(id, *system, options);
       run.cases.merge(paced[id]);
       system->Stop();
     }

@@ -174,11 +174,7 @@ void RunHotCases(BenchSystem& system, Caller& caller, const CaseOptions& o, std:
       continue;
     }
     progress(key.c_str());
-    if (mib == 16) {
-      out[key] = LargeRoundTrip(caller, mib << 20, o, &out["memcpy_16mib_ms"]);
-    } else {
-      out[key] = LargeRoundTrip(caller, mib << 20, o);
-    }
+    out[key] = LargeRoundTrip(caller, mib << 20, o, mib == 16 ? &out["memcpy_16mib_ms"] : nullptr);
   }
 
   // Start-multi: 8 jobs sharing one 32 MiB piece, against 8 jobs each carrying it.

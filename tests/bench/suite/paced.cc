@@ -13,37 +13,25 @@ namespace {
 
 std::string Key(int rate, const char* what) { return absl::StrCat("paced_", rate, "_", what); }
 
-}  // namespace
-
-std::vector<PacedRate> PacedRates(bool quick) {
-  if (quick) return {{100, 60}, {1000, 300}, {10000, 2000}};
-  return {{100, 600}, {1000, 3000}, {10000, 24000}};
-}
-
-std::vector<CaseInfo> PacedCases(const std::vector<PacedRate>& rates) {
-  std::vector<CaseInfo> out;
-  for (const PacedRate& r : rates) {
-    const std::string at = absl::StrCat("paced ", r.jobs_per_second, "/s: ");
-    out.push_back({Key(r.jobs_per_second, "p50_us"), at + "p50 (µs)"});
-    out.push_back({Key(r.jobs_per_second, "p99_us"), at + "p99 (µs)"});
-    out.push_back({Key(r.jobs_per_second, "achieved_jobs_s"), at + "achieved jobs/s"});
-    out.push_back({Key(r.jobs_per_second, "cpu_client_us"), at + "CPU per job, client (µs)"});
-    out.push_back({Key(r.jobs_per_second, "cpu_server_us"), at + "CPU per job, agent / broker / server (µs)"});
-    out.push_back({Key(r.jobs_per_second, "cpu_workers_us"), at + "CPU per job, workers (µs)"});
-  }
-  return out;
-}
-
-namespace {
-
 // One system's pieces of one rate, summed.
 struct PacedSum {
   std::vector<double> us;
   double start_rate = -1;  // the lowest piece's
-  double client_us = 0, server_us = 0, workers_us = 0;
-  CaseValue server_error, workers_error;  // a system without a server or workers says so
-  std::string error;                      // a piece that failed: the case has no value
+  double client_us = 0;
+  // The pieces' server and worker CPU in µs, or why the system has none (no server process,
+  // the handler runs inside the server).
+  CaseValue server_us, workers_us;
+  std::string error;  // a piece that failed: the case has no value
 };
+
+void Add(CaseValue& total, const CaseValue& piece) {
+  if (!piece.error.empty()) total = piece;
+  else total.value += piece.value;
+}
+
+CaseValue PerJob(const CaseValue& total, double jobs) {
+  return total.error.empty() ? CaseValue{total.value / jobs, ""} : total;
+}
 
 void RunPiece(const PacedSystem& s, const PacedRate& rate, int jobs, PacedSum& sum) {
   // The warm-up runs at the same rate, so that the measured jobs find the system in the state
@@ -64,14 +52,30 @@ void RunPiece(const PacedSystem& s, const PacedRate& rate, int jobs, PacedSum& s
   sum.start_rate = sum.start_rate < 0 ? one.start_rate : std::min(sum.start_rate, one.start_rate);
   sum.client_us += one.cpu_seconds * 1e6;
   // Per "one job": the piece's whole CPU time in µs.
-  const CaseValue server = cpu.ServerPerJob(1), workers = cpu.WorkersPerJob(1);
-  sum.server_us += server.value;
-  sum.workers_us += workers.value;
-  sum.server_error = server;
-  sum.workers_error = workers;
+  Add(sum.server_us, cpu.ServerPerJob(1));
+  Add(sum.workers_us, cpu.WorkersPerJob(1));
 }
 
 }  // namespace
+
+std::vector<PacedRate> PacedRates(bool quick) {
+  if (quick) return {{100, 60}, {1000, 300}, {10000, 2000}};
+  return {{100, 600}, {1000, 3000}, {10000, 24000}};
+}
+
+std::vector<CaseInfo> PacedCases(const std::vector<PacedRate>& rates) {
+  std::vector<CaseInfo> out;
+  for (const PacedRate& r : rates) {
+    const std::string at = absl::StrCat("paced ", r.jobs_per_second, "/s: ");
+    out.push_back({Key(r.jobs_per_second, "p50_us"), at + "p50 (µs)"});
+    out.push_back({Key(r.jobs_per_second, "p99_us"), at + "p99 (µs)"});
+    out.push_back({Key(r.jobs_per_second, "achieved_jobs_s"), at + "achieved jobs/s"});
+    out.push_back({Key(r.jobs_per_second, "cpu_client_us"), at + "CPU per job, client (µs)"});
+    out.push_back({Key(r.jobs_per_second, "cpu_server_us"), at + "CPU per job, agent / broker / server (µs)"});
+    out.push_back({Key(r.jobs_per_second, "cpu_workers_us"), at + "CPU per job, workers (µs)"});
+  }
+  return out;
+}
 
 std::map<std::string, std::map<std::string, CaseValue>> RunPacedCases(const std::vector<PacedSystem>& systems,
                                                                       const std::vector<PacedRate>& rates,
@@ -103,9 +107,8 @@ std::map<std::string, std::map<std::string, CaseValue>> RunPacedCases(const std:
       // The rate at which jobs started: exactly the asked rate when the system kept up.
       o[Key(r, "achieved_jobs_s")] = {s.start_rate, ""};
       o[Key(r, "cpu_client_us")] = {s.client_us / jobs, ""};
-      o[Key(r, "cpu_server_us")] = s.server_error.error.empty() ? CaseValue{s.server_us / jobs, ""} : s.server_error;
-      o[Key(r, "cpu_workers_us")] =
-          s.workers_error.error.empty() ? CaseValue{s.workers_us / jobs, ""} : s.workers_error;
+      o[Key(r, "cpu_server_us")] = PerJob(s.server_us, jobs);
+      o[Key(r, "cpu_workers_us")] = PerJob(s.workers_us, jobs);
     }
   }
   return out;
