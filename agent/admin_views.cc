@@ -73,6 +73,7 @@ v1::StatsReply AdminViews::Stats() const {
       if (info.id != slot.owner || slot.owner == shm::kNoOwner) continue;
       w->set_state(coordinator::WorkerStateName(info.state));
       w->set_job_id(info.job);
+      w->set_next_job_id(info.behind);
       w->set_jobs_done(info.jobs_done);
     }
     // A leased worker's job is not in the coordinator's table: it is the lane job the worker

@@ -68,6 +68,8 @@ absl::Status Agent::Init() {
   copts.worker_max_jobs = config_.worker_max_jobs;
   copts.leases = config_.leases;
   copts.lease_idle = config_.lease_idle;
+  copts.dispatch_ahead = config_.dispatch_ahead;
+  copts.dispatch_ahead_max_run = config_.dispatch_ahead_max_run;
   coord_.Reset(std::make_unique<coordinator::Coordinator>(copts, clock_, ledger_));
 
   // The supervisor exists before any server does: health probes and sessions read it. Its

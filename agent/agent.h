@@ -150,7 +150,7 @@ class Agent {
   bool DrainSession(SessionConn& session);
   bool DrainWorker(WorkerConn& worker);
   // What a worker whose stream ended left in its up ring: its last lane reports.
-  void DrainReportsOfClosedWorker(WorkerConn& worker);
+  void DrainClosedWorker(WorkerConn& worker);
   void WakePump() { pump_->Wake(); }
   // A token presented on the side socket: its peer gets its segment.
   void ServeHandshake(SideSocket::Presented presented);

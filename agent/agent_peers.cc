@@ -326,8 +326,10 @@ void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
   worker->stream.Close();
   if (worker->wake.valid()) pump_->watch().Remove(worker->wake.get());
   if (!peers_.RemoveWorker(worker->id)) return;
-  // What it reported before it went: the lane job it was running, if any.
-  DrainReportsOfClosedWorker(*worker);
+  // What it sent before it went: the lane job it was running, and the answers to its jobs (an
+  // answer says the job behind it may have started: its death then spends that job's attempt).
+  coord_.With([&](coordinator::Coordinator& c) { c.WorkerLeaving(worker->id); });
+  DrainClosedWorker(*worker);
   EndLeaseOfLostWorker(*worker);
   coordinator::Effects effects = coord_.With([&](coordinator::Coordinator& c) { return c.WorkerGone(worker->id); });
   NoteTimers();

@@ -93,14 +93,20 @@ bool Agent::DrainWorker(WorkerConn& worker) {
   }, [&] { EndWorker(worker); });
 }
 
-void Agent::DrainReportsOfClosedWorker(WorkerConn& worker) {
+void Agent::DrainClosedWorker(WorkerConn& worker) {
   absl::MutexLock lock(&worker.drain_mu);
-  DrainChannel<WorkerConn, WorkerRecord>(
+  // To the end: what is left is what it sent before it went (a batch at a time).
+  while (DrainChannel<WorkerConn, WorkerRecord>(
       worker, "worker", PopWorkerRecord,
       [&](const WorkerRecord& r) {
-        if (r.is_report) HandleLaneReport(worker, r.report);
+        if (r.is_report) {
+          HandleLaneReport(worker, r.report);
+        } else if (r.msg.has_result()) {
+          HandleResult(worker, r.msg.result());
+        }
       },
-      [&] { EndWorker(worker); }, /*even_closed=*/true);
+      [&] { EndWorker(worker); }, /*even_closed=*/true)) {
+  }
 }
 
 // A peer presents its one-time token; the agent answers with its segment, its wake eventfd

@@ -38,6 +38,12 @@ ABSL_FLAG(bool, leases, true,
           "lease idle workers to sessions so their jobs go straight to the worker (two hops); false: every job "
           "through the agent");
 ABSL_FLAG(absl::Duration, lease_idle, absl::Seconds(2), "a lease with no job for this long goes back to the pool");
+ABSL_FLAG(bool, dispatch_ahead, true,
+          "when no worker is idle, also give a queued job to a busy worker, which starts it the moment its current "
+          "job ends (only for types whose recent run time is at most --dispatch_ahead_max_run)");
+ABSL_FLAG(absl::Duration, dispatch_ahead_max_run, absl::Milliseconds(1),
+          "dispatch ahead only for job types whose recent run time is at most this: a later job of a higher "
+          "priority waits behind at most one such job per worker");
 ABSL_FLAG(int64_t, spin_us, 50, "microseconds to spin for the next message before sleeping (0: never spin)");
 ABSL_FLAG(int64_t, max_queue, 10000, "queued jobs, all sessions");
 ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no quota)");
@@ -231,6 +237,13 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
   if (c.lease_idle < absl::Milliseconds(10) || c.lease_idle > absl::Hours(1)) {
     return absl::InvalidArgumentError(absl::StrCat("--lease_idle=", absl::FormatDuration(c.lease_idle),
                                                    ": allowed 10ms to 1h"));
+  }
+  c.dispatch_ahead = absl::GetFlag(FLAGS_dispatch_ahead);
+  c.dispatch_ahead_max_run = absl::GetFlag(FLAGS_dispatch_ahead_max_run);
+  if (c.dispatch_ahead_max_run < absl::ZeroDuration() || c.dispatch_ahead_max_run > absl::Seconds(10)) {
+    return absl::InvalidArgumentError(absl::StrCat("--dispatch_ahead_max_run=",
+                                                   absl::FormatDuration(c.dispatch_ahead_max_run),
+                                                   ": allowed 0 to 10s"));
   }
 
   const std::string group = absl::GetFlag(FLAGS_socket_group);

@@ -565,7 +565,14 @@ absl::Status Worker::Run(WorkerOptions options) {
     };
 
     absl::Status status;
-    if (arena == nullptr) {
+    if (inbox.cancelled.load()) {
+      // Withdrawn while it waited behind the previous job (cancelled, or its session ended):
+      // the agent has answered it already and only waits for this to let its slabs go.
+      status = absl::CancelledError(absl::StrCat("job ", a.job_id(), " was withdrawn before it started; skipped"));
+    } else if (absl::Now() > ctx.deadline_) {
+      status = absl::DeadlineExceededError(
+          absl::StrCat("job ", a.job_id(), " reached its worker past its deadline; skipped"));
+    } else if (arena == nullptr) {
       status = absl::FailedPreconditionError(
           absl::StrCat("the shared memory of session ", a.segment(), " never reached this worker"));
     }

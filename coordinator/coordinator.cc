@@ -62,8 +62,13 @@ Effects Coordinator::CloseSession(SessionId session) {
         m.EmitFinal(j, Outcome::kCancelled, cancelled, {}, /*deliver=*/false, now, fx);
         m.MaybeRelease(id);
         break;
+      case Phase::kAhead:
       case Phase::kRunning:
-        m.Detach(j, KillReason::kCancelled, now, fx);
+        if (j.phase == Phase::kAhead) {
+          m.Withdraw(j, KillReason::kCancelled, fx);
+        } else {
+          m.Detach(j, KillReason::kCancelled, now, fx);
+        }
         j.phase = Phase::kDetached;
         m.ClearTimer(j);
         m.EmitFinal(j, Outcome::kCancelled, cancelled, {}, /*deliver=*/false, now, fx);
@@ -203,6 +208,7 @@ absl::StatusOr<Effects> Coordinator::Cancel(SessionId session, JobId id) {
   Effects fx;
   if (j.phase == Phase::kQueued) m.Unqueue(j);
   if (j.phase == Phase::kRunning) m.Detach(j, KillReason::kCancelled, now, fx);
+  if (j.phase == Phase::kAhead) m.Withdraw(j, KillReason::kCancelled, fx);
   j.phase = Phase::kDetached;
   m.ClearTimer(j);
   m.EmitFinal(j, Outcome::kCancelled, cancelled, {}, m.Waiting(j), now, fx);
@@ -263,6 +269,7 @@ Effects Coordinator::WorkerGone(WorkerId worker, absl::Status why) {
   m.workers.erase(it);
   const absl::Time now = m.clock.Now();
   if (w.busy) {
+    m.LearnRunTimeOf(w, now);
     if (internal::Job* j = m.EndAttempt(w)) {
       absl::Status status = why.ok() ? absl::AbortedError(absl::StrCat("worker died while running job ", j->req.id,
                                                                        " (type ", j->req.type, ", attempt ",
@@ -271,7 +278,27 @@ Effects Coordinator::WorkerGone(WorkerId worker, absl::Status why) {
       m.RetryOrFail(*j, Outcome::kWorkerDied, status, /*retryable=*/true, now, fx);
     }
   }
+  if (w.behind != 0) {
+    // The agent handles what the worker answered before its stream ended before this: had the
+    // worker started the job behind, its current job's answer would have promoted it.
+    if (auto it = m.jobs.find(w.behind); it != m.jobs.end()) {
+      internal::Job& j = it->second;
+      if (j.running_on == w.id && j.attempt == w.behind_attempt && j.phase == Phase::kAhead) {
+        m.Requeue(j, now, fx);
+      } else {
+        if (j.lingering > 0) --j.lingering;
+        m.MaybeRelease(j.req.id);
+      }
+    }
+  }
   return fx;
+}
+
+void Coordinator::WorkerLeaving(WorkerId worker) {
+  auto it = impl_->workers.find(worker);
+  if (it == impl_->workers.end()) return;
+  it->second.draining = true;
+  impl_->RemoveIdle(it->second);
 }
 
 Effects Coordinator::RetireWorker(WorkerId worker, KillReason reason) {
@@ -308,6 +335,7 @@ absl::StatusOr<Effects> Coordinator::JobFinished(WorkerId worker, JobId id, absl
   }
   const absl::Time now = m.clock.Now();
   Effects fx;
+  m.LearnRunTimeOf(w, now);
   internal::Job* j = m.EndAttempt(w);
   SessionId lease_to = 0;
   if (j != nullptr && !j->final_emitted && j->req.policy == Policy::kSimple && m.LiveSession(*j) != nullptr) {
@@ -392,16 +420,21 @@ Effects Coordinator::Tick() {
         m.Enqueue(j, now, fx);
         break;
       case Phase::kQueued:
-        m.Unqueue(j);
-        j.phase = Phase::kDetached;
+      case Phase::kAhead:
+        if (j.phase == Phase::kAhead) {
+          m.Withdraw(j, KillReason::kDeadline, fx);
+        } else {
+          m.Unqueue(j);
+        }
         if (!j.final_emitted) {
           m.EmitFinal(j, Outcome::kDeadlineExceeded,
                       absl::DeadlineExceededError(absl::StrCat(
                           "job ", id, " (type ", j.req.type, ") waited ", absl::FormatDuration(now - j.enqueued_at),
-                          " in the queue past its timeout of ", absl::FormatDuration(j.req.timeout),
-                          "; it never started")),
+                          j.phase == Phase::kAhead ? " behind another job on its worker" : " in the queue",
+                          " past its timeout of ", absl::FormatDuration(j.req.timeout), "; it never started")),
                       {}, m.Waiting(j), now, fx);
         }
+        j.phase = Phase::kDetached;
         m.MaybeRelease(id);
         break;
       case Phase::kRunning: {
@@ -487,7 +520,10 @@ void Coordinator::RecordLaneJob(JobId id, const std::string& type, Outcome outco
   TypeStats& ts = m.stats[type];
   ++ts.submitted;
   ++ts.outcomes[outcome];
-  if (outcome == Outcome::kOk || outcome == Outcome::kHandlerError) ts.run_time.Record(run_time);  // it ran
+  if (outcome == Outcome::kOk || outcome == Outcome::kHandlerError) {  // it ran
+    ts.run_time.Record(run_time);
+    m.LearnRunTime(type, run_time);
+  }
   JobStatus st;
   st.id = id;
   st.type = type;
@@ -552,6 +588,7 @@ std::vector<WorkerInfo> Coordinator::Workers() const {
     info.jobs_done = w.jobs_done;
     info.leased_to = w.leased_to;
     info.revoking = w.revoking;
+    info.behind = w.busy ? w.behind : 0;
     out.push_back(info);
   }
   std::sort(out.begin(), out.end(), [](const WorkerInfo& a, const WorkerInfo& b) { return a.id < b.id; });

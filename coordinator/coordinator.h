@@ -46,6 +46,14 @@ struct CoordinatorOptions {
   bool leases = false;                                      // off unless the agent turns it on
   absl::Duration lease_quiet = absl::Seconds(1);            // no lease while a job queued this recently
   absl::Duration lease_idle = absl::Seconds(2);             // a lease with no lane job for this long is revoked
+  // Dispatch ahead (as Ray pipelines tasks to a leased worker): when no worker is idle, a job is
+  // also given to a busy worker with nothing behind its current job, which starts it the moment
+  // that job ends, without the agent's wake-up in between. Only where both jobs' types recently
+  // ran for at most dispatch_ahead_max_run (an EWMA of their run times; a type with no run yet
+  // does not qualify) and the current job has not yet run longer: a job of a higher priority
+  // that comes later waits behind at most one such short job per worker.
+  bool dispatch_ahead = false;                              // off unless the agent turns it on
+  absl::Duration dispatch_ahead_max_run = absl::Milliseconds(1);
 };
 
 enum class WorkerState { kIdle, kBusy, kDraining, kLeased };
@@ -59,6 +67,7 @@ struct WorkerInfo {
   uint64_t jobs_done = 0;  // jobs it ran: dispatched ones, and lane jobs once reported ended
   SessionId leased_to = 0;  // when leased
   bool revoking = false;    // when leased: a RevokeLease is out, LeaseReleased not yet in
+  JobId behind = 0;         // when busy: a job dispatched ahead, waiting behind `job`, not started
 };
 
 struct JobStatus {
@@ -76,8 +85,9 @@ class Coordinator {
   // ---- sessions
   void OpenSession(SessionId session);
   // The session's stream ended: its queued Simple/ManualRespond jobs are cancelled (slabs
-  // freed), its running ones are cancelled (CancelRunning, then a kill after the grace
-  // period if they do not end); NoReply jobs run on, and so does a ManualRespond job that has
+  // freed), its jobs dispatched ahead are withdrawn (CancelRunning: the worker skips them),
+  // its running ones are cancelled (CancelRunning, then a kill after the grace period if they
+  // do not end); NoReply jobs run on, and so does a ManualRespond job that has
   // already answered. Its lease is revoked (the worker stays leased until LeaseReleased or
   // WorkerGone). Its own slabs are the agent's to reclaim.
   Effects CloseSession(SessionId session);
@@ -92,8 +102,9 @@ class Coordinator {
   // its value), and the ledger's errors for the request and shared handles.
   absl::StatusOr<Effects> Submit(JobRequest request);
 
-  // Cancels a job of this session: queued, it never starts; running, the worker is told and
-  // killed after the grace period if it does not end. NotFound for unknown or finished ids.
+  // Cancels a job of this session: queued, it never starts; dispatched ahead, the worker is told
+  // to skip it (CancelRunning) and only the job behind is touched; running, the worker is told
+  // and killed after the grace period if it does not end. NotFound for unknown or finished ids.
   absl::StatusOr<Effects> Cancel(SessionId session, JobId id);
 
   // Queued / running / done / failed; remembers the last finished_jobs_remembered ends.
@@ -105,9 +116,14 @@ class Coordinator {
   absl::StatusOr<Effects> AddWorker(WorkerId worker, std::vector<std::string> types, bool takes_leases = false);
   // The worker process is gone (exit, crash, kill). Its running job fails with kWorkerDied
   // ("worker died while running job N", or `why` when given: a worker the agent stopped for a
-  // protocol violation) or is retried if its policy allows. A lease it held is dropped and no
-  // job fails for it: lane jobs are the agent's to settle.
+  // protocol violation) or is retried if its policy allows. A job dispatched ahead to it never
+  // started: it goes back to its place in the queue, its attempt not spent (the agent handles
+  // every answer the worker sent before this, so that a started job behind was promoted). A
+  // lease it held is dropped and no job fails for it: lane jobs are the agent's to settle.
   Effects WorkerGone(WorkerId worker, absl::Status why = absl::OkStatus());
+  // The worker's stream ended: it is given nothing more, while what it answered before (its
+  // JobFinished) is still taken, up to WorkerGone.
+  void WorkerLeaving(WorkerId worker);
 
   // Retire a worker (it grew too large, say): no more jobs for it; it is stopped
   // (KillWorker with `reason`) at once if idle, else as soon as its current job ends; a leased
@@ -157,8 +173,8 @@ class Coordinator {
   void SetLeaseEligible(SessionId session, bool eligible);
 
   // ---- time
-  // Deadlines in the queue (the job never starts) and while running (completion now, a kill
-  // after the grace period), retry backoffs that are due, leases idle for options.lease_idle.
+  // Deadlines in the queue or behind a busy worker (the job never starts; the worker is told to
+  // skip it) and while running (completion now, a kill after the grace period), retry backoffs that are due, leases idle for options.lease_idle.
   Effects Tick();
   // When Tick next has something to do; nullopt when nothing is pending.
   std::optional<absl::Time> NextWakeup() const;

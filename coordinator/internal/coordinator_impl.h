@@ -42,6 +42,8 @@ struct Coordinator::Impl {
   std::set<std::pair<absl::Time, JobId>> job_timers;
   std::set<std::pair<absl::Time, WorkerId>> kill_timers;
 
+  absl::flat_hash_map<std::string, absl::Duration> recent_run;  // by type: LearnRunTime
+
   absl::flat_hash_set<SessionId> lease_eligible;
   absl::Time last_queued = absl::InfinitePast();  // a job last found no idle worker
 
@@ -78,20 +80,37 @@ struct Coordinator::Impl {
   // The job (new, or an attempt after the first) waits for a worker from `now`, with a fresh
   // deadline; an idle worker that handles its type takes it at once.
   void Enqueue(internal::Job& j, absl::Time now, Effects& fx) {
-    j.phase = Phase::kQueued;
     j.enqueue_seq = next_seq++;
     j.enqueued_at = now;
     j.dispatched_at = absl::InfinitePast();  // this attempt has not started
     j.deadline = now + j.req.timeout;
-    ready.Push(j.req.type, j.req.priority, {j.req.id, j.enqueue_seq, now});
-    if (internal::Session* s = LiveSession(j)) ++s->queued;
     SetTimer(j, j.deadline);
+    PushReady(j);
+    Place(j, now, fx);
+  }
+  // A job dispatched ahead to a worker that died before starting it: back to its place in the
+  // queue, with its deadline and attempt as they were (it never ran).
+  void Requeue(internal::Job& j, absl::Time now, Effects& fx) {
+    j.running_on = 0;
+    PushReady(j);
+    Place(j, now, fx);
+  }
+  void PushReady(internal::Job& j) {
+    j.phase = Phase::kQueued;
+    ready.Push(j.req.type, j.req.priority, {j.req.id, j.enqueue_seq, j.enqueued_at});
+    if (internal::Session* s = LiveSession(j)) ++s->queued;
+  }
+  // A queued job: to an idle worker of its type, else behind a busy one, else it waits.
+  void Place(internal::Job& j, absl::Time now, Effects& fx) {
     if (const WorkerId w = idle.Pick(j.req.type); w != 0) {
       Dispatch(j, workers.at(w), now, fx);
-    } else {
-      last_queued = now;
-      RevokeOneFor(j.req.type, fx);
+      return;
     }
+    // No worker was free for it: leases wait (lease_quiet) and give a worker back, whether or
+    // not the job finds a place behind a busy one.
+    last_queued = now;
+    RevokeOneFor(j.req.type, fx);
+    if (internal::Worker* w = AheadWorkerFor(j.req.type, now)) DispatchAhead(j, *w, fx);
   }
 
   // A job queues: a worker of its type that serves a lane goes back to the pool (one per job,
@@ -143,14 +162,102 @@ struct Coordinator::Impl {
   void Feed(internal::Worker& w, absl::Time now, Effects& fx) {
     if (auto best = ready.Best(w.types)) {
       Dispatch(jobs.at(best->entry.id), w, now, fx);
+      FeedAhead(w, now, fx);
     } else {
       w.idle_ticket = idle.Add(w.id, w.types);
     }
   }
+  // The busy worker also takes the next queued job behind its current one, when allowed.
+  void FeedAhead(internal::Worker& w, absl::Time now, Effects& fx) {
+    if (!options.dispatch_ahead) return;
+    if (auto next = ready.Best(w.types); next && CanTakeAhead(w, next->type, now)) {
+      DispatchAhead(jobs.at(next->entry.id), w, fx);
+    }
+  }
+
+  // ---- dispatch ahead
+  // A type's recent run time: an EWMA over its ended runs (a quarter weight for the newest).
+  void LearnRunTime(const std::string& type, absl::Duration run) {
+    auto [it, added] = recent_run.try_emplace(type, run);
+    if (!added) it->second += (run - it->second) / 4;
+  }
+  // The worker's current run ends now (answer or death).
+  void LearnRunTimeOf(const internal::Worker& w, absl::Time now) {
+    if (w.started_at == absl::InfiniteFuture()) return;
+    if (auto it = jobs.find(w.job); it != jobs.end()) LearnRunTime(it->second.req.type, now - w.started_at);
+  }
+  bool RunsShort(const std::string& type) const {
+    auto it = recent_run.find(type);
+    return it != recent_run.end() && it->second <= options.dispatch_ahead_max_run;
+  }
+  // Whether the busy worker `w` may hold a job of `type` behind its current one.
+  bool CanTakeAhead(const internal::Worker& w, const std::string& type, absl::Time now) const {
+    if (!options.dispatch_ahead || !w.busy || w.behind != 0 || w.draining || w.leased_to != 0 ||
+        w.kill_at != absl::InfiniteFuture() || w.retire_after_job.has_value() || !w.types.contains(type)) {
+      return false;
+    }
+    // Its recycling comes after the current job when that is its last: nothing may wait behind.
+    if (options.worker_max_jobs > 0 && w.jobs_done + 2 > options.worker_max_jobs) return false;
+    if (w.started_at == absl::InfiniteFuture() || now - w.started_at > options.dispatch_ahead_max_run) return false;
+    auto current = jobs.find(w.job);
+    return current != jobs.end() && RunsShort(current->second.req.type) && RunsShort(type);
+  }
+  // The busy worker to put a job of `type` behind: the one whose current job started first.
+  internal::Worker* AheadWorkerFor(const std::string& type, absl::Time now) {
+    if (!options.dispatch_ahead) return nullptr;
+    internal::Worker* pick = nullptr;
+    for (auto& [id, w] : workers) {
+      if (CanTakeAhead(w, type, now) && (pick == nullptr || w.started_at < pick->started_at)) pick = &w;
+    }
+    return pick;
+  }
+  void DispatchAhead(internal::Job& j, internal::Worker& w, Effects& fx) {
+    Unqueue(j);
+    j.phase = Phase::kAhead;
+    j.running_on = w.id;
+    w.behind = j.req.id;
+    w.behind_attempt = j.attempt;
+    w.behind_withdrawn.reset();
+    fx.dispatches.push_back(DispatchOf(j, w));
+  }
+  // The job behind is failed by the agent before it started (cancel, deadline, session end):
+  // the worker is told to skip it, and the job keeps its slabs until the worker has answered it
+  // or died (it may be reading them already).
+  void Withdraw(internal::Job& j, KillReason reason, Effects& fx) {
+    auto w = workers.find(j.running_on);
+    j.running_on = 0;
+    if (w == workers.end()) return;
+    ++j.lingering;
+    w->second.behind_withdrawn = reason;
+    fx.cancels.push_back({w->first, j.req.id});
+  }
+  // The worker's current job ended: the job behind it is its current job from now.
+  void Promote(internal::Worker& w, absl::Time now) {
+    w.job = w.behind;
+    w.attempt = w.behind_attempt;
+    w.behind = 0;
+    w.started_at = now;
+    ClearKill(w);
+    if (w.behind_withdrawn.has_value()) {
+      // Skipped at once unless it had started before the skip came; then it gets the grace.
+      SetKill(w, now + options.grace, *w.behind_withdrawn);
+      w.behind_withdrawn.reset();
+      w.started_at = absl::InfiniteFuture();
+      return;
+    }
+    auto it = jobs.find(w.job);
+    if (it == jobs.end()) return;
+    internal::Job& j = it->second;
+    j.phase = Phase::kRunning;
+    j.dispatched_at = now;
+    stats[j.req.type].queue_wait.Record(now - j.enqueued_at);
+  }
+
   void MarkIdle(internal::Worker& w, absl::Time now, Effects& fx) {
     w.busy = false;
     w.job = 0;
     w.attempt = 0;
+    w.started_at = absl::InfiniteFuture();
     ClearKill(w);
     if (!w.draining) Feed(w, now, fx);
   }
@@ -273,8 +380,11 @@ struct Coordinator::Impl {
     w.busy = true;
     w.job = j.req.id;
     w.attempt = j.attempt;
+    w.started_at = now;
     stats[j.req.type].queue_wait.Record(now - j.enqueued_at);
-    SetTimer(j, j.deadline);
+    fx.dispatches.push_back(DispatchOf(j, w));
+  }
+  static coordinator::Dispatch DispatchOf(const internal::Job& j, const internal::Worker& w) {
     coordinator::Dispatch d;
     d.worker = w.id;
     d.id = j.req.id;
@@ -285,7 +395,7 @@ struct Coordinator::Impl {
     d.context = j.req.context;
     d.attempt = j.attempt;
     d.trace = j.req.trace;
-    fx.dispatches.push_back(std::move(d));
+    return d;
   }
 
   // A worker's current attempt ended (result or death): common bookkeeping. Returns the job if
@@ -306,10 +416,16 @@ struct Coordinator::Impl {
   // `lease_to`: the session whose Simple job just ended, a lease candidate (0: none).
   void AfterJob(internal::Worker& w, absl::Time now, Effects& fx, SessionId lease_to = 0) {
     ++w.jobs_done;
+    if (w.behind != 0) {
+      Promote(w, now);
+      FeedAhead(w, now, fx);
+      return;
+    }
     if (lease_to != 0 && ShouldLease(w, lease_to, now)) {
       w.busy = false;
       w.job = 0;
       w.attempt = 0;
+      w.started_at = absl::InfiniteFuture();
       ClearKill(w);
       w.leased_to = lease_to;
       w.revoking = false;

@@ -13,7 +13,8 @@
 
 namespace jobd::coordinator::internal {
 
-enum class Phase { kQueued, kBackoff, kRunning, kDetached };
+// kAhead: dispatched ahead to a busy worker, in its ring behind the job it runs; not started.
+enum class Phase { kQueued, kBackoff, kAhead, kRunning, kDetached };
 
 // One job, across its attempts. It lives until its final completion is out and no worker still
 // runs an attempt of it: until then its request (and shared piece) may still be read, so the
@@ -28,7 +29,7 @@ struct Job {
   absl::Time dispatched_at = absl::InfinitePast();
   absl::Time deadline;               // this attempt's: enqueued_at + timeout
   absl::Time timer = absl::InfiniteFuture();  // the key in the job timer set, if any
-  WorkerId running_on = 0;           // the worker of the current attempt
+  WorkerId running_on = 0;           // the worker of the current attempt (kAhead: the one it waits on)
   uint32_t lingering = 0;            // workers still running abandoned attempts
   bool final_emitted = false;        // the one completion counted for this job is out
   Outcome final_outcome = Outcome::kOk;
@@ -42,6 +43,13 @@ struct Worker {
   bool draining = false;  // to be stopped: never dispatched to again
   JobId job = 0;          // while busy
   uint32_t attempt = 0;   // of `job`
+  absl::Time started_at = absl::InfiniteFuture();  // `job`'s start; InfiniteFuture: not a run to learn from
+  // Dispatched ahead: in the worker's ring behind `job`, started only once `job` ends.
+  JobId behind = 0;
+  uint32_t behind_attempt = 0;
+  // The job behind was withdrawn (cancel, deadline, session end) and the worker told to skip
+  // it: if it starts it anyway (the skip raced its start), it is stopped after the grace.
+  std::optional<KillReason> behind_withdrawn;
   uint64_t idle_ticket = 0;  // in the IdlePool while non-zero
   uint64_t jobs_done = 0;
   absl::Time kill_at = absl::InfiniteFuture();

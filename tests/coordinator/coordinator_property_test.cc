@@ -5,8 +5,9 @@
 //     is still live (no final completion yet, or a worker still runs an attempt of it);
 //   - no job has more than one final completion, and a delivered one goes to an open session
 //     that holds its response;
-//   - every dispatch goes to a worker that handles the type and is now busy with that job, and
-//     no worker idles while a job of a type it handles waits.
+//   - every dispatch goes to a worker that handles the type and is now busy with that job (or,
+//     dispatching ahead, holds it behind its current one), and no worker idles while a job of a
+//     type it handles waits.
 // At the end every submitted job has exactly one completion and no slab is left anywhere.
 #include <random>
 #include <set>
@@ -52,10 +53,12 @@ class RandomEvents {
       draining_.insert(k.worker);
       to_exit_.insert(k.worker);
     }
-    std::map<WorkerId, JobId> now_running;
-    for (const WorkerInfo& w : c_.Workers()) now_running[w.id] = w.job;
+    std::map<WorkerId, WorkerInfo> now;
+    for (const WorkerInfo& w : c_.Workers()) now[w.id] = w;
     for (const Dispatch& d : fx.dispatches) {
-      EXPECT_EQ(now_running[d.worker], d.id) << "worker " << d.worker << " is not busy with its dispatch";
+      const bool ahead = now[d.worker].behind == d.id;
+      ahead_dispatches_ += ahead;
+      EXPECT_TRUE(now[d.worker].job == d.id || ahead) << "worker " << d.worker << " is not busy with its dispatch";
       ASSERT_TRUE(worker_types_.contains(d.worker)) << "dispatch to unknown worker " << d.worker;
       const Types& t = worker_types_[d.worker];
       EXPECT_NE(std::find(t.begin(), t.end(), d.type), t.end()) << "worker " << d.worker << " does not handle " << d.type;
@@ -128,6 +131,7 @@ class RandomEvents {
       submitted_.insert(id);
       policy_[id] = r.policy;
       if (!request.is_null()) holder_[request.bits()].insert(id);
+      if (!request.is_null()) request_of_[id] = request;
       if (!shared.is_null()) holder_[shared.bits()].insert(id);
       shared_jobs_ += !shared.is_null();
       Absorb(*fx);
@@ -235,9 +239,15 @@ class RandomEvents {
   }
 
   void CheckInvariants(int step) {
-    std::set<JobId> running;
+    std::set<JobId> running, behind;
     for (const WorkerInfo& w : c_.Workers()) {
       if (w.job != 0) running.insert(w.job);
+      if (w.behind != 0) {
+        ASSERT_NE(w.job, 0u) << "step " << step << ": a job behind an idle worker";
+        ASSERT_TRUE(behind.insert(w.behind).second) << "step " << step << ": job " << w.behind << " behind two workers";
+        ASSERT_TRUE(ahead_) << "step " << step << ": a job behind with dispatch ahead off";
+        running.insert(w.behind);
+      }
     }
     for (const auto& [handle, owner] : ledger_.LiveSlabList()) {
       if (owner == shm::kAgentOwner) {
@@ -247,6 +257,14 @@ class RandomEvents {
       } else {
         ASSERT_TRUE(open_.contains(owner) || worker_types_.contains(owner))
             << "step " << step << ": slab held by gone owner " << owner;
+      }
+    }
+    // A worker may be reading the request of the job it runs or holds behind, even one the agent
+    // gave up on: it stays the agent's until the worker answers or dies.
+    for (JobId id : running) {
+      if (auto r = request_of_.find(id); r != request_of_.end()) {
+        ASSERT_EQ(ledger_.OwnerOf(r->second), shm::kAgentOwner)
+            << "step " << step << ": job " << id << "'s request was let go while a worker may read it";
       }
     }
     const std::map<std::string, size_t> depth = c_.QueueDepthByType();
@@ -294,7 +312,15 @@ class RandomEvents {
     EXPECT_GT(early_answers_, 10);
     EXPECT_GT(shared_jobs_, 10);
     EXPECT_GT(delivered_responses_, 10);
+    if (ahead_) {
+      EXPECT_GT(ahead_dispatches_, 50);
+    }
   }
+
+ public:
+  bool ahead_ = false;
+
+ private:
 
   std::mt19937 rng_;
   Coordinator& c_;
@@ -310,12 +336,15 @@ class RandomEvents {
   std::map<JobId, int> completions_;
   std::map<JobId, Policy> policy_;
   absl::flat_hash_map<uint64_t, std::set<JobId>> holder_;  // slab bits -> jobs it was given to
+  std::map<JobId, shm::Handle> request_of_;
   std::map<SessionId, shm::Handle> pieces_;
   std::map<Outcome, int> outcomes_;
-  int retries_ = 0, early_answers_ = 0, shared_jobs_ = 0, delivered_responses_ = 0;
+  int retries_ = 0, early_answers_ = 0, shared_jobs_ = 0, delivered_responses_ = 0, ahead_dispatches_ = 0;
 };
 
-class CoordinatorPropertyTest : public CoordinatorTest, public ::testing::WithParamInterface<uint32_t> {};
+// (seed, dispatch ahead on)
+class CoordinatorPropertyTest : public CoordinatorTest,
+                                public ::testing::WithParamInterface<std::tuple<uint32_t, bool>> {};
 
 TEST_P(CoordinatorPropertyTest, RandomEventsKeepEveryJobToOneCompletionAndEverySlabToOneLiveOwner) {
   CoordinatorOptions o;
@@ -323,11 +352,16 @@ TEST_P(CoordinatorPropertyTest, RandomEventsKeepEveryJobToOneCompletionAndEveryS
   o.max_queue = 40;
   o.max_queued_per_session = 25;
   o.worker_max_jobs = 7;
+  o.dispatch_ahead = std::get<1>(GetParam());
+  o.dispatch_ahead_max_run = absl::Hours(1);  // the fake clock's runs are tens of ms: every type qualifies
   c_ = std::make_unique<Coordinator>(o, clock_, ledger_);
-  RandomEvents(GetParam(), *c_, ledger_, clock_).Run(5000);
+  RandomEvents events(std::get<0>(GetParam()), *c_, ledger_, clock_);
+  events.ahead_ = o.dispatch_ahead;
+  events.Run(5000);
 }
 
-INSTANTIATE_TEST_SUITE_P(FixedSeeds, CoordinatorPropertyTest, ::testing::Values(20261123u, 7u, 424242u));
+INSTANTIATE_TEST_SUITE_P(FixedSeeds, CoordinatorPropertyTest,
+                         ::testing::Combine(::testing::Values(20261123u, 7u, 424242u), ::testing::Bool()));
 
 }  // namespace
 }  // namespace jobd::coordinator

@@ -278,6 +278,7 @@ TEST(BadFlagsTest, EachBadFlagStopsJobdWithAMessageThatSaysWhatIsAllowed) {
       {{"--size-classes=100:4"}, "multiple of 64"},
       {{"--size-classes=junk"}, "size:count"},
       {{"--grace=-1s"}, "allowed 0 to 1h"},
+      {{"--dispatch-ahead-max-run=1m"}, "--dispatch_ahead_max_run=1m: allowed 0 to 10s"},
       {{"--default-timeout=0s"}, "more than 0"},
       {{"--max-queue=0"}, "allowed 1"},
       {{"--worker-cmd=/no/such/binary"}, "not an executable"},

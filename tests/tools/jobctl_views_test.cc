@@ -41,6 +41,7 @@ v1::StatsReply Sample(int types, int workers, int classes) {
     w->set_pid(1000 + i);
     w->set_state(i == 0 ? "busy" : "idle");
     w->set_job_id(i == 0 ? 150323855361 : 0);
+    w->set_next_job_id(i == 0 ? 150323855362 : 0);
     w->set_jobs_done(31);
   }
   for (int i = 0; i < classes; ++i) {
@@ -83,6 +84,7 @@ TEST(JobctlJsonTest, SlabsHasClassesAndWorkersHasWorkersBySlot) {
   const Struct& busy = At(workers, "workers").list_value().values(0).struct_value();
   EXPECT_EQ(At(busy, "worker").number_value(), 0);
   EXPECT_EQ(At(busy, "job_id").number_value(), 150323855361.0);
+  EXPECT_EQ(At(busy, "next_job_id").number_value(), 150323855362.0);
   EXPECT_EQ(At(At(workers, "workers").list_value().values(1).struct_value(), "job_id").kind_case(),
             Value::kNullValue);
 }

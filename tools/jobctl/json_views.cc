@@ -80,6 +80,12 @@ std::string WorkersJson(const v1::StatsReply& s) {
     } else {
       j.Uint(w.job_id());
     }
+    j.Key("next_job_id");
+    if (w.next_job_id() == 0) {
+      j.Null();
+    } else {
+      j.Uint(w.next_job_id());
+    }
     j.Field("jobs_done", w.jobs_done()).Field("restarts", w.restarts()).Field("rss_bytes", w.rss_bytes());
     j.EndObject();
   }

@@ -110,12 +110,14 @@ std::string FormatWorkers(const v1::StatsReply& s, size_t width, size_t max_line
                {"PID", 8, true, 0},
                {"STATE", 9, true, 0},
                {"JOB", 20, false, 0},
+               {"NEXT", 20, false, 3},
                {"JOBS DONE", 10, false, 0},
                {"RESTARTS", 9, false, 1},
                {"RSS", 10, false, 2}});
   for (const v1::WorkerStats& w : s.workers()) {
     table.AddRow({absl::StrCat(w.index()), absl::StrCat(w.pid()), w.state(),
-                  w.job_id() == 0 ? "-" : absl::StrCat(w.job_id()), absl::StrCat(w.jobs_done()),
+                  w.job_id() == 0 ? "-" : absl::StrCat(w.job_id()),
+                  w.next_job_id() == 0 ? "-" : absl::StrCat(w.next_job_id()), absl::StrCat(w.jobs_done()),
                   absl::StrCat(w.restarts()), shm::HumanBytes(w.rss_bytes())});
   }
   return table.Render(width, max_lines);
