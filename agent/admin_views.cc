@@ -126,7 +126,12 @@ std::string AdminViews::MetricsText() const {
     metrics.SetQueue(coord.QueueDepth(), coord.QueueDepthByType(),
                      coord.OldestQueuedAge().value_or(absl::ZeroDuration()));
     metrics.SetSessions(coord.SessionCount());
-    for (const coordinator::WorkerInfo& w : coord.Workers()) ++by_state[coordinator::WorkerStateName(w.state)];
+    size_t ahead = 0;
+    for (const coordinator::WorkerInfo& w : coord.Workers()) {
+      ++by_state[coordinator::WorkerStateName(w.state)];
+      ahead += w.behind != 0;
+    }
+    metrics.SetDispatchedAhead(ahead);
   });
   std::vector<AgentMetrics::WorkerSlotSample> slots;
   for (const SlotInfo& slot : s_.supervisor->Slots()) {

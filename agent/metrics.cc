@@ -90,6 +90,11 @@ AgentMetrics::AgentMetrics()
                     .Help("Worker processes that ended and were replaced, by supervisor slot and reason")
                     .Register(*registry_)),
       sessions_(prometheus::BuildGauge().Name("jobd_sessions").Help("Open client sessions").Register(*registry_)),
+      dispatched_ahead_(prometheus::BuildGauge()
+                            .Name("jobd_jobs_dispatched_ahead")
+                            .Help("Jobs given to a busy worker, waiting behind its current job: not started, not "
+                                  "counted in jobd_queue_depth")
+                            .Register(*registry_)),
       rejections_(prometheus::BuildCounter()
                       .Name("jobd_rejections_total")
                       .Help("Jobs that could not start, by reason")
@@ -224,6 +229,8 @@ void AgentMetrics::SetWorkers(const std::map<std::string, int>& by_state) {
 }
 
 void AgentMetrics::SetSessions(size_t sessions) { sessions_.Add({}).Set(static_cast<double>(sessions)); }
+
+void AgentMetrics::SetDispatchedAhead(size_t jobs) { dispatched_ahead_.Add({}).Set(static_cast<double>(jobs)); }
 
 void AgentMetrics::SetWorkerSlots(const std::vector<WorkerSlotSample>& slots) {
   absl::MutexLock lock(&mu_);

@@ -45,6 +45,8 @@ class AgentMetrics {
   void SetArena(const std::vector<shm::ClassOccupancy>& classes, uint64_t arena_bytes);
   void SetWorkers(const std::map<std::string, int>& by_state);
   void SetSessions(size_t sessions);
+  // Jobs given ahead to a busy worker: not started, and not in the queue depth.
+  void SetDispatchedAhead(size_t jobs);
   struct WorkerSlotSample {
     uint32_t index = 0;
     uint64_t rss_bytes = 0;  // 0 while no process runs in the slot
@@ -75,6 +77,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Gauge>& workers_;
   prometheus::Family<prometheus::Counter>& restarts_;
   prometheus::Family<prometheus::Gauge>& sessions_;
+  prometheus::Family<prometheus::Gauge>& dispatched_ahead_;
   prometheus::Family<prometheus::Counter>& rejections_;
   prometheus::Family<prometheus::Gauge>& worker_rss_;
   prometheus::Family<prometheus::Gauge>& build_info_;

@@ -59,6 +59,15 @@ TEST(AgentMetricsTest, TheSlabCapacityGaugeHasNoTotalSuffixAndBuildInfoIsOne) {
   EXPECT_THAT(text, HasSubstr("\"} 1\n"));
 }
 
+TEST(AgentMetricsTest, JobsDispatchedAheadAreAGaugeOfTheirOwn) {
+  AgentMetrics metrics;
+  metrics.SetDispatchedAhead(3);
+  metrics.SetQueue(5, {}, absl::ZeroDuration());
+  const std::string text = metrics.Serialize();
+  EXPECT_THAT(text, HasSubstr("# TYPE jobd_jobs_dispatched_ahead gauge\njobd_jobs_dispatched_ahead 3\n"));
+  EXPECT_THAT(text, HasSubstr("jobd_queue_depth 5\n"));
+}
+
 TEST(AgentMetricsTest, ProcessCpuIsACounterThatOnlyAddsWhatWasSpent) {
   AgentMetrics metrics;
   metrics.SetProcess({.cpu_seconds = 2.5, .resident_bytes = 8192, .start_time_seconds = 1700000000, .open_fds = 12});
