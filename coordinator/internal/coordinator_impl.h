@@ -110,6 +110,10 @@ struct Coordinator::Impl {
     // not the job finds a place behind a busy one.
     last_queued = now;
     RevokeOneFor(j.req.type, fx);
+    // Others of its type already wait: a worker that could hold one behind took the best queued
+    // job when it became able to, so under a backlog the pool is not scanned for every job (at
+    // worst a job stays queued that could have gone ahead).
+    if (ready.CountOf(j.req.type) > 1) return;
     if (internal::Worker* w = AheadWorkerFor(j.req.type, now)) DispatchAhead(j, *w, fx);
   }
 
@@ -204,7 +208,7 @@ struct Coordinator::Impl {
   }
   // The busy worker to put a job of `type` behind: the one whose current job started first.
   internal::Worker* AheadWorkerFor(const std::string& type, absl::Time now) {
-    if (!options.dispatch_ahead) return nullptr;
+    if (!options.dispatch_ahead || !RunsShort(type)) return nullptr;
     internal::Worker* pick = nullptr;
     for (auto& [id, w] : workers) {
       if (CanTakeAhead(w, type, now) && (pick == nullptr || w.started_at < pick->started_at)) pick = &w;

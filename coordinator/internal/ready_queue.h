@@ -64,6 +64,11 @@ class ReadyQueue {
   }
 
   size_t size() const { return size_; }
+  // Jobs of `type` queued, at every priority.
+  size_t CountOf(const std::string& type) const {
+    auto t = types_.find(type);
+    return t == types_.end() ? 0 : t->second.size;
+  }
 
   std::map<std::string, size_t> DepthByType() const {
     std::map<std::string, size_t> out;
