@@ -566,12 +566,11 @@ absl::Status Worker::Run(WorkerOptions options) {
 
     absl::Status status;
     if (inbox.cancelled.load()) {
-      // Withdrawn while it waited behind the previous job (cancelled, or its session ended):
-      // the agent has answered it already and only waits for this to let its slabs go.
+      // Withdrawn while it waited behind the previous job (cancelled, past its deadline, or its
+      // session ended): the agent has answered it already and only waits for this to let its
+      // slabs go. The deadline itself is the agent's to judge: a worker's own reading of the
+      // clock would race the agent's and could turn a deadline into a handler error.
       status = absl::CancelledError(absl::StrCat("job ", a.job_id(), " was withdrawn before it started; skipped"));
-    } else if (absl::Now() > ctx.deadline_) {
-      status = absl::DeadlineExceededError(
-          absl::StrCat("job ", a.job_id(), " reached its worker past its deadline; skipped"));
     } else if (arena == nullptr) {
       status = absl::FailedPreconditionError(
           absl::StrCat("the shared memory of session ", a.segment(), " never reached this worker"));
