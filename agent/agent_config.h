@@ -30,7 +30,11 @@ struct AgentConfig {
   uint64_t worker_max_rss = 0;  // bytes; 0: no limit
   std::string metrics_address;  // empty: no metrics endpoint
   gid_t socket_group = static_cast<gid_t>(-1);  // -1: the agent's own group
-  absl::Duration spin = absl::Microseconds(50);  // spin before sleeping on a doorbell
+  absl::Duration spin = absl::Microseconds(50);  // spin before sleeping on a doorbell: the agent, workers
+  // A client waits for one job's answer, which under load (more sessions than workers) takes
+  // longer than a worker's wait for its next message; a client that sleeps instead costs the
+  // agent a futex wake per answer. Spinning stays conditional on recent answers coming that soon.
+  absl::Duration client_spin = absl::Microseconds(200);
   uint64_t ring_capacity = 64 * 1024;            // per direction, in every peer's segment
   // The most all session segments may commit together; a session that would pass it is
   // refused at open with the numbers.

@@ -35,7 +35,7 @@ absl::Status Agent::NewSegment(const std::string& name, const shm::SegmentShape&
   grant->set_token(token);
   grant->set_classes(shape.classes.empty() ? "" : shm::FormatSizeClasses(shape.classes));
   grant->set_ring_capacity(shape.ring_capacity);
-  grant->set_spin_us(static_cast<uint32_t>(absl::ToInt64Microseconds(config_.spin)));
+  grant->set_spin_us(static_cast<uint32_t>(absl::ToInt64Microseconds(worker ? config_.spin : config_.client_spin)));
   peers_.AddToken(token, PendingPeer{worker, id, absl::Now() + absl::Seconds(10)});
   return absl::OkStatus();
 }

@@ -44,7 +44,11 @@ ABSL_FLAG(bool, dispatch_ahead, true,
 ABSL_FLAG(absl::Duration, dispatch_ahead_max_run, absl::Milliseconds(1),
           "dispatch ahead only for job types whose recent run time is at most this: a later job of a higher "
           "priority waits behind at most one such job per worker");
-ABSL_FLAG(int64_t, spin_us, 50, "microseconds to spin for the next message before sleeping (0: never spin)");
+ABSL_FLAG(int64_t, spin_us, 50,
+          "microseconds the agent and its workers spin for the next message before sleeping (0: never spin)");
+ABSL_FLAG(int64_t, client_spin_us, 200,
+          "microseconds a client spins for its answer before sleeping, while its recent answers came that soon (0: "
+          "never spin)");
 ABSL_FLAG(int64_t, max_queue, 10000, "queued jobs, all sessions");
 ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no quota)");
 ABSL_FLAG(int64_t, max_jobs_per_uid, 0,
@@ -232,6 +236,11 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat("--spin_us=", spin_us, ": allowed 0 to 10000"));
   }
   c.spin = absl::Microseconds(spin_us);
+  const int64_t client_spin_us = absl::GetFlag(FLAGS_client_spin_us);
+  if (client_spin_us < 0 || client_spin_us > 10000) {
+    return absl::InvalidArgumentError(absl::StrCat("--client_spin_us=", client_spin_us, ": allowed 0 to 10000"));
+  }
+  c.client_spin = absl::Microseconds(client_spin_us);
   c.leases = absl::GetFlag(FLAGS_leases);
   c.lease_idle = absl::GetFlag(FLAGS_lease_idle);
   if (c.lease_idle < absl::Milliseconds(10) || c.lease_idle > absl::Hours(1)) {

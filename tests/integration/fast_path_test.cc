@@ -59,6 +59,19 @@ TEST(FastPathTest, SubmitUpTheRingIsAnsweredDownTheRingWithEveryHopStamped) {
   }
 }
 
+TEST(FastPathTest, ASessionIsToldTheClientSpinWindowNotTheOneOfTheAgentAndWorkers) {
+  auto agent = AgentProcess::Start({.workers = 1, .extra = {"--spin-us=30", "--client-spin-us=120"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  RawSession s((*agent)->socket_path());
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s.welcome().segment().spin_us(), 120u);
+  auto zero = AgentProcess::Start({.workers = 1, .extra = {"--client-spin-us=0"}});
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  RawSession z((*zero)->socket_path());
+  ASSERT_TRUE(z.ok());
+  EXPECT_EQ(z.welcome().segment().spin_us(), 0u) << "a client that must not spin is told so";
+}
+
 TEST(FastPathTest, TheSdkRecordsWhereAJobsTimeWent) {
   auto agent = AgentProcess::Start({.workers = 1});
   ASSERT_TRUE(agent.ok()) << agent.status();
