@@ -106,6 +106,7 @@ bool JobClient::enabled() const { return Current()->connected.load(); }
 uint32_t JobClient::workers() const { return Current()->workers; }
 uint64_t JobClient::max_payload() const { return Current()->max_payload; }
 uint32_t JobClient::session_id() const { return Current()->session_id; }
+absl::Duration JobClient::spin_window() const { return Current()->spin_window; }
 uint64_t JobClient::reconnects() const {
   std::lock_guard<std::mutex> lock(mu_);
   return reconnects_;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -65,6 +66,11 @@ struct ClientOptions {
   // After the agent goes away, reconnect in the background with a backoff growing to this.
   // Zero: never reconnect.
   absl::Duration max_reconnect_backoff = absl::Seconds(2);
+  // The longest a thread waiting for an answer spins (yielding the CPU) before it sleeps. The
+  // agent tells each session its window (`--client-spin-us`); this caps it for this process,
+  // whose container the spin is charged to (under a CPU limit below about two CPUs, zero).
+  // Unset: $JOBD_CLIENT_SPIN_US (microseconds, 0 to 10000) when set, else the agent's window.
+  std::optional<absl::Duration> max_spin;
 };
 
 class JobClient;
@@ -160,6 +166,9 @@ class JobClient {
   // The largest payload a slab can hold.
   uint64_t max_payload() const;
   uint32_t session_id() const;
+  // How long a waiting thread spins before it sleeps: the agent's window, capped by
+  // ClientOptions::max_spin or $JOBD_CLIENT_SPIN_US.
+  absl::Duration spin_window() const;
   // How many times the client has reconnected to an agent.
   uint64_t reconnects() const;
 

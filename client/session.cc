@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -13,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "client/internal/session.h"
+#include "client/internal/spin_cap.h"
 #include "client/socket_path.h"
 #include "proto/job_id.h"
 #include "proto/wire_status.h"
@@ -370,6 +372,9 @@ void JobFuture::Shared::Close() {
 
 absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(
     const ClientOptions& options, std::shared_ptr<internal::CompletionQueue> completions) {
+  absl::StatusOr<std::optional<absl::Duration>> spin_cap =
+      internal::SpinCap(options.max_spin, std::getenv("JOBD_CLIENT_SPIN_US"));
+  if (!spin_cap.ok()) return spin_cap.status();
   auto shared = std::make_shared<JobFuture::Shared>();
   shared->completions = std::move(completions);
   shared->socket_path = options.socket_path.empty() ? DefaultSocketPath() : options.socket_path;
@@ -435,7 +440,8 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(
   shared->session_id = w.session_id();
   shared->workers = w.workers();
   shared->max_payload = w.max_payload();
-  shared->ring = std::make_unique<PeerChannel>(std::move(*picked), absl::Microseconds(w.segment().spin_us()));
+  shared->spin_window = internal::SpinWindow(absl::Microseconds(w.segment().spin_us()), *spin_cap);
+  shared->ring = std::make_unique<PeerChannel>(std::move(*picked), shared->spin_window);
   shared->connected.store(true);
   JobFuture::Shared* raw = shared.get();
   shared->reader = std::thread([raw] { raw->ReaderLoop(); });

@@ -67,6 +67,7 @@ struct JobFuture::Shared {
   uint32_t session_id = 0;
   uint32_t workers = 0;
   uint64_t max_payload = 0;
+  absl::Duration spin_window;  // the agent's window, capped by the client's own
   std::string socket_path;
 
   std::shared_ptr<grpc::Channel> channel;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 #include <string>
@@ -70,6 +71,50 @@ TEST(FastPathTest, ASessionIsToldTheClientSpinWindowNotTheOneOfTheAgentAndWorker
   RawSession z((*zero)->socket_path());
   ASSERT_TRUE(z.ok());
   EXPECT_EQ(z.welcome().segment().spin_us(), 0u) << "a client that must not spin is told so";
+}
+
+TEST(FastPathTest, AServiceCapsItsOwnSpinWindowBelowTheAgents) {
+  auto agent = AgentProcess::Start({.workers = 1, .extra = {"--client-spin-us=120"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto echo = [](client::JobClient& c, std::string_view what) {
+    auto r = c.Start("echo", what)->Wait(absl::Seconds(30));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->view(), what);
+  };
+  const client::ClientOptions base{.socket_path = (*agent)->socket_path(), .client_name = "test"};
+  auto plain = client::JobClient::Connect(base);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ((*plain)->spin_window(), absl::Microseconds(120)) << "no cap: the agent's window";
+
+  client::ClientOptions capped = base;
+  capped.max_spin = absl::Microseconds(40);
+  auto c = client::JobClient::Connect(capped);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->spin_window(), absl::Microseconds(40));
+  echo(**c, "capped");
+
+  ASSERT_EQ(setenv("JOBD_CLIENT_SPIN_US", "0", 1), 0);
+  auto from_env = client::JobClient::Connect(base);
+  auto option_wins = client::JobClient::Connect(capped);
+  ASSERT_EQ(setenv("JOBD_CLIENT_SPIN_US", "fast", 1), 0);
+  auto bad_env = client::JobClient::Connect(base);
+  ASSERT_EQ(unsetenv("JOBD_CLIENT_SPIN_US"), 0);
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_EQ((*from_env)->spin_window(), absl::ZeroDuration()) << "a process under a CPU limit never spins";
+  echo(**from_env, "no spin");
+  ASSERT_TRUE(option_wins.ok()) << option_wins.status();
+  EXPECT_EQ((*option_wins)->spin_window(), absl::Microseconds(40)) << "the option wins over the environment";
+  ASSERT_FALSE(bad_env.ok());
+  EXPECT_EQ(bad_env.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_env.status().message().find("JOBD_CLIENT_SPIN_US=\"fast\""), std::string::npos) << bad_env.status();
+
+  client::ClientOptions negative = base;
+  negative.max_spin = absl::Microseconds(-5);
+  auto refused = client::JobClient::Connect(negative);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("allowed 0 to 10ms"), std::string::npos) << refused.status();
+  echo(**plain, "the other sessions serve on");
 }
 
 TEST(FastPathTest, TheSdkRecordsWhereAJobsTimeWent) {
