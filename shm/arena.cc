@@ -337,8 +337,16 @@ absl::StatusOr<Allocation> Arena::Allocate(uint64_t size, OwnerId owner) {
     const ClassLayout& ch = layout_[c];
     auto* words = reinterpret_cast<uint64_t*>(base_ + ch.states_offset);
     const uint32_t count = ch.count;
-    // The cursor is shared and may hold anything; the modulo of our own count bounds it.
-    uint32_t i = static_cast<uint32_t>(h->classes[c].cursor.fetch_add(1, std::memory_order_relaxed) % count);
+    // Lowest free first: the scan starts at a hint of the lowest slab that may be free, which
+    // frees lower and claims raise, so a session's few jobs in flight keep reusing the same
+    // slabs. Those are warm in every cache and already in the page tables of each process that
+    // maps the segment; a cursor that went round the class (as before) met a cold slab on every
+    // job, and a page fault in the writer and the reader on each slab's first use. The hint is
+    // shared and may hold anything (the modulo of our own count bounds it); it only decides
+    // where the scan starts, which covers the whole class either way.
+    std::atomic<uint64_t>& hint = h->classes[c].free_hint;
+    const uint64_t seen = hint.load(std::memory_order_relaxed);
+    uint32_t i = static_cast<uint32_t>(seen % count);
     for (uint32_t n = 0; n < count; ++n, i = (i + 1 == count ? 0 : i + 1)) {
       std::atomic_ref<uint64_t> state(words[i]);
       // seq_cst (a plain load on x86) so that AllocateWait's Dekker pattern with Free holds on
@@ -351,6 +359,10 @@ absl::StatusOr<Allocation> Arena::Allocate(uint64_t size, OwnerId owner) {
       // the slab free or owned by someone named.
       if (state.compare_exchange_strong(s, internal::MakeState(gen, owner), std::memory_order_acquire,
                                         std::memory_order_relaxed)) {
+        // Past the slabs this scan found taken, unless someone moved the hint meanwhile (a free
+        // below it must win). A scan that wrapped round leaves the hint where it was.
+        uint64_t expected = seen;
+        if (i >= seen % count) hint.compare_exchange_strong(expected, uint64_t{i} + 1, std::memory_order_relaxed);
         Allocation a;
         a.handle = Handle::Make(static_cast<uint32_t>(c), i, gen);
         a.data = std::span<std::byte>(base_ + ch.data_offset + uint64_t{i} * ch.slab_size, ch.slab_size);
@@ -403,8 +415,19 @@ absl::Status Arena::Free(Handle handle, OwnerId owner) {
     if (absl::Status st = CheckState(handle, s, owner); !st.ok()) return st;
   } while (!slab->state.compare_exchange_weak(s, internal::MakeState(handle.generation(), kNoOwner),
                                               std::memory_order_seq_cst, std::memory_order_relaxed));
+  LowerFreeHint(handle.size_class(), handle.index());
   WakeWaiters(base_);
   return absl::OkStatus();
+}
+
+void Arena::LowerFreeHint(uint32_t size_class, uint32_t index) {
+  std::atomic<uint64_t>& hint = HeaderOf(base_)->classes[size_class].free_hint;
+  const uint32_t count = layout_[size_class].count;
+  // A few tries at most: a peer that rewrites the hint without end must not hold a free here.
+  uint64_t seen = hint.load(std::memory_order_relaxed);
+  for (int tries = 0; tries < 4 && index < seen % count; ++tries) {
+    if (hint.compare_exchange_weak(seen, index, std::memory_order_relaxed)) return;
+  }
 }
 
 absl::Status Arena::Transfer(Handle handle, OwnerId from, OwnerId to) {
@@ -455,6 +478,7 @@ uint32_t Arena::ReclaimOwner(OwnerId owner) {
         if (state.compare_exchange_weak(s, internal::MakeState(internal::StateGeneration(s), kNoOwner),
                                         std::memory_order_seq_cst, std::memory_order_relaxed)) {
           ++freed;
+          LowerFreeHint(static_cast<uint32_t>(c), i);
           break;
         }
       }

@@ -80,7 +80,8 @@ class Arena {
   absl::Status Unlink();
 
   // Takes a free slab of the smallest class whose slab_size >= size, falling back to larger
-  // classes when that one is full, and records `owner` in the same atomic step.
+  // classes when that one is full, and records `owner` in the same atomic step. Within a
+  // class, the lowest free slab as far as a shared hint tells: freed slabs are reused first.
   // Errors: InvalidArgument when size exceeds the largest class (the message names both
   // sizes) or owner is kNoOwner; ResourceExhausted when that class and every larger one are
   // full (counted in acquire_failures of the smallest fitting class).
@@ -132,6 +133,9 @@ class Arena {
 
  private:
   Arena(std::string path, std::byte* base, uint64_t mapped_bytes, std::vector<SizeClass> classes);
+  // The slab `index` of `size_class` was just freed: allocations start scanning there if it is
+  // below where they started (lowest free first; see Allocate).
+  void LowerFreeHint(uint32_t size_class, uint32_t index);
 
   std::string path_;
   std::byte* base_ = nullptr;

@@ -23,7 +23,7 @@ struct alignas(64) ClassHeader {
   uint32_t reserved0;
   uint64_t states_offset;  // `count` state words (see StateWord)
   uint64_t data_offset;    // `count` slabs of slab_size bytes, page-aligned
-  std::atomic<uint64_t> cursor;            // where the next allocation starts scanning
+  std::atomic<uint64_t> free_hint;         // where the next allocation starts scanning (see Arena::Allocate)
   std::atomic<uint64_t> acquire_failures;  // allocations that found this class and all above full
   uint64_t reserved[2];
 };

@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
       c.count = 0;
       c.states_offset = ~uint64_t{0};
       c.data_offset = 1;
-      c.cursor = rng();
+      c.free_hint = rng();
     }
     for (int i = 0; i < 50; ++i) (void)s.Send(Forged(rng, seq++));
     for (int i = 0; i < 20; ++i) Scribble(s, rng);

@@ -6,6 +6,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -285,6 +286,56 @@ TEST_F(ArenaTest, AStaleHandleNeverReachesTheSlabsNextOwner) {
   ExpectError(a->Resolve(first->handle, 10).status(), absl::StatusCode::kFailedPrecondition, "stale");
   ExpectError(a->Free(first->handle, kB), absl::StatusCode::kFailedPrecondition, "stale");
   EXPECT_EQ(a->OwnerOf(second->handle).value(), kB);
+}
+
+TEST_F(ArenaTest, AFreedSlabIsTheNextOneTakenSoAFewJobsInFlightStayOnTheSameSlabs) {
+  auto a = Make({{4096, 64}});
+  auto first = a->Allocate(10, kA);
+  auto second = a->Allocate(10, kA);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->handle.index(), 0u);
+  EXPECT_EQ(second->handle.index(), 1u);
+  ASSERT_TRUE(a->Free(first->handle, kA).ok());
+  auto third = a->Allocate(10, kB);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->handle.index(), 0u) << "the freed slab, not a fresh one past it";
+  ASSERT_TRUE(a->Free(second->handle, kA).ok());
+  ASSERT_TRUE(a->Free(third->handle, kB).ok());
+  // A job's life, a thousand times: the request, the response, both freed (in either order).
+  std::set<uint32_t> used;
+  for (int job = 0; job < 1000; ++job) {
+    auto request = a->Allocate(10, kA);
+    auto response = a->Allocate(10, kB);
+    ASSERT_TRUE(request.ok() && response.ok());
+    used.insert(request->handle.index());
+    used.insert(response->handle.index());
+    if (job % 2 == 0) {
+      ASSERT_TRUE(a->Free(request->handle, kA).ok());
+      ASSERT_TRUE(a->Free(response->handle, kB).ok());
+    } else {
+      ASSERT_TRUE(a->Free(response->handle, kB).ok());
+      ASSERT_TRUE(a->Free(request->handle, kA).ok());
+    }
+  }
+  EXPECT_EQ(used, (std::set<uint32_t>{0, 1})) << "a round-robin cursor would have touched all 64";
+}
+
+TEST_F(ArenaTest, AHintRewrittenByAPeerOnlyMovesWhereTheScanStarts) {
+  auto a = Make({{4096, 8}});
+  for (uint64_t garbage : {uint64_t{7}, uint64_t{8}, uint64_t{1} << 40, ~uint64_t{0}}) {
+    PatchFile(path_.path(), ClassField(0, offsetof(internal::ClassHeader, free_hint)), garbage);
+    std::vector<Handle> taken;
+    for (int n = 0; n < 8; ++n) {
+      auto s = a->Allocate(10, kA);
+      ASSERT_TRUE(s.ok()) << "hint " << garbage << ", slab " << n << ": " << s.status();
+      taken.push_back(s->handle);
+    }
+    EXPECT_FALSE(a->Allocate(10, kA).ok()) << "all eight are taken, once each";
+    std::set<uint32_t> indices;
+    for (Handle h : taken) indices.insert(h.index());
+    EXPECT_EQ(indices.size(), 8u);
+    for (Handle h : taken) ASSERT_TRUE(a->Free(h, kA).ok());
+  }
 }
 
 TEST_F(ArenaTest, TransferMovesOwnershipInOneStep) {
