@@ -22,10 +22,12 @@ void Agent::ReapChildren() {
     std::optional<WorkerExit> exit = supervisor_->OnExit(pid, status);
     if (!exit.has_value()) continue;
     metrics_.WorkerRestarted(exit->index, ExitReasonName(exit->reason));
-    // A detached worker has no stream whose end would say it is gone: its exit does, before what
-    // it held is reclaimed (as a stream's end comes before the reaping).
-    if (std::shared_ptr<WorkerConn> w = exit->owner != shm::kNoOwner ? peers_.FindWorker(exit->owner) : nullptr;
-        w != nullptr && w->stream.detached()) {
+    // Its exit ends it, before what it held is reclaimed, whether or not it left its stream: a
+    // detached worker has no stream whose end would say it is gone, and one that has not detached
+    // yet may still have its Detach on the way (killed right after sending it, the agent would
+    // read it after this and wait on a stream nobody ends) or a child holding its socket open.
+    // Closing twice is harmless: the stream's end finds it closed.
+    if (std::shared_ptr<WorkerConn> w = exit->owner != shm::kNoOwner ? peers_.FindWorker(exit->owner) : nullptr) {
       CloseWorker(w);
     }
     uint32_t freed = 0;

@@ -9,6 +9,9 @@
 //   stale        a slab it allocated and freed again
 //   unknown-job  a result for a job id it was never given
 //   garble-channel  no result: bytes that are no message, up its own channel to the agent
+//   exit-keep-stream:PATH  no result: it forks a child that keeps its sockets (its gRPC stream
+//                  among them) open for up to 60 s, writes the child's pid to PATH, and exits,
+//                  as a worker whose helper process inherited its descriptors would
 // With --detach it leaves its gRPC stream after the handshake, as jobd's own workers do (Detach
 // in jobd.proto); without it, it keeps the stream open as a worker of an older SDK would.
 // It also takes leases (hello with lanes) and answers the jobs a session sends up its lane, again
@@ -22,8 +25,10 @@
 //   lane-foreign-report  an honest echo, but its reports name a type it does not handle
 // and anything else up the lane as an honest echo.
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -209,6 +214,22 @@ int main(int argc, char** argv) {
       respond(h, 4);
     } else if (text == "unknown-job") {
       r->set_job_id(a.job_id() + 12345);
+    } else if (text.starts_with("exit-keep-stream:")) {
+      const pid_t child = fork();
+      if (child == 0) {
+        // Only the sockets stay open: a pipe kept open here could hold a test runner's output.
+        for (int fd = 0; fd < 1024; ++fd) {
+          struct stat st;
+          if (fstat(fd, &st) == 0 && !S_ISSOCK(st.st_mode)) close(fd);
+        }
+        for (int i = 0; i < 600; ++i) usleep(100'000);
+        _exit(0);
+      }
+      if (FILE* f = std::fopen(text.substr(sizeof "exit-keep-stream:" - 1).c_str(), "w")) {
+        std::fprintf(f, "%d\n", static_cast<int>(child));
+        std::fclose(f);
+      }
+      _exit(0);
     } else if (text == "garble-channel") {
       (void)ring.slot().up.TryPushWith(16, [](std::span<std::byte> bytes) {
         std::memset(bytes.data(), 0xff, bytes.size());

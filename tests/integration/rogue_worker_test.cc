@@ -6,6 +6,8 @@
 // fail only their own job, and take or free nothing the session still holds.
 #include <signal.h>
 
+#include <cstdio>
+
 #include <string>
 #include <vector>
 
@@ -99,6 +101,44 @@ TEST(RogueWorkerTest, ADetachedWorkerThatBreaksItsChannelIsKilledItsJobEndsAndIt
     if (!gone) absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_TRUE(gone) << "the worker that broke its channel still runs (pid " << first << ")";
+  ExpectReplacedAndAnswering(**agent, **client, restarts_before);
+  client->reset();
+  EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
+}
+
+// A worker still on its gRPC stream (it never detached) whose process exits while the stream
+// stays open, because a process it forked holds the socket: its exit, once reaped, ends it, as
+// it does a detached worker. Under load the same happens to a worker of this SDK killed after it
+// sent its Detach and before the agent read it (FaultTest.TwoHundredWorkerKills... once left
+// such a worker's job running until its deadline).
+TEST(RogueWorkerTest, AWorkerThatExitsWhileItsStreamStaysOpenEndsItsJobAndIsReplaced) {
+  auto agent = AgentProcess::Start(
+      {.workers = 1, .worker_cmd = BinDir() + "/rogue_worker", .extra = {"--leases=false"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*agent)->WaitForReadyWorkers(1));
+  auto stats = (*agent)->Stats();
+  ASSERT_TRUE(stats.ok());
+  const uint64_t restarts_before = stats->workers(0).restarts();
+  const std::string pid_file = (*agent)->run_dir() + "/stream-keeper.pid";
+  struct KillKeeper {
+    std::string path;
+    ~KillKeeper() {
+      int pid = 0;
+      if (FILE* f = std::fopen(path.c_str(), "r")) {
+        if (std::fscanf(f, "%d", &pid) != 1) pid = 0;
+        std::fclose(f);
+      }
+      if (pid > 0) kill(pid, SIGKILL);
+    }
+  } keeper{pid_file};
+  // The keeper holds the stream for 60 s; the job's own timeout is as long.
+  auto f = (*client)->Start("rogue", "exit-keep-stream:" + pid_file, {.timeout = absl::Seconds(60)});
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto r = f->Wait(absl::Seconds(30));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(client::OutcomeOf(r.status()), client::JobOutcome::kWorkerDied) << r.status();
   ExpectReplacedAndAnswering(**agent, **client, restarts_before);
   client->reset();
   EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
