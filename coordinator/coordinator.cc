@@ -269,7 +269,7 @@ Effects Coordinator::WorkerGone(WorkerId worker, absl::Status why) {
   m.workers.erase(it);
   const absl::Time now = m.clock.Now();
   if (w.busy) {
-    m.LearnRunTimeOf(w, now);
+    m.LearnRunTimeOf(w, now, /*answered=*/false);
     if (internal::Job* j = m.EndAttempt(w)) {
       absl::Status status = why.ok() ? absl::AbortedError(absl::StrCat("worker died while running job ", j->req.id,
                                                                        " (type ", j->req.type, ", attempt ",
@@ -335,7 +335,7 @@ absl::StatusOr<Effects> Coordinator::JobFinished(WorkerId worker, JobId id, absl
   }
   const absl::Time now = m.clock.Now();
   Effects fx;
-  m.LearnRunTimeOf(w, now);
+  m.LearnRunTimeOf(w, now, /*answered=*/true);
   internal::Job* j = m.EndAttempt(w);
   SessionId lease_to = 0;
   if (j != nullptr && !j->final_emitted && j->req.policy == Policy::kSimple && m.LiveSession(*j) != nullptr) {

@@ -185,10 +185,21 @@ struct Coordinator::Impl {
     auto [it, added] = recent_run.try_emplace(type, run);
     if (!added) it->second += (run - it->second) / 4;
   }
-  // The worker's current run ends now (answer or death).
-  void LearnRunTimeOf(const internal::Worker& w, absl::Time now) {
+  // The worker's current run ends now. An answer tells how long the job ran; a death only that
+  // it ran at least that long (a worker killed a moment after it started says nothing of how long
+  // its job takes), so a death can make a type look longer, never shorter, and teaches nothing
+  // of a type that has not answered yet.
+  void LearnRunTimeOf(const internal::Worker& w, absl::Time now, bool answered) {
     if (w.started_at == absl::InfiniteFuture()) return;
-    if (auto it = jobs.find(w.job); it != jobs.end()) LearnRunTime(it->second.req.type, now - w.started_at);
+    auto it = jobs.find(w.job);
+    if (it == jobs.end()) return;
+    const std::string& type = it->second.req.type;
+    const absl::Duration run = now - w.started_at;
+    if (!answered) {
+      auto known = recent_run.find(type);
+      if (known == recent_run.end() || run <= known->second) return;
+    }
+    LearnRunTime(type, run);
   }
   bool RunsShort(const std::string& type) const {
     auto it = recent_run.find(type);

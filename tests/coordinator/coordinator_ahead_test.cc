@@ -151,6 +151,48 @@ TEST_F(CoordinatorAheadTest, TheRecentRunTimeFollowsTheType) {
   EXPECT_LT(short_runs, 40) << "short runs bring the type back";
 }
 
+TEST_F(CoordinatorAheadTest, AWorkerKilledAMomentAfterItStartedDoesNotMakeItsTypeLookShort) {
+  // "sleep" answered once after 5 ms: a long type.
+  AddWorker(kW1);
+  Submit(Req(1, "sleep"));
+  clock_.Advance(absl::Milliseconds(5));
+  Finish(kW1, 1);
+  // Forty of its jobs die 10 µs after they start (a worker killed at once, again and again).
+  JobId id = 1;
+  for (int i = 0; i < 40; ++i) {
+    ++id;
+    EXPECT_THAT(DispatchedIds(Submit(Req(id, "sleep"))), ElementsAre(id));
+    clock_.Advance(absl::Microseconds(10));
+    EXPECT_EQ(OnlyCompletion(c_->WorkerGone(kW1)).outcome, Outcome::kWorkerDied);
+    AddWorker(kW1);
+  }
+  Submit(Req(++id, "sleep"));
+  EXPECT_EQ(WorkerNamed(kW1).state, WorkerState::kBusy);
+  EXPECT_THAT(DispatchedIds(Submit(Req(++id, "sleep"))), IsEmpty()) << "sleep still runs long: it queues";
+  EXPECT_EQ(c_->QueueDepth(), 1u);
+
+  // Deaths teach nothing of a type that never answered ("echo" here)...
+  MakeAhead();
+  AddWorker(kW1);
+  Submit(Req(1));
+  clock_.Advance(absl::Microseconds(10));
+  c_->WorkerGone(kW1);
+  AddWorker(kW1);
+  EXPECT_EQ(WorkerNamed(kW1).state, WorkerState::kIdle);
+  Submit(Req(2));
+  EXPECT_THAT(DispatchedIds(Submit(Req(3))), IsEmpty()) << "echo has not answered yet";
+
+  // ...and a long death does make a short type look long.
+  MakeAhead();
+  WarmUp();  // echo answered after 100 µs
+  Submit(Req(2));
+  clock_.Advance(absl::Milliseconds(20));
+  c_->WorkerGone(kW1);
+  AddWorker(kW1);
+  Submit(Req(3));
+  EXPECT_THAT(DispatchedIds(Submit(Req(4))), IsEmpty()) << "20 ms before its death: echo may run long";
+}
+
 TEST_F(CoordinatorAheadTest, CancelBehindTellsTheWorkerToSkipItAndKeepsItsSlabsUntilAnswered) {
   JobRequest third = Req(3);
   const shm::Handle request = third.request.handle;
