@@ -40,7 +40,7 @@ class DispatchAheadTest : public ::testing::Test {
     EXPECT_TRUE(stats.ok()) << stats.status();
     return stats.ok() && stats->workers_size() > 0 ? stats->workers(0) : v1::WorkerStats();
   }
-  // Polls until the worker runs `job` and holds `next` behind it.
+  // Polls until the worker runs `job` and holds `next` behind it (0: nothing behind).
   bool WaitForAhead(uint64_t job, uint64_t next) const {
     const absl::Time until = absl::Now() + absl::Seconds(20);
     while (absl::Now() < until) {
@@ -56,6 +56,9 @@ class DispatchAheadTest : public ::testing::Test {
                                                                    client::StartOptions options = {}) {
     auto first = client_->Start("sleep", absl::StrCat(ms), {.timeout = absl::Seconds(60)});
     EXPECT_TRUE(first.ok()) << first.status();
+    // The sleep must be running before the second job comes: two sessions' submits that reach
+    // the agent in one pass are taken in either order.
+    EXPECT_TRUE(WaitForAhead(first->id(), 0)) << agent_->Log();
     auto second = second_client.Start(type, data, options);
     EXPECT_TRUE(second.ok()) << second.status();
     EXPECT_TRUE(WaitForAhead(first->id(), second->id())) << agent_->Log();
