@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "agent/agent_config.h"
+#include "shm/spin_policy.h"
 #include "shm/status_macros.h"
 
 ABSL_FLAG(std::string, run_dir, "",
@@ -231,14 +232,16 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
   auto allow = ParseAllowRules(absl::GetFlag(FLAGS_allow));
   if (!allow.ok()) return absl::InvalidArgumentError(absl::StrCat("--allow: ", allow.status().message()));
   c.allow = *allow;
+  const int64_t max_spin_us = absl::ToInt64Microseconds(shm::kMaxSpinWindow);
   const int64_t spin_us = absl::GetFlag(FLAGS_spin_us);
-  if (spin_us < 0 || spin_us > 10000) {
-    return absl::InvalidArgumentError(absl::StrCat("--spin_us=", spin_us, ": allowed 0 to 10000"));
+  if (spin_us < 0 || spin_us > max_spin_us) {
+    return absl::InvalidArgumentError(absl::StrCat("--spin_us=", spin_us, ": allowed 0 to ", max_spin_us));
   }
   c.spin = absl::Microseconds(spin_us);
   const int64_t client_spin_us = absl::GetFlag(FLAGS_client_spin_us);
-  if (client_spin_us < 0 || client_spin_us > 10000) {
-    return absl::InvalidArgumentError(absl::StrCat("--client_spin_us=", client_spin_us, ": allowed 0 to 10000"));
+  if (client_spin_us < 0 || client_spin_us > max_spin_us) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--client_spin_us=", client_spin_us, ": allowed 0 to ", max_spin_us));
   }
   c.client_spin = absl::Microseconds(client_spin_us);
   c.leases = absl::GetFlag(FLAGS_leases);

@@ -30,68 +30,6 @@ namespace jobd::client {
 
 namespace pb = ::jobd::v1;
 
-// How long a handler waits for memory to write its response in before the job fails with
-// RESOURCE_EXHAUSTED (see ResponseBuffer).
-constexpr absl::Duration kResponseMemoryWait = absl::Seconds(1);
-
-absl::Status JobContext::Respond(std::span<const std::byte> bytes) {
-  JOBD_ASSIGN_OR_RETURN(std::span<std::byte> buffer, ResponseBuffer(bytes.size()));
-  if (!bytes.empty()) std::memcpy(buffer.data(), bytes.data(), bytes.size());
-  return CommitResponse(bytes.size());
-}
-
-absl::Status JobContext::Respond(std::string_view bytes) {
-  return Respond(std::as_bytes(std::span(bytes.data(), bytes.size())));
-}
-
-absl::StatusOr<std::span<std::byte>> JobContext::ResponseBuffer(uint64_t capacity) {
-  if (committed_ || responded_early_) return absl::FailedPreconditionError("the response was already sent");
-  if (arena_ == nullptr) {  // local fallback: ordinary memory
-    local_response_.resize(capacity);
-    response_buffer_ = std::as_writable_bytes(std::span(local_response_.data(), local_response_.size()));
-    return response_buffer_;
-  }
-  if (!response_.is_null()) {
-    if (response_buffer_.size() >= capacity) return response_buffer_.first(capacity);
-    (void)arena_->Free(response_, owner_);
-    response_ = shm::Handle();
-  }
-  // The caller's segment may be full of its other jobs' requests for a moment: wait briefly for
-  // memory rather than fail the answer. Not longer: the memory may be responses the caller holds
-  // and will not release while it waits for this job, and a blocked worker runs nothing else.
-  const absl::Duration wait =
-      std::clamp(deadline_ - absl::Now(), absl::ZeroDuration(), kResponseMemoryWait);
-  JOBD_ASSIGN_OR_RETURN(shm::Allocation slab, arena_->AllocateWait(capacity, owner_, wait));
-  response_ = slab.handle;
-  response_buffer_ = slab.data;
-  return response_buffer_.first(capacity);
-}
-
-absl::Status JobContext::CommitResponse(uint64_t size) {
-  if (committed_ || responded_early_) return absl::FailedPreconditionError("the response was already sent");
-  if (size > response_buffer_.size()) {
-    return absl::OutOfRangeError(absl::StrCat("response of ", size, " bytes exceeds its buffer of ",
-                                              response_buffer_.size(), " bytes"));
-  }
-  response_size_ = size;
-  committed_ = true;
-  if (arena_ == nullptr) local_response_.resize(size);
-  return absl::OkStatus();
-}
-
-absl::Status JobContext::RespondEarly(std::span<const std::byte> bytes) {
-  JOBD_RETURN_IF_ERROR(Respond(bytes));
-  if (!send_early_) return absl::OkStatus();  // local fallback: the response is returned at the end
-  const shm::Handle h = response_;
-  response_ = shm::Handle();  // the agent owns it now
-  responded_early_ = true;
-  return send_early_(h, response_size_);
-}
-
-absl::Status JobContext::RespondEarly(std::string_view bytes) {
-  return RespondEarly(std::as_bytes(std::span(bytes.data(), bytes.size())));
-}
-
 Worker::Worker() = default;
 Worker::~Worker() = default;
 
@@ -388,9 +326,7 @@ absl::Status Worker::Run(WorkerOptions options) {
       }
     }
   };
-  bool looked_up = false;
-  std::string last_type;
-  const Handler* last_handler = nullptr;
+  const std::pair<const std::string, Handler>* last_handler = nullptr;  // the last type's entry
   // Runs the handler for a job whose request is in `arena`; fills `status` and the context.
   auto run = [&](JobContext& ctx, shm::Arena* arena, wire::LaneSlab request, wire::LaneSlab shared,
                  absl::Status& status) {
@@ -405,17 +341,15 @@ absl::Status Worker::Run(WorkerOptions options) {
     if (status.ok()) {
       // Jobs of one type usually follow each other (a lane serves one session): the last
       // lookup spares a walk down the map's cold nodes.
-      if (!looked_up || ctx.type_ != last_type) {
+      if (last_handler == nullptr || last_handler->first != ctx.type_) {
         auto it = handlers_.find(ctx.type_);
-        last_handler = it == handlers_.end() ? nullptr : &it->second;
-        last_type = ctx.type_;
-        looked_up = true;
+        last_handler = it == handlers_.end() ? nullptr : &*it;
       }
       if (last_handler == nullptr) {
         status = absl::NotFoundError(absl::StrCat("this worker has no handler for job type '", ctx.type_, "'"));
       } else {
         if (before_handle_) before_handle_(ctx);
-        status = RunHandler(*last_handler, ctx);
+        status = RunHandler(last_handler->second, ctx);
         if (after_handle_) after_handle_(ctx);
       }
     }

@@ -30,6 +30,7 @@ install(FILES
           ${PROJECT_SOURCE_DIR}/client/chunking.h
           ${PROJECT_SOURCE_DIR}/client/job_awaiter.h
           ${PROJECT_SOURCE_DIR}/client/job_client.h
+          ${PROJECT_SOURCE_DIR}/client/job_context.h
           ${PROJECT_SOURCE_DIR}/client/job_error.h
           ${PROJECT_SOURCE_DIR}/client/job_timings.h
           ${PROJECT_SOURCE_DIR}/client/launcher.h

@@ -17,6 +17,10 @@
 
 namespace jobd::shm {
 
+// The longest spin window anyone may ask for: the agent's `--spin-us` and `--client-spin-us`, and
+// a client's own cap (ClientOptions::max_spin, $JOBD_CLIENT_SPIN_US).
+inline constexpr absl::Duration kMaxSpinWindow = absl::Milliseconds(10);
+
 // False when this process's CPU affinity allows a single CPU. Read once.
 inline bool SpinningCanHelp() {
   static const bool can = [] {

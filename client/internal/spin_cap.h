@@ -8,14 +8,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "shm/spin_policy.h"
 
 namespace jobd::client::internal {
 
-// The longest window the agent or a client may ask for (the agent's `--client-spin-us` bound).
-inline constexpr absl::Duration kMaxSpinWindow = absl::Milliseconds(10);
-
 // The process's own cap: `option` (ClientOptions::max_spin) when set, else `env` (the value of
-// $JOBD_CLIENT_SPIN_US, microseconds; null or empty: none). Out of 0 to kMaxSpinWindow, or an
+// $JOBD_CLIENT_SPIN_US, microseconds; null or empty: none). Out of 0 to shm::kMaxSpinWindow, or an
 // env value that is not a whole number: an error naming the value and what is allowed.
 absl::StatusOr<std::optional<absl::Duration>> SpinCap(const std::optional<absl::Duration>& option, const char* env);
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <memory>
 
 #include <string>
 #include <vector>
@@ -73,37 +74,53 @@ TEST(RogueWorkerTest, EachBadAnswerEndsItsJobWithTheViolationNamedAndTheWorkerIs
   EXPECT_THAT((*agent)->Log(), HasSubstr("the worker is replaced"));
 }
 
+// One rogue worker started as `worker_cmd` with leases off (every job goes through the agent),
+// a connected client, and the worker's stats once it is ready.
+struct RogueSetup {
+  std::unique_ptr<AgentProcess> agent;
+  std::unique_ptr<client::JobClient> client;
+  v1::WorkerStats worker;
+};
+void StartRogue(const std::string& worker_cmd, RogueSetup& out) {
+  auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = worker_cmd, .extra = {"--leases=false"}});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  out.agent = std::move(*agent);
+  auto client = out.agent->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  out.client = std::move(*client);
+  ASSERT_TRUE(out.agent->WaitForReadyWorkers(1));
+  auto stats = out.agent->Stats();
+  ASSERT_TRUE(stats.ok());
+  out.worker = stats->workers(0);
+}
+
 // Workers leave their gRPC stream after the handshake (Detach), so the agent cannot end one by
 // ending its stream: one that breaks its channel is killed, and its exit, once reaped, ends its
 // job and brings its replacement.
 TEST(RogueWorkerTest, ADetachedWorkerThatBreaksItsChannelIsKilledItsJobEndsAndItIsReplaced) {
-  auto agent = AgentProcess::Start(
-      {.workers = 1, .worker_cmd = BinDir() + "/rogue_worker --detach", .extra = {"--leases=false"}});
-  ASSERT_TRUE(agent.ok()) << agent.status();
-  auto client = (*agent)->Connect();
-  ASSERT_TRUE(client.ok()) << client.status();
-  ASSERT_TRUE((*agent)->WaitForReadyWorkers(1));
-  auto stats = (*agent)->Stats();
-  ASSERT_TRUE(stats.ok());
-  const pid_t first = stats->workers(0).pid();
-  const uint64_t restarts_before = stats->workers(0).restarts();
-  auto honest = (*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
+  RogueSetup s;
+  ASSERT_NO_FATAL_FAILURE(StartRogue(BinDir() + "/rogue_worker --detach", s));
+  auto& agent = s.agent;
+  auto& client = s.client;
+  const pid_t first = s.worker.pid();
+  const uint64_t restarts_before = s.worker.restarts();
+  auto honest = client->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
   ASSERT_TRUE(honest.ok()) << "a detached worker serves: " << honest.status();
   EXPECT_EQ(honest->view(), "good");
 
-  auto r = (*client)->Start("rogue", "garble-channel", {.timeout = absl::Seconds(60)})->Wait();
+  auto r = client->Start("rogue", "garble-channel", {.timeout = absl::Seconds(60)})->Wait();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(client::OutcomeOf(r.status()), client::JobOutcome::kWorkerDied) << r.status();
-  EXPECT_THAT((*agent)->Log(), HasSubstr("a malformed control message on its channel"));
+  EXPECT_THAT(agent->Log(), HasSubstr("a malformed control message on its channel"));
   bool gone = false;
   for (int i = 0; i < 500 && !gone; ++i) {
     gone = kill(first, 0) != 0;
     if (!gone) absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_TRUE(gone) << "the worker that broke its channel still runs (pid " << first << ")";
-  ExpectReplacedAndAnswering(**agent, **client, restarts_before);
-  client->reset();
-  EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
+  ExpectReplacedAndAnswering(*agent, *client, restarts_before);
+  client.reset();
+  EXPECT_EQ(agent->WaitForSlabsInUse(0), 0u);
 }
 
 // A worker still on its gRPC stream (it never detached) whose process exits while the stream
@@ -112,16 +129,12 @@ TEST(RogueWorkerTest, ADetachedWorkerThatBreaksItsChannelIsKilledItsJobEndsAndIt
 // sent its Detach and before the agent read it (FaultTest.TwoHundredWorkerKills... once left
 // such a worker's job running until its deadline).
 TEST(RogueWorkerTest, AWorkerThatExitsWhileItsStreamStaysOpenEndsItsJobAndIsReplaced) {
-  auto agent = AgentProcess::Start(
-      {.workers = 1, .worker_cmd = BinDir() + "/rogue_worker", .extra = {"--leases=false"}});
-  ASSERT_TRUE(agent.ok()) << agent.status();
-  auto client = (*agent)->Connect();
-  ASSERT_TRUE(client.ok()) << client.status();
-  ASSERT_TRUE((*agent)->WaitForReadyWorkers(1));
-  auto stats = (*agent)->Stats();
-  ASSERT_TRUE(stats.ok());
-  const uint64_t restarts_before = stats->workers(0).restarts();
-  const std::string pid_file = (*agent)->run_dir() + "/stream-keeper.pid";
+  RogueSetup s;
+  ASSERT_NO_FATAL_FAILURE(StartRogue(BinDir() + "/rogue_worker", s));
+  auto& agent = s.agent;
+  auto& client = s.client;
+  const uint64_t restarts_before = s.worker.restarts();
+  const std::string pid_file = agent->run_dir() + "/stream-keeper.pid";
   struct KillKeeper {
     std::string path;
     ~KillKeeper() {
@@ -134,14 +147,14 @@ TEST(RogueWorkerTest, AWorkerThatExitsWhileItsStreamStaysOpenEndsItsJobAndIsRepl
     }
   } keeper{pid_file};
   // The keeper holds the stream for 60 s; the job's own timeout is as long.
-  auto f = (*client)->Start("rogue", "exit-keep-stream:" + pid_file, {.timeout = absl::Seconds(60)});
+  auto f = client->Start("rogue", "exit-keep-stream:" + pid_file, {.timeout = absl::Seconds(60)});
   ASSERT_TRUE(f.ok()) << f.status();
   auto r = f->Wait(absl::Seconds(30));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(client::OutcomeOf(r.status()), client::JobOutcome::kWorkerDied) << r.status();
-  ExpectReplacedAndAnswering(**agent, **client, restarts_before);
-  client->reset();
-  EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
+  ExpectReplacedAndAnswering(*agent, *client, restarts_before);
+  client.reset();
+  EXPECT_EQ(agent->WaitForSlabsInUse(0), 0u);
 }
 
 TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessionHolds) {
