@@ -35,6 +35,9 @@ JobClient::JobClient(ClientOptions options, std::shared_ptr<JobFuture::Shared> s
   if (options_.max_reconnect_backoff > absl::ZeroDuration()) {
     WatchDisconnect(*Current());
     reconnector_ = std::thread([this] { ReconnectLoop(); });
+    // Named here, not in the thread: it is there under its name as soon as Connect returns,
+    // however late the scheduler first runs it (for top -H, gdb and the idle test).
+    pthread_setname_np(reconnector_.native_handle(), "jobd-reconnect");
   }
 }
 
@@ -64,7 +67,6 @@ void JobClient::WatchDisconnect(JobFuture::Shared& session) {
 }
 
 void JobClient::ReconnectLoop() {
-  pthread_setname_np(pthread_self(), "jobd-reconnect");  // for top -H, gdb and the idle test
   absl::Duration backoff = absl::Milliseconds(50);
   for (;;) {
     std::shared_ptr<JobFuture::Shared> old = Current();

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "client/socket_path.h"
 #include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
 
 namespace jobd::testing {
 
@@ -83,6 +85,13 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(AgentFlags fla
 
 AgentProcess::~AgentProcess() {
   Kill();
+  if (::testing::Test::HasFailure()) {
+    // The agent's own account of a failed test (the run dir goes with it): its last lines.
+    const std::string log = Log();
+    constexpr size_t kTail = 16 * 1024;
+    std::fprintf(stderr, "---- jobd.log of the failed test (last %zu of %zu bytes) ----\n%s\n---- end of jobd.log ----\n",
+                 std::min(kTail, log.size()), log.size(), log.substr(log.size() > kTail ? log.size() - kTail : 0).c_str());
+  }
   std::error_code ec;
   std::filesystem::remove_all(run_dir_, ec);
 }
