@@ -102,10 +102,10 @@ class PeerChannel {
   bool has_lane() const { return lane_.peer_bell != nullptr; }
   // Up the lane to the leased worker, as a lane record (proto/lane_records.h), ringing its
   // doorbell. One sender at a time.
-  absl::StatusOr<bool> TrySendLane(const v1::Submit& submit) {
-    absl::StatusOr<bool> pushed =
-        wire::PushLaneJob(lane_.up, submit.seq(), submit.type(), {submit.request().handle(), submit.request().size()},
-                          submit.timeout_ms(), submit.stamps().client_sent_ns(), submit.context());
+  template <typename Context>
+  absl::StatusOr<bool> TrySendLane(uint32_t seq, absl::string_view type, wire::LaneSlab request, uint64_t timeout_ms,
+                                   int64_t client_sent_ns, const Context& context) {
+    absl::StatusOr<bool> pushed = wire::PushLaneJob(lane_.up, seq, type, request, timeout_ms, client_sent_ns, context);
     if (pushed.ok() && *pushed) lane_.peer_bell->Ring();
     return pushed;
   }

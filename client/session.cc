@@ -241,7 +241,7 @@ void JobFuture::Shared::DrainRing() {
 void JobFuture::Shared::DrainLane() {
   if (!ring->has_lane()) return;
   wire::LaneAnswer answer;
-  pb::Completion c;  // reused, as its submessages are
+  pb::Completion& c = lane_completion;
   for (;;) {
     absl::StatusOr<bool> got = ring->TryReceiveLane(answer);
     // A worker never writes a broken lane either: end the session rather than guess.
@@ -255,7 +255,7 @@ void JobFuture::Shared::DrainLane() {
     c.set_seq(answer.seq);
     c.set_outcome(static_cast<pb::Outcome>(answer.outcome));
     c.set_code(answer.code);
-    c.set_message(std::move(answer.message));
+    if (!answer.message.empty()) c.set_message(std::move(answer.message));
     if (answer.response.handle != 0) {
       c.mutable_response()->set_handle(answer.response.handle);
       c.mutable_response()->set_size(answer.response.size);
@@ -293,7 +293,7 @@ void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
     for (auto& [seq, state] : pending) {
       if (!state->lane || state->done) continue;
       state->lane = false;  // the agent's job now: it frees the request
-      resend.push_back(std::move(state->lane_submit));
+      resend.push_back(SubmitMessage(*state, state->lane_fields, state->timings.client_sent_ns));
     }
   }
   for (const pb::ClientMessage& m : resend) {
@@ -449,6 +449,32 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(
 }
 
 
+pb::ClientMessage JobFuture::Shared::SubmitMessage(const State& state, const SubmitFields& f, int64_t client_sent_ns) {
+  pb::ClientMessage msg;
+  pb::Submit* submit = msg.mutable_submit();
+  if (!state.request.is_null()) {
+    submit->mutable_request()->set_handle(state.request.bits());
+    submit->mutable_request()->set_size(f.request_size);
+  }
+  if (state.piece != nullptr) {
+    submit->mutable_shared()->set_handle(state.piece->handle.bits());
+    submit->mutable_shared()->set_size(f.piece_size);
+  }
+  submit->set_seq(state.seq);
+  submit->set_type(state.type);
+  submit->set_policy(f.policy);
+  submit->set_timeout_ms(f.timeout_ms);
+  submit->set_priority(f.priority);
+  for (const auto& [k, v] : f.context) (*submit->mutable_context())[k] = v;
+  if (f.retry.max_attempts > 1) {
+    submit->mutable_retry()->set_max_attempts(f.retry.max_attempts);
+    submit->mutable_retry()->set_backoff_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(f.retry.backoff)));
+    submit->mutable_retry()->set_retry_handler_errors(f.retry.retry_handler_errors);
+  }
+  submit->mutable_stamps()->set_client_sent_ns(client_sent_ns);
+  return msg;
+}
+
 absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
     std::string_view type, size_t size, const JobClient::SlabWriter& write, const StartOptions& options,
     pb::Policy policy, const std::shared_ptr<SharedPiece>& piece, uint64_t piece_size) {
@@ -470,8 +496,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
   state->type = std::string(type);
   state->piece = piece;
 
-  pb::ClientMessage msg;
-  pb::Submit* submit = msg.mutable_submit();
+  SubmitFields f;
   if (size > 0) {
     auto slab = arena->AllocateWait(size, session_id, options.slab_wait);
     if (!slab.ok()) return WithOutcome(slab.status(), JobOutcome::kRejected);
@@ -483,26 +508,15 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
                          JobOutcome::kRejected);
     }
     state->request = slab->handle;
-    submit->mutable_request()->set_handle(slab->handle.bits());
-    submit->mutable_request()->set_size(*written);
+    f.request_size = *written;
   }
-  if (piece != nullptr) {
-    submit->mutable_shared()->set_handle(piece->handle.bits());
-    submit->mutable_shared()->set_size(piece_size);
-  }
-  submit->set_seq(state->seq);
-  submit->set_type(std::string(type));
-  submit->set_policy(policy);
-  submit->set_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(options.timeout)));
-  submit->set_priority(options.priority == Priority::kBatch ? pb::PRIORITY_BATCH : pb::PRIORITY_INTERACTIVE);
-  Context context = options.context;
-  if (before_start) before_start(type, context);
-  for (const auto& [k, v] : context) (*submit->mutable_context())[k] = v;
-  if (options.retry.max_attempts > 1) {
-    submit->mutable_retry()->set_max_attempts(options.retry.max_attempts);
-    submit->mutable_retry()->set_backoff_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(options.retry.backoff)));
-    submit->mutable_retry()->set_retry_handler_errors(options.retry.retry_handler_errors);
-  }
+  if (piece != nullptr) f.piece_size = piece_size;
+  f.policy = policy;
+  f.timeout_ms = static_cast<uint64_t>(absl::ToInt64Milliseconds(options.timeout));
+  f.priority = options.priority == Priority::kBatch ? pb::PRIORITY_BATCH : pb::PRIORITY_INTERACTIVE;
+  f.context = options.context;
+  if (before_start) before_start(type, f.context);
+  f.retry = options.retry;
   // The lane takes simple jobs while the leased worker is free; otherwise the agent queues
   // them for any worker (the leased one is busy, and another may be idle).
   const bool lane_kind = policy == pb::POLICY_SIMPLE && piece == nullptr && options.retry.max_attempts <= 1;
@@ -531,21 +545,22 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
       }
     }
     state->timings.client_sent_ns = MonotonicNanos();
-    submit->mutable_stamps()->set_client_sent_ns(state->timings.client_sent_ns);
     if (via_lane) {
-      absl::StatusOr<bool> pushed = ring->TrySendLane(msg.submit());
+      absl::StatusOr<bool> pushed =
+          ring->TrySendLane(state->seq, state->type, {state->request.is_null() ? 0 : state->request.bits(), f.request_size},
+                            f.timeout_ms, state->timings.client_sent_ns, f.context);
       via_lane = pushed.ok() && *pushed;
       if (via_lane) {
         // Kept for the agent in case the lease ends before the worker takes it. CloseLane,
-        // the only reader, needs write_mu, which we hold: moved, not copied, after the push.
-        state->lane_submit = std::move(msg);
+        // the only reader, needs write_mu, which we hold.
+        state->lane_fields = std::move(f);
       } else {
         internal::PlainMutexLock lock(&mu);
         state->lane = false;
         if (lane_inflight > 0) --lane_inflight;
       }
     }
-    sent = via_lane || SendLocked(msg);
+    sent = via_lane || SendLocked(SubmitMessage(*state, f, state->timings.client_sent_ns));
   }
   if (!sent) {
     internal::PlainMutexLock lock(&mu);

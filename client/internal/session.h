@@ -37,6 +37,20 @@ struct SharedPiece {
   }
 };
 
+// What a job's Submit says besides its seq, type, request slab and shared piece (those are in
+// the State). A lane job's Submit is built from it only if the lease ends before the leased
+// worker takes the job: on the lane the job travels as a fixed record, and building a protobuf
+// message it does not need costs the job's path a handful of allocations.
+struct SubmitFields {
+  uint64_t request_size = 0;
+  uint64_t piece_size = 0;
+  pb::Policy policy = pb::POLICY_SIMPLE;
+  uint64_t timeout_ms = 0;
+  pb::Priority priority = pb::PRIORITY_INTERACTIVE;
+  Context context;
+  RetryOptions retry;
+};
+
 struct JobFuture::State {
   uint32_t seq = 0;
   uint64_t job_id = 0;
@@ -53,9 +67,10 @@ struct JobFuture::State {
   JobTimings timings;
   std::string type;
   // Guarded by Shared::mu: the job went up the lane to the leased worker; its request stays
-  // the session's, and `lane_submit` is sent to the agent if the lease ends before it is taken.
+  // the session's, and a Submit of `lane_fields` goes to the agent if the lease ends before the
+  // worker takes it.
   bool lane = false;
-  pb::ClientMessage lane_submit;
+  SubmitFields lane_fields;
   internal::PlainCondVar* waiter = nullptr;  // guarded by Shared::mu: the thread waiting for this job
   // Guarded by Shared::mu: set by OnDone on a pending job, handed to the completion queue
   // with the result when the job ends.
@@ -132,6 +147,7 @@ struct JobFuture::Shared {
   void Complete(const pb::Completion& c, bool from_lane = false);
   // Completes whatever the leased worker answered down the lane. Only the consumer calls it.
   void DrainLane();
+  pb::Completion lane_completion;  // DrainLane's, reused: its parts are allocated once
   void OpenLane(const pb::LaneOpen& open);
   // The lease ended: lane jobs the worker never took go to the agent instead.
   void CloseLane(const pb::LaneClosed& closed);
@@ -154,6 +170,8 @@ struct JobFuture::Shared {
   }
   // Sends up the channel (waiting a little for room) or else on the stream. Needs write_mu.
   bool SendLocked(const pb::ClientMessage& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu);
+  // The Submit for the agent of a job whose seq, type, request and piece `state` holds.
+  static pb::ClientMessage SubmitMessage(const State& state, const SubmitFields& f, int64_t client_sent_ns);
   // Completes whatever waits in the down ring. Only the consumer calls it.
   void DrainRing();
   // Blocks (mu held) until `cond()` or `deadline`; meanwhile one waiter drains the ring.
