@@ -1,6 +1,7 @@
 #include "agent/metrics.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/ascii.h"
 #include "coordinator/job.h"
@@ -148,35 +149,42 @@ AgentMetrics::AgentMetrics()
   sessions_.Add({});
 }
 
-std::string AgentMetrics::TypeLabel(const std::string& type) {
-  std::string label = type;
-  {
-    absl::MutexLock lock(&mu_);
-    if (types_.contains(type)) return type;
-    if (types_.size() >= kMaxTypes) {
-      label = "_other";
-    } else {
-      types_[type] = true;
-    }
+static_assert(std::size(kOutcomes) == AgentMetrics::kOutcomeSeries);
+
+// A family's series live as long as the family (nothing here removes one), so the pointers stay
+// good.
+AgentMetrics::TypeSeries AgentMetrics::MakeSeries(const std::string& label) {
+  TypeSeries s;
+  for (size_t i = 0; i < std::size(kOutcomes); ++i) {
+    s.jobs[i] = &jobs_.Add({{"type", label}, {"outcome", coordinator::OutcomeName(kOutcomes[i])}});
   }
-  CreateTypeSeries(label);  // Add() of an existing series is a lookup: "_other" again is harmless
-  return label;
+  s.queue_wait = &queue_wait_.Add({{"type", label}}, LatencyBuckets());
+  s.run_time = &run_time_.Add({{"type", label}}, LatencyBuckets());
+  return s;
 }
 
-void AgentMetrics::CreateTypeSeries(const std::string& label) {
-  for (coordinator::Outcome outcome : kOutcomes) {
-    jobs_.Add({{"type", label}, {"outcome", coordinator::OutcomeName(outcome)}});
+AgentMetrics::TypeSeries AgentMetrics::SeriesOf(const std::string& type) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = types_.find(type); it != types_.end()) return it->second;
+  if (types_.size() < kMaxTypes) return types_.emplace(type, MakeSeries(type)).first->second;
+  if (!other_.has_value()) {
+    other_ = MakeSeries("_other");
+    other_->other = true;
   }
-  queue_wait_.Add({{"type", label}}, LatencyBuckets());
-  run_time_.Add({{"type", label}}, LatencyBuckets());
+  return *other_;
 }
 
 void AgentMetrics::JobEnded(const std::string& type, const std::string& outcome, absl::Duration queue_wait,
                             absl::Duration run_time, bool ran) {
-  const std::string label = TypeLabel(type);
-  jobs_.Add({{"type", label}, {"outcome", outcome}}).Increment();
-  queue_wait_.Add({{"type", label}}, LatencyBuckets()).Observe(absl::ToDoubleSeconds(queue_wait));
-  if (ran) run_time_.Add({{"type", label}}, LatencyBuckets()).Observe(absl::ToDoubleSeconds(run_time));
+  const TypeSeries s = SeriesOf(type);
+  prometheus::Counter* jobs = nullptr;
+  for (size_t i = 0; i < std::size(kOutcomes) && jobs == nullptr; ++i) {
+    if (outcome == coordinator::OutcomeName(kOutcomes[i])) jobs = s.jobs[i];
+  }
+  if (jobs == nullptr) jobs = &jobs_.Add({{"type", s.other ? "_other" : type}, {"outcome", outcome}});
+  jobs->Increment();
+  s.queue_wait->Observe(absl::ToDoubleSeconds(queue_wait));
+  if (ran) s.run_time->Observe(absl::ToDoubleSeconds(run_time));
 }
 
 void AgentMetrics::Rejected(const std::string& type, absl::StatusCode code) {

@@ -35,6 +35,25 @@ TEST(AgentMetricsTest, ATypeGetsEveryOutcomeAtZeroWhenFirstSeen) {
   EXPECT_THAT(text, HasSubstr("jobd_job_run_seconds_count{type=\"resize\"} 1\n"));
 }
 
+TEST(AgentMetricsTest, EndsOfATypeAddUpAndTypesPastTheBoundShareTheOtherLabel) {
+  AgentMetrics metrics;
+  for (int i = 0; i < 3; ++i) metrics.JobEnded("resize", "ok", absl::Milliseconds(1), absl::Milliseconds(2), true);
+  metrics.JobEnded("resize", "cancelled", absl::Milliseconds(1), absl::ZeroDuration(), false);
+  for (size_t t = 0; t < AgentMetrics::kMaxTypes + 2; ++t) {
+    metrics.JobEnded("type" + std::to_string(t), "handler_error", absl::Milliseconds(1), absl::Milliseconds(1), true);
+  }
+  const std::string text = metrics.Serialize();
+  EXPECT_THAT(text, HasSubstr("jobd_jobs_total{outcome=\"ok\",type=\"resize\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("jobd_jobs_total{outcome=\"cancelled\",type=\"resize\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("jobd_job_run_seconds_count{type=\"resize\"} 3\n")) << "a job that never ran has no run time";
+  EXPECT_THAT(text, HasSubstr("jobd_job_queue_wait_seconds_count{type=\"resize\"} 4\n"));
+  // "resize" took one of the kMaxTypes labels: type0 .. type62 have their own, the last three share.
+  EXPECT_THAT(text, HasSubstr("jobd_jobs_total{outcome=\"handler_error\",type=\"type62\"} 1\n"));
+  EXPECT_THAT(text, Not(HasSubstr("type=\"type63\"")));
+  EXPECT_THAT(text, HasSubstr("jobd_jobs_total{outcome=\"handler_error\",type=\"_other\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("jobd_jobs_total{outcome=\"ok\",type=\"_other\"} 0\n"));
+}
+
 TEST(AgentMetricsTest, WorkerSlotsGetRssAndEveryRestartReasonAtZero) {
   AgentMetrics metrics;
   metrics.SetWorkerSlots({{.index = 0, .rss_bytes = 4096}, {.index = 1, .rss_bytes = 0}});
