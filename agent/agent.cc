@@ -232,7 +232,7 @@ void Agent::Complete(const coordinator::Completion& c, const pb::JobResult* resu
     spdlog::warn("job {} type {} {}: {}", c.id, Quoted(c.type), coordinator::OutcomeName(c.outcome),
                  Quoted(c.status.message(), 512));
   }
-  metrics_.JobEnded(c.type, coordinator::OutcomeName(c.outcome), c.queue_wait, c.run_time,
+  metrics_.JobEnded(c.type, c.outcome, c.queue_wait, c.run_time,
                     c.run_time > absl::ZeroDuration());
   if (!c.deliver) return;
   std::shared_ptr<SessionConn> conn = peers_.FindSession(c.session);

@@ -126,7 +126,7 @@ void Agent::HandleLaneReport(WorkerConn& worker, const wire::LaneReport& r) {
   }
   if (!r.started) {
     const absl::Duration run = absl::Microseconds(static_cast<int64_t>(std::min<uint64_t>(r.run_us, 1ull << 40)));
-    metrics_.JobEnded(r.type, coordinator::OutcomeName(outcome), absl::ZeroDuration(), run, true);
+    metrics_.JobEnded(r.type, outcome, absl::ZeroDuration(), run, true);
   }
 }
 
@@ -171,7 +171,7 @@ void Agent::EndLeaseOfLostWorker(WorkerConn& worker) {
                  Quoted(lane.type), worker.slot, worker.pid, session);
   }
   if (lane.job != 0 && !lane.deadline_told) {  // told: it already ended as DEADLINE_EXCEEDED
-    metrics_.JobEnded(lane.type, coordinator::OutcomeName(coordinator::Outcome::kWorkerDied), absl::ZeroDuration(),
+    metrics_.JobEnded(lane.type, coordinator::Outcome::kWorkerDied, absl::ZeroDuration(),
                       absl::ZeroDuration(), false);
     coord_.With([&](coordinator::Coordinator& c) {
       c.RecordLaneJob(lane.job, lane.type, coordinator::Outcome::kWorkerDied, absl::ZeroDuration());
@@ -211,7 +211,7 @@ void Agent::CheckLaneDeadlines() {
     if (verdict.action == LaneAction::kTellDeadline) {
       spdlog::warn("job {} type {}: still running on worker {} from session {}'s lane past its deadline", job,
                    Quoted(type), w->slot, session);
-      metrics_.JobEnded(type, coordinator::OutcomeName(coordinator::Outcome::kDeadlineExceeded), absl::ZeroDuration(),
+      metrics_.JobEnded(type, coordinator::Outcome::kDeadlineExceeded, absl::ZeroDuration(),
                         absl::ZeroDuration(), true);
       coord_.With([&](coordinator::Coordinator& c) {
         c.RecordLaneJob(job, type, coordinator::Outcome::kDeadlineExceeded, absl::ZeroDuration());

@@ -149,7 +149,14 @@ AgentMetrics::AgentMetrics()
   sessions_.Add({});
 }
 
-static_assert(std::size(kOutcomes) == AgentMetrics::kOutcomeSeries);
+// TypeSeries::jobs is indexed by the outcome itself.
+constexpr bool OutcomesInEnumOrder() {
+  for (size_t i = 0; i < std::size(kOutcomes); ++i) {
+    if (static_cast<size_t>(kOutcomes[i]) != i) return false;
+  }
+  return std::size(kOutcomes) == AgentMetrics::kOutcomeSeries;
+}
+static_assert(OutcomesInEnumOrder());
 
 // A family's series live as long as the family (nothing here removes one), so the pointers stay
 // good.
@@ -167,22 +174,14 @@ AgentMetrics::TypeSeries AgentMetrics::SeriesOf(const std::string& type) {
   absl::MutexLock lock(&mu_);
   if (auto it = types_.find(type); it != types_.end()) return it->second;
   if (types_.size() < kMaxTypes) return types_.emplace(type, MakeSeries(type)).first->second;
-  if (!other_.has_value()) {
-    other_ = MakeSeries("_other");
-    other_->other = true;
-  }
+  if (!other_.has_value()) other_ = MakeSeries("_other");
   return *other_;
 }
 
-void AgentMetrics::JobEnded(const std::string& type, const std::string& outcome, absl::Duration queue_wait,
+void AgentMetrics::JobEnded(const std::string& type, coordinator::Outcome outcome, absl::Duration queue_wait,
                             absl::Duration run_time, bool ran) {
   const TypeSeries s = SeriesOf(type);
-  prometheus::Counter* jobs = nullptr;
-  for (size_t i = 0; i < std::size(kOutcomes) && jobs == nullptr; ++i) {
-    if (outcome == coordinator::OutcomeName(kOutcomes[i])) jobs = s.jobs[i];
-  }
-  if (jobs == nullptr) jobs = &jobs_.Add({{"type", s.other ? "_other" : type}, {"outcome", outcome}});
-  jobs->Increment();
+  s.jobs[static_cast<size_t>(outcome)]->Increment();
   s.queue_wait->Observe(absl::ToDoubleSeconds(queue_wait));
   if (ran) s.run_time->Observe(absl::ToDoubleSeconds(run_time));
 }

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/process_metrics.h"
+#include "coordinator/job.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -36,7 +37,7 @@ class AgentMetrics {
   AgentMetrics();
 
   // Events.
-  void JobEnded(const std::string& type, const std::string& outcome, absl::Duration queue_wait,
+  void JobEnded(const std::string& type, coordinator::Outcome outcome, absl::Duration queue_wait,
                 absl::Duration run_time, bool ran);
   void Rejected(const std::string& type, absl::StatusCode code);
   // `worker` is the supervisor slot index.
@@ -64,8 +65,7 @@ class AgentMetrics {
   // A type's series, looked up once: Family::Add builds a label map and searches for it on every
   // call (eight allocations per ended job).
   struct TypeSeries {
-    bool other = false;  // past kMaxTypes: the "_other" series
-    prometheus::Counter* jobs[kOutcomeSeries] = {};
+    prometheus::Counter* jobs[kOutcomeSeries] = {};  // by coordinator::Outcome
     prometheus::Histogram* queue_wait = nullptr;
     prometheus::Histogram* run_time = nullptr;
   };

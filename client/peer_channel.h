@@ -102,9 +102,9 @@ class PeerChannel {
   bool has_lane() const { return lane_.peer_bell != nullptr; }
   // Up the lane to the leased worker, as a lane record (proto/lane_records.h), ringing its
   // doorbell. One sender at a time.
-  template <typename Context>
+  template <typename StringMap>
   absl::StatusOr<bool> TrySendLane(uint32_t seq, absl::string_view type, wire::LaneSlab request, uint64_t timeout_ms,
-                                   int64_t client_sent_ns, const Context& context) {
+                                   int64_t client_sent_ns, const StringMap& context) {
     absl::StatusOr<bool> pushed = wire::PushLaneJob(lane_.up, seq, type, request, timeout_ms, client_sent_ns, context);
     if (pushed.ok() && *pushed) lane_.peer_bell->Ring();
     return pushed;

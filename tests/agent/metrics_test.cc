@@ -26,7 +26,7 @@ TEST(AgentMetricsTest, RejectionReasonsAndTheRejectedTypeExistAtZeroFromTheStart
 TEST(AgentMetricsTest, ATypeGetsEveryOutcomeAtZeroWhenFirstSeen) {
   AgentMetrics metrics;
   EXPECT_THAT(metrics.Serialize(), Not(HasSubstr("type=\"resize\"")));
-  metrics.JobEnded("resize", "ok", absl::Milliseconds(1), absl::Milliseconds(2), true);
+  metrics.JobEnded("resize", coordinator::Outcome::kOk, absl::Milliseconds(1), absl::Milliseconds(2), true);
   const std::string text = metrics.Serialize();
   EXPECT_THAT(text, HasSubstr("jobd_jobs_total{outcome=\"ok\",type=\"resize\"} 1\n"));
   for (const char* outcome : {"rejected", "deadline_exceeded", "worker_died", "handler_error", "cancelled"}) {
@@ -37,10 +37,13 @@ TEST(AgentMetricsTest, ATypeGetsEveryOutcomeAtZeroWhenFirstSeen) {
 
 TEST(AgentMetricsTest, EndsOfATypeAddUpAndTypesPastTheBoundShareTheOtherLabel) {
   AgentMetrics metrics;
-  for (int i = 0; i < 3; ++i) metrics.JobEnded("resize", "ok", absl::Milliseconds(1), absl::Milliseconds(2), true);
-  metrics.JobEnded("resize", "cancelled", absl::Milliseconds(1), absl::ZeroDuration(), false);
+  for (int i = 0; i < 3; ++i) {
+    metrics.JobEnded("resize", coordinator::Outcome::kOk, absl::Milliseconds(1), absl::Milliseconds(2), true);
+  }
+  metrics.JobEnded("resize", coordinator::Outcome::kCancelled, absl::Milliseconds(1), absl::ZeroDuration(), false);
   for (size_t t = 0; t < AgentMetrics::kMaxTypes + 2; ++t) {
-    metrics.JobEnded("type" + std::to_string(t), "handler_error", absl::Milliseconds(1), absl::Milliseconds(1), true);
+    metrics.JobEnded("type" + std::to_string(t), coordinator::Outcome::kHandlerError, absl::Milliseconds(1),
+                     absl::Milliseconds(1), true);
   }
   const std::string text = metrics.Serialize();
   EXPECT_THAT(text, HasSubstr("jobd_jobs_total{outcome=\"ok\",type=\"resize\"} 3\n"));
