@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "shm/status_macros.h"
+#include "shm/wall_clock.h"
 
 namespace jobd::client {
 
@@ -38,7 +39,7 @@ absl::StatusOr<std::span<std::byte>> JobContext::ResponseBuffer(uint64_t capacit
   // memory rather than fail the answer. Not longer: the memory may be responses the caller holds
   // and will not release while it waits for this job, and a blocked worker runs nothing else.
   const absl::Duration wait =
-      std::clamp(deadline_ - absl::Now(), absl::ZeroDuration(), kResponseMemoryWait);
+      std::clamp(deadline_ - shm::WallNow(), absl::ZeroDuration(), kResponseMemoryWait);
   JOBD_ASSIGN_OR_RETURN(shm::Allocation slab, arena_->AllocateWait(capacity, owner_, wait));
   response_ = slab.handle;
   response_buffer_ = slab.data;

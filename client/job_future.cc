@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/internal/session.h"
 #include "client/socket_path.h"
+#include "shm/wall_clock.h"
 #include "shm/status_macros.h"
 
 namespace jobd::client {
@@ -65,7 +66,7 @@ absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
   State* state = state_.get();
   State* const watched[] = {state};
   if (!shared_->AwaitLocked([state]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state->done; }, watched,
-                            absl::Now() + timeout)) {
+                            shm::WallNow() + timeout)) {
     return WithOutcome(absl::DeadlineExceededError(absl::StrCat(
                            "job ", state_->job_id, " not finished after ", absl::FormatDuration(timeout))),
                        JobOutcome::kDeadlineExceeded);
@@ -95,11 +96,11 @@ void JobFuture::OnDone(DoneCallback callback) && {
 }
 
 std::vector<absl::StatusOr<Response>> WaitMulti(std::span<JobFuture> futures, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
+  const absl::Time deadline = shm::WallNow() + timeout;
   std::vector<absl::StatusOr<Response>> out;
   out.reserve(futures.size());
   for (JobFuture& f : futures) {
-    const absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
+    const absl::Duration left = std::max(deadline - shm::WallNow(), absl::ZeroDuration());
     out.push_back(f.Wait(timeout == absl::InfiniteDuration() ? timeout : left));
   }
   return out;
@@ -131,7 +132,7 @@ absl::StatusOr<size_t> WaitAny(std::span<JobFuture> futures, absl::Duration time
   std::vector<JobFuture::State*> watched;
   for (JobFuture& f : futures) watched.push_back(f.state_.get());
   internal::PlainMutexLock lock(&shared->mu);
-  if (!shared->AwaitLocked(any_done, watched, absl::Now() + timeout)) {
+  if (!shared->AwaitLocked(any_done, watched, shm::WallNow() + timeout)) {
     return WithOutcome(absl::DeadlineExceededError("no job finished in time"),
                        JobOutcome::kDeadlineExceeded);
   }

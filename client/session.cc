@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "client/internal/session.h"
 #include "client/internal/spin_cap.h"
+#include "shm/wall_clock.h"
 #include "client/socket_path.h"
 #include "proto/job_id.h"
 #include "proto/wire_status.h"
@@ -307,7 +308,7 @@ void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
 bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, std::span<State* const> watched,
                                      absl::Time deadline) {
   while (!cond()) {
-    const absl::Time now = absl::Now();
+    const absl::Time now = shm::WallNow();
     if (now >= deadline) return false;
     const absl::Time slice = std::min(deadline, now + absl::Milliseconds(20));
     if (ring != nullptr && !consuming) {

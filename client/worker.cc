@@ -25,6 +25,7 @@
 #include "shm/monotonic.h"
 #include "shm/mutex_deadlock_detection.h"
 #include "shm/status_macros.h"
+#include "shm/wall_clock.h"
 
 namespace jobd::client {
 
@@ -291,7 +292,7 @@ absl::Status Worker::Run(WorkerOptions options) {
         job.a = std::move(*m.mutable_assignment());
         absl::MutexLock lock(&inbox.mu);
         inbox.running = job.a.job_id();
-        inbox.cancelled.store(inbox.cancelled_early.erase(job.a.job_id()) > 0);
+        inbox.cancelled.store(!inbox.cancelled_early.empty() && inbox.cancelled_early.erase(job.a.job_id()) > 0);
         return true;
       }
       if (lease.has_value()) {
@@ -307,7 +308,7 @@ absl::Status Worker::Run(WorkerOptions options) {
           const uint64_t id = MakeJobId(lease->session, job.lane_job.seq);
           absl::MutexLock lock(&inbox.mu);
           inbox.running = id;
-          inbox.cancelled.store(inbox.cancelled_early.erase(id) > 0);
+          inbox.cancelled.store(!inbox.cancelled_early.empty() && inbox.cancelled_early.erase(id) > 0);
           return true;
         }
       }
@@ -389,7 +390,7 @@ absl::Status Worker::Run(WorkerOptions options) {
     }
     const bool accepted = status.ok();
     const uint64_t timeout_ms = sub.timeout_ms != 0 ? sub.timeout_ms : l.default_timeout_ms;
-    ctx.deadline_ = absl::Now() + absl::Milliseconds(static_cast<int64_t>(timeout_ms));
+    ctx.deadline_ = shm::WallNow() + absl::Milliseconds(static_cast<int64_t>(timeout_ms));
     ctx.context_.insert(sub.context.begin(), sub.context.end());
     // What the agent learns of this lane job, before and after it runs.
     wire::LaneReport lane_report;

@@ -11,8 +11,8 @@
 #include <memory>
 #include <string>
 
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "shm/wall_clock.h"
 
 namespace jobd::client {
 
@@ -23,7 +23,7 @@ class WorkerEnv {
   T* Get(const std::string& key) {
     auto it = values_.find(key);
     if (it == values_.end()) return nullptr;
-    if (it->second.expires <= absl::Now()) {
+    if (it->second.expires <= shm::WallNow()) {
       values_.erase(it);
       return nullptr;
     }
@@ -36,14 +36,15 @@ class WorkerEnv {
   T* Put(const std::string& key, std::shared_ptr<T> value, absl::Duration ttl = absl::InfiniteDuration()) {
     T* raw = value.get();
     values_[key] = Entry{std::any(std::move(value)), ttl == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                                                      : absl::Now() + ttl};
+                                                                                      : shm::WallNow() + ttl};
     return raw;
   }
 
   void Erase(const std::string& key) { values_.erase(key); }
   // Drops expired values; the worker calls it between jobs.
   void Expire() {
-    const absl::Time now = absl::Now();
+    if (values_.empty()) return;  // most workers keep nothing: no clock read
+    const absl::Time now = shm::WallNow();
     for (auto it = values_.begin(); it != values_.end();) {
       it = it->second.expires <= now ? values_.erase(it) : std::next(it);
     }

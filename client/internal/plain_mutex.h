@@ -14,8 +14,8 @@
 #include <mutex>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "shm/wall_clock.h"
 
 namespace jobd::client::internal {
 
@@ -56,14 +56,14 @@ class PlainCondVar {
   // True when `deadline` passed (absl::CondVar's convention). Waits on the monotonic clock, at
   // most a day at a time (a far deadline returns early, as a spurious wake-up would).
   bool WaitWithDeadline(PlainMutex* mu, absl::Time deadline) {
-    const absl::Duration left = deadline - absl::Now();
+    const absl::Duration left = deadline - shm::WallNow();
     if (left <= absl::ZeroDuration()) return true;
     std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
     const std::cv_status status = cv_.wait_for(lock, absl::ToChronoNanoseconds(std::min(left, absl::Hours(24))));
     lock.release();
-    return status == std::cv_status::timeout && absl::Now() >= deadline;
+    return status == std::cv_status::timeout && shm::WallNow() >= deadline;
   }
-  bool WaitWithTimeout(PlainMutex* mu, absl::Duration timeout) { return WaitWithDeadline(mu, absl::Now() + timeout); }
+  bool WaitWithTimeout(PlainMutex* mu, absl::Duration timeout) { return WaitWithDeadline(mu, shm::WallNow() + timeout); }
   void Signal() { cv_.notify_one(); }
 
  private:

@@ -1,5 +1,6 @@
 #include "client/worker_env.h"
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace jobd::client {
