@@ -219,7 +219,7 @@ bool JobFuture::Shared::SendLocked(const pb::ClientMessage& msg) {
 }
 
 void JobFuture::Shared::DrainRing() {
-  pb::AgentMessage msg;
+  pb::AgentMessage& msg = drained;
   for (;;) {
     // The lane first: a lane job's answer is there before anything the agent says about it.
     DrainLane();

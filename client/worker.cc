@@ -250,9 +250,10 @@ absl::Status Worker::Run(WorkerOptions options) {
     wire::LaneJob lane_job;
   };
   // The next job; false when the agent is gone.
+  // Kept between jobs: a message built and destroyed on every wake-up costs its cold code.
+  pb::AgentToWorker m;
   auto next = [&](Next& job) -> absl::StatusOr<bool> {
     for (;;) {
-      pb::AgentToWorker m;
       absl::StatusOr<bool> got = ring->TryReceive(m);
       if (!got.ok()) return got.status();
       if (*got) {

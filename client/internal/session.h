@@ -148,6 +148,7 @@ struct JobFuture::Shared {
   // Completes whatever the leased worker answered down the lane. Only the consumer calls it.
   void DrainLane();
   pb::Completion lane_completion;  // DrainLane's, reused: its parts are allocated once
+  pb::AgentMessage drained;        // DrainRing's, reused, for the same reason and its cold code
   void OpenLane(const pb::LaneOpen& open);
   // The lease ended: lane jobs the worker never took go to the agent instead.
   void CloseLane(const pb::LaneClosed& closed);
