@@ -26,8 +26,24 @@ namespace jobd::client {
 using internal::FromProto;
 using internal::Unavailable;
 
-void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
-  const shm::Handle response = shm::Handle::FromBits(c.response().handle());
+JobEnd JobFuture::Shared::EndOf(const pb::Completion& c) {
+  const pb::Stamps& st = c.stamps();
+  return JobEnd{.seq = c.seq(),
+                .outcome = c.outcome(),
+                .code = c.code(),
+                .message = c.message(),
+                .response = shm::Handle::FromBits(c.response().handle()),
+                .response_size = c.response().size(),
+                .agent_received_ns = st.agent_received_ns(),
+                .agent_dispatched_ns = st.agent_dispatched_ns(),
+                .worker_received_ns = st.worker_received_ns(),
+                .worker_done_ns = st.worker_done_ns(),
+                .agent_result_ns = st.agent_result_ns(),
+                .agent_sent_ns = st.agent_sent_ns()};
+}
+
+void JobFuture::Shared::Complete(const JobEnd& end, bool from_lane) {
+  const shm::Handle response = end.response;
   std::shared_ptr<State> state;
   {
     internal::PlainMutexLock lock(&mu);
@@ -36,7 +52,7 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
     // and is none of this session's own live slabs.
     absl::Status taken_over;
     if (from_lane && !response.is_null()) taken_over = arena->Transfer(response, lane_answer_owner, session_id);
-    auto it = pending.find(c.seq());
+    auto it = pending.find(end.seq);
     if (it == pending.end() || (from_lane && !it->second->lane)) {
       // Nobody will read it: a duplicate, a lane answer after the agent ended the job (its
       // deadline), or a job whose future was dropped and already erased.
@@ -46,24 +62,23 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
     state = std::move(it->second);
     pending.erase(it);
     state->done = true;
-    const pb::Stamps& st = c.stamps();
-    state->timings.agent_received_ns = st.agent_received_ns();
-    state->timings.agent_dispatched_ns = st.agent_dispatched_ns();
-    state->timings.worker_received_ns = st.worker_received_ns();
-    state->timings.worker_done_ns = st.worker_done_ns();
-    state->timings.agent_result_ns = st.agent_result_ns();
-    state->timings.agent_sent_ns = st.agent_sent_ns();
+    state->timings.agent_received_ns = end.agent_received_ns;
+    state->timings.agent_dispatched_ns = end.agent_dispatched_ns;
+    state->timings.worker_received_ns = end.worker_received_ns;
+    state->timings.worker_done_ns = end.worker_done_ns;
+    state->timings.agent_result_ns = end.agent_result_ns;
+    state->timings.agent_sent_ns = end.agent_sent_ns;
     state->timings.client_received_ns = MonotonicNanos();
-    if (c.outcome() == pb::OUTCOME_OK && !taken_over.ok()) {
+    if (end.outcome == pb::OUTCOME_OK && !taken_over.ok()) {
       state->status = WithOutcome(absl::DataLossError(absl::StrCat("the leased worker's answer is not a slab it handed to the lane: ",
                                                                   taken_over.message())),
                                   JobOutcome::kWorkerDied);
-    } else if (c.outcome() == pb::OUTCOME_OK) {
+    } else if (end.outcome == pb::OUTCOME_OK) {
       state->status = absl::OkStatus();
       state->response = response;
-      state->response_size = c.response().size();
+      state->response_size = end.response_size;
     } else {
-      state->status = WithOutcome(wire::StatusOf(c), FromProto(c.outcome()));
+      state->status = WithOutcome(wire::FailureFromWire(end.code, end.message), FromProto(end.outcome));
       FreeQuietly(response);
     }
     if (state->lane) {
@@ -71,7 +86,7 @@ void JobFuture::Shared::Complete(const pb::Completion& c, bool from_lane) {
       FreeQuietly(state->request);
       state->lane = false;
       if (lane_inflight > 0) --lane_inflight;
-    } else if (c.outcome() == pb::OUTCOME_REJECTED) {
+    } else if (end.outcome == pb::OUTCOME_REJECTED) {
       // The agent never took the request slab: it is still ours.
       FreeQuietly(state->request);
     }
@@ -181,7 +196,7 @@ void JobFuture::Shared::ReaderLoop() {
   pthread_setname_np(pthread_self(), "jobd-reader");
   pb::AgentMessage msg;
   while (stream->Read(&msg)) {
-    if (msg.has_completion()) Complete(msg.completion());
+    if (msg.has_completion()) Complete(EndOf(msg.completion()));
     if (ring != nullptr) {
       stream_events.fetch_add(1);
       ring->Wake();
@@ -231,7 +246,7 @@ void JobFuture::Shared::DrainRing() {
     }
     if (!*got) return;
     switch (msg.msg_case()) {
-      case pb::AgentMessage::kCompletion: Complete(msg.completion()); break;
+      case pb::AgentMessage::kCompletion: Complete(EndOf(msg.completion())); break;
       case pb::AgentMessage::kLaneOpen: OpenLane(msg.lane_open()); break;
       case pb::AgentMessage::kLaneClosed: CloseLane(msg.lane_closed()); break;
       default: break;
@@ -241,33 +256,27 @@ void JobFuture::Shared::DrainRing() {
 
 void JobFuture::Shared::DrainLane() {
   if (!ring->has_lane()) return;
-  wire::LaneAnswer answer;
-  pb::Completion& c = lane_completion;
+  wire::LaneAnswer& answer = lane_answer;
   for (;;) {
     absl::StatusOr<bool> got = ring->TryReceiveLane(answer);
     // A worker never writes a broken lane either: end the session rather than guess.
-    if (got.ok() && *got && !pb::Outcome_IsValid(answer.outcome)) got = absl::DataLossError("an answer's outcome is unknown");
+    if (got.ok() && *got && (answer.outcome < pb::Outcome_MIN || answer.outcome > pb::Outcome_MAX)) {
+      got = absl::DataLossError("an answer's outcome is unknown");
+    }
     if (!got.ok()) {
       stream_context.TryCancel();
       return;
     }
     if (!*got) return;
-    c.Clear();
-    c.set_seq(answer.seq);
-    c.set_outcome(static_cast<pb::Outcome>(answer.outcome));
-    c.set_code(answer.code);
-    if (!answer.message.empty()) c.set_message(std::move(answer.message));
-    if (answer.response.handle != 0) {
-      c.mutable_response()->set_handle(answer.response.handle);
-      c.mutable_response()->set_size(answer.response.size);
-    }
-    c.set_run_us(answer.run_us);
-    c.set_attempts(1);
-    pb::Stamps* stamps = c.mutable_stamps();
-    stamps->set_client_sent_ns(answer.client_sent_ns);
-    stamps->set_worker_received_ns(answer.worker_received_ns);
-    stamps->set_worker_done_ns(answer.worker_done_ns);
-    Complete(c, /*from_lane=*/true);
+    Complete(JobEnd{.seq = answer.seq,
+                    .outcome = static_cast<pb::Outcome>(answer.outcome),
+                    .code = answer.code,
+                    .message = answer.message,
+                    .response = shm::Handle::FromBits(answer.response.handle),
+                    .response_size = answer.response.size,
+                    .worker_received_ns = answer.worker_received_ns,
+                    .worker_done_ns = answer.worker_done_ns},
+             /*from_lane=*/true);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "client/peer_channel.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/jobd.grpc.pb.h"
+#include "proto/lane_records.h"
 
 namespace jobd::client {
 
@@ -49,6 +51,24 @@ struct SubmitFields {
   pb::Priority priority = pb::PRIORITY_INTERACTIVE;
   Context context;
   RetryOptions retry;
+};
+
+// How a job ended, as Complete reads it: from the agent's Completion (EndOf) or straight from a
+// lane answer, which then touches no protobuf code at all (a cold page of generated code per
+// job at 100 jobs/s: docs/benchmarks.md, "Cold code on a paced job's path").
+struct JobEnd {
+  uint32_t seq = 0;
+  pb::Outcome outcome = pb::OUTCOME_OK;
+  int32_t code = 0;
+  std::string_view message;
+  shm::Handle response;
+  uint64_t response_size = 0;
+  int64_t agent_received_ns = 0;
+  int64_t agent_dispatched_ns = 0;
+  int64_t worker_received_ns = 0;
+  int64_t worker_done_ns = 0;
+  int64_t agent_result_ns = 0;
+  int64_t agent_sent_ns = 0;
 };
 
 struct JobFuture::State {
@@ -144,10 +164,11 @@ struct JobFuture::Shared {
 
   void ReaderLoop();
   // `from_lane`: the leased worker's answer, whose slab is taken from it first.
-  void Complete(const pb::Completion& c, bool from_lane = false);
+  void Complete(const JobEnd& end, bool from_lane = false);
+  static JobEnd EndOf(const pb::Completion& c);
   // Completes whatever the leased worker answered down the lane. Only the consumer calls it.
   void DrainLane();
-  pb::Completion lane_completion;  // DrainLane's, reused: its parts are allocated once
+  wire::LaneAnswer lane_answer;  // DrainLane's, reused: its message keeps its memory
   pb::AgentMessage drained;        // DrainRing's, reused, for the same reason and its cold code
   void OpenLane(const pb::LaneOpen& open);
   // The lease ended: lane jobs the worker never took go to the agent instead.

@@ -23,6 +23,7 @@
 //   lane-vanish       nothing: it exits right after taking the job, before reporting it started
 //   lane-started-vanish  it reports the job started, then exits without answering
 //   lane-foreign-report  an honest echo, but its reports name a type it does not handle
+//   lane-bad-outcome  an echo whose outcome is one past the last v1::Outcome
 // and anything else up the lane as an honest echo.
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -145,6 +146,7 @@ int main(int argc, char** argv) {
       std::memcpy(slab->data.data(), text.data(), text.size());
       (void)arena.Transfer(slab->handle, me, lease->answer_owner);
       answer(slab->handle, text.size());
+      if (text == "lane-bad-outcome") c.outcome = v1::Outcome_MAX + 1;
     }
     (void)wire::PushLaneAnswer(seg.lane().down, c);
     seg.channel().peer_bell->Ring();

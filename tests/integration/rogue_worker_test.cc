@@ -210,6 +210,35 @@ TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessi
 
 // What a worker says of its lane jobs reaches the stats only for a type it handles: a report
 // naming another type is ignored (and logged), and the job's answer is not hurt.
+// The client checks a lane answer's outcome itself (it builds no Completion to check it with): one
+// past the last Outcome is a broken lane, which ends that session and nothing else.
+TEST(RogueWorkerTest, ALaneAnswerWhoseOutcomeIsNoOutcomeEndsOnlyItsSession) {
+  auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = BinDir() + "/rogue_worker"});
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  auto client = (*agent)->Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto first = (*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_NE((*agent)->WaitForLeasedWorker(absl::Seconds(20)), 0) << (*agent)->Log();
+  auto f = (*client)->Start("rogue", "lane-bad-outcome", {.timeout = absl::Seconds(60)});
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto r = f->Wait(absl::Seconds(60));
+  ASSERT_FALSE(r.ok()) << "an answer with no valid outcome was handed out: '" << r->view() << "'";
+  EXPECT_EQ(client::OutcomeOf(r.status()), client::JobOutcome::kDisconnected) << r.status();
+  EXPECT_EQ(f->timings().agent_sent_ns, 0) << "the answer came down the lane";
+  // Another session is served, and nothing is left held once both are gone.
+  auto other = (*agent)->Connect();
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto theirs = (*other)->Start("rogue", "theirs", {.timeout = absl::Seconds(60)})->Wait(absl::Seconds(60));
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  EXPECT_EQ(theirs->view(), "theirs");
+  first = absl::InternalError("dropped");
+  theirs = absl::InternalError("dropped");
+  client->reset();
+  other->reset();
+  EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
+}
+
 TEST(RogueWorkerTest, ALaneReportOfATypeTheWorkerDoesNotHandleReachesNoStats) {
   auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = BinDir() + "/rogue_worker"});
   ASSERT_TRUE(agent.ok()) << agent.status();
