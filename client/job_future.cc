@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/base/attributes.h"
 #include "absl/strings/str_cat.h"
 #include "client/internal/session.h"
 #include "client/socket_path.h"
@@ -26,7 +27,7 @@ JobFuture JobFuture::Local(absl::StatusOr<std::string> result) {
   return JobFuture(nullptr, std::move(state));
 }
 
-JobFuture::~JobFuture() {
+ABSL_ATTRIBUTE_HOT JobFuture::~JobFuture() {
   if (state_ == nullptr || shared_ == nullptr) return;
   internal::PlainMutexLock lock(&shared_->mu);
   if (!state_->done) {
@@ -54,7 +55,7 @@ bool JobFuture::Ready() const {
   return state_->done;
 }
 
-absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
+ABSL_ATTRIBUTE_HOT absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
   if (state_ == nullptr) return absl::FailedPreconditionError("Wait on an empty JobFuture");
   if (shared_ == nullptr) {  // ran locally: already done
     if (!state_->status.ok()) return state_->status;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -42,7 +43,7 @@ JobEnd JobFuture::Shared::EndOf(const pb::Completion& c) {
                 .agent_sent_ns = st.agent_sent_ns()};
 }
 
-void JobFuture::Shared::Complete(const JobEnd& end, bool from_lane) {
+ABSL_ATTRIBUTE_HOT void JobFuture::Shared::Complete(const JobEnd& end, bool from_lane) {
   const shm::Handle response = end.response;
   std::shared_ptr<State> state;
   {
@@ -102,7 +103,7 @@ void JobFuture::Shared::Complete(const JobEnd& end, bool from_lane) {
   }
 }
 
-absl::StatusOr<Response> JobFuture::Shared::TakeLocked(State& state) {
+ABSL_ATTRIBUTE_HOT absl::StatusOr<Response> JobFuture::Shared::TakeLocked(State& state) {
   if (!state.status.ok()) return state.status;
   if (state.taken) return absl::FailedPreconditionError("the response was already taken");
   state.taken = true;
@@ -120,7 +121,7 @@ absl::StatusOr<Response> JobFuture::Shared::TakeLocked(State& state) {
   return Response(arena, session_id, state.response, bytes);
 }
 
-void JobFuture::Shared::EndedLocked(State& state) {
+ABSL_ATTRIBUTE_HOT void JobFuture::Shared::EndedLocked(State& state) {
   if (state.callback != nullptr) {
     --async_pending;
     completions->Push(std::move(state.callback), TakeLocked(state));
@@ -233,7 +234,7 @@ bool JobFuture::Shared::SendLocked(const pb::ClientMessage& msg) {
   }
 }
 
-void JobFuture::Shared::DrainRing() {
+ABSL_ATTRIBUTE_HOT void JobFuture::Shared::DrainRing() {
   pb::AgentMessage& msg = drained;
   for (;;) {
     // The lane first: a lane job's answer is there before anything the agent says about it.
@@ -254,7 +255,7 @@ void JobFuture::Shared::DrainRing() {
   }
 }
 
-void JobFuture::Shared::DrainLane() {
+ABSL_ATTRIBUTE_HOT void JobFuture::Shared::DrainLane() {
   if (!ring->has_lane()) return;
   wire::LaneAnswer& answer = lane_answer;
   for (;;) {
@@ -314,7 +315,7 @@ void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
   }
 }
 
-bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, std::span<State* const> watched,
+ABSL_ATTRIBUTE_HOT bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, std::span<State* const> watched,
                                      absl::Time deadline) {
   while (!cond()) {
     const absl::Time now = shm::WallNow();
@@ -485,7 +486,7 @@ pb::ClientMessage JobFuture::Shared::SubmitMessage(const State& state, const Sub
   return msg;
 }
 
-absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
+ABSL_ATTRIBUTE_HOT absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
     std::string_view type, size_t size, const JobClient::SlabWriter& write, const StartOptions& options,
     pb::Policy policy, const std::shared_ptr<SharedPiece>& piece, uint64_t piece_size) {
   if (!connected.load()) return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));

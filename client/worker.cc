@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "absl/base/attributes.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -38,7 +39,7 @@ void Worker::Handle(std::string type, Handler handler) { handlers_[std::move(typ
 
 namespace {
 
-absl::Status RunHandler(const Handler& handler, JobContext& ctx) {
+ABSL_ATTRIBUTE_HOT absl::Status RunHandler(const Handler& handler, JobContext& ctx) {
   try {
     return handler(ctx);
   } catch (const std::exception& e) {
@@ -223,7 +224,7 @@ absl::Status Worker::Run(WorkerOptions options) {
   };
   // Reports go up without waking the agent (it reads them when it next wakes), unless the ring
   // fills: then it is woken so that it catches up.
-  auto report = [&](const wire::LaneReport& m, bool wake_now = false) {
+  auto report = [&](const wire::LaneReport& m, bool wake_now = false) ABSL_ATTRIBUTE_HOT {
     absl::MutexLock lock(&write_mu);
     const bool wake = wake_now || ring->up_used() > ring->up_capacity() / 4;
     absl::Time give_up = absl::InfiniteFuture();  // read the clock only once the ring is full
@@ -252,7 +253,7 @@ absl::Status Worker::Run(WorkerOptions options) {
   // The next job; false when the agent is gone.
   // Kept between jobs: a message built and destroyed on every wake-up costs its cold code.
   pb::AgentToWorker m;
-  auto next = [&](Next& job) -> absl::StatusOr<bool> {
+  auto next = [&](Next& job) ABSL_ATTRIBUTE_HOT -> absl::StatusOr<bool> {
     for (;;) {
       absl::StatusOr<bool> got = ring->TryReceive(m);
       if (!got.ok()) return got.status();
@@ -331,7 +332,7 @@ absl::Status Worker::Run(WorkerOptions options) {
   const std::pair<const std::string, Handler>* last_handler = nullptr;  // the last type's entry
   // Runs the handler for a job whose request is in `arena`; fills `status` and the context.
   auto run = [&](JobContext& ctx, shm::Arena* arena, wire::LaneSlab request, wire::LaneSlab shared,
-                 absl::Status& status) {
+                 absl::Status& status) ABSL_ATTRIBUTE_HOT {
     if (status.ok() && request.handle != 0) {
       auto view = arena->Resolve(shm::Handle::FromBits(request.handle), request.size);
       if (view.ok()) ctx.request_ = *view; else status = view.status();
@@ -358,7 +359,7 @@ absl::Status Worker::Run(WorkerOptions options) {
   };
   // A lane job: checked as the agent checks a submit, run, answered down the lane to the
   // client, and reported to the agent after the fact.
-  auto serve_lane = [&](const wire::LaneJob& sub, int64_t received_ns) -> bool {
+  auto serve_lane = [&](const wire::LaneJob& sub, int64_t received_ns) ABSL_ATTRIBUTE_HOT -> bool {
     Lease& l = *lease;
     const uint64_t id = MakeJobId(l.session, sub.seq);
     shm::Arena* arena = l.segment->arena();

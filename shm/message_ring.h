@@ -14,6 +14,7 @@
 #include <cstring>
 #include <span>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -41,7 +42,7 @@ class MessageRing {
   // Producer: reserves room for `size` bytes, lets `fill` write them, publishes. False when the
   // ring has no room now; DataLoss when the consumer's tail is impossible.
   template <typename Fill>
-  absl::StatusOr<bool> TryPushWith(uint64_t size, Fill fill) {
+  ABSL_ATTRIBUTE_HOT absl::StatusOr<bool> TryPushWith(uint64_t size, Fill fill) {
     if (size > max_message()) {
       return absl::InvalidArgumentError(
           absl::StrCat("message of ", size, " bytes exceeds the ring's limit of ", max_message()));
@@ -97,7 +98,7 @@ class MessageRing {
   // Consumer: hands the oldest message to `take` (a view into the ring, valid during the call;
   // the producer may be writing elsewhere but not there) and frees its room. False when empty.
   template <typename Take>
-  absl::StatusOr<bool> TryPop(Take take) {
+  ABSL_ATTRIBUTE_HOT absl::StatusOr<bool> TryPop(Take take) {
     const uint64_t tail = index_->tail.load(std::memory_order_relaxed);
     const uint64_t head = index_->head.load(std::memory_order_acquire);
     if (head == tail) return false;
