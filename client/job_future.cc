@@ -66,8 +66,7 @@ ABSL_ATTRIBUTE_HOT absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeo
   internal::PlainMutexLock lock(&shared_->mu);
   State* state = state_.get();
   State* const watched[] = {state};
-  if (!shared_->AwaitLocked([state]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state->done; }, watched,
-                            shm::WallNow() + timeout)) {
+  if (!shared_->AwaitLocked(watched, shm::WallNow() + timeout)) {
     return WithOutcome(absl::DeadlineExceededError(absl::StrCat(
                            "job ", state_->job_id, " not finished after ", absl::FormatDuration(timeout))),
                        JobOutcome::kDeadlineExceeded);
@@ -120,24 +119,17 @@ absl::StatusOr<size_t> WaitAny(std::span<JobFuture> futures, absl::Duration time
       return absl::InvalidArgumentError("WaitAny needs futures of one JobClient");
     }
   }
-  size_t ready = futures.size();
-  auto any_done = [&]() {
-    for (size_t i = 0; i < futures.size(); ++i) {
-      if (futures[i].state_->done) {
-        ready = i;
-        return true;
-      }
-    }
-    return false;
-  };
   std::vector<JobFuture::State*> watched;
   for (JobFuture& f : futures) watched.push_back(f.state_.get());
   internal::PlainMutexLock lock(&shared->mu);
-  if (!shared->AwaitLocked(any_done, watched, shm::WallNow() + timeout)) {
+  if (!shared->AwaitLocked(watched, shm::WallNow() + timeout)) {
     return WithOutcome(absl::DeadlineExceededError("no job finished in time"),
                        JobOutcome::kDeadlineExceeded);
   }
-  return ready;
+  for (size_t i = 0; i < futures.size(); ++i) {
+    if (futures[i].state_->done) return i;
+  }
+  return absl::InternalError("a wait for any job ended with none done");
 }
 
 

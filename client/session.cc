@@ -315,8 +315,14 @@ void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
   }
 }
 
-ABSL_ATTRIBUTE_HOT bool JobFuture::Shared::AwaitLocked(const std::function<bool()>& cond, std::span<State* const> watched,
-                                     absl::Time deadline) {
+ABSL_ATTRIBUTE_HOT bool JobFuture::Shared::AwaitLocked(std::span<State* const> watched, absl::Time deadline) {
+  // Not a std::function: its handler would be one more out-of-line page on every wait.
+  auto cond = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    for (State* st : watched) {
+      if (st->done) return true;
+    }
+    return false;
+  };
   while (!cond()) {
     const absl::Time now = shm::WallNow();
     if (now >= deadline) return false;

@@ -196,10 +196,9 @@ struct JobFuture::Shared {
   static pb::ClientMessage SubmitMessage(const State& state, const SubmitFields& f, int64_t client_sent_ns);
   // Completes whatever waits in the down ring. Only the consumer calls it.
   void DrainRing();
-  // Blocks (mu held) until `cond()` or `deadline`; meanwhile one waiter drains the ring.
-  // `watched`: the jobs whose completion may satisfy `cond`.
-  bool AwaitLocked(const std::function<bool()>& cond, std::span<State* const> watched, absl::Time deadline)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Blocks (mu held) until one of `watched` is done or `deadline` passes (false); meanwhile one
+  // waiter drains the ring.
+  bool AwaitLocked(std::span<State* const> watched, absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void WakeLocked(State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (state.waiter != nullptr) state.waiter->Signal();
   }

@@ -89,6 +89,32 @@ TEST(LaneRecordsTest, AnAnswerRoundTrips) {
   EXPECT_EQ(back.message, a.message);
 }
 
+// The SDK and the worker decode every record into one reused object: each must read exactly the
+// strings its own record says, whatever the last one held.
+TEST(LaneRecordsTest, RecordsDecodedIntoOneObjectEachReadTheirOwnStrings) {
+  LaneJob job;
+  for (const absl::string_view type : {"resize", "resize", "resizf", "r", "", "resize-longer-than-sso-buffer"}) {
+    SCOPED_TRACE(type);
+    ASSERT_TRUE(DecodeLaneJob(EncodeJob(1, type, {}, 0, 0, {}), job));
+    EXPECT_EQ(job.type, type);
+  }
+  LaneAnswer a = SomeAnswer();
+  LaneAnswer back;
+  for (const absl::string_view message : {"no luck", "no luck", "", "", "no lucK", "x"}) {
+    SCOPED_TRACE(message);
+    a.message = std::string(message);
+    ASSERT_TRUE(DecodeLaneAnswer(EncodeAnswer(a), back));
+    EXPECT_EQ(back.message, message);
+  }
+  LaneReport r = SomeReport();
+  LaneReport report_back;
+  for (const absl::string_view type : {"resize", "resize", "other"}) {
+    r.type = std::string(type);
+    ASSERT_TRUE(DecodeLaneReport(EncodeReport(r), report_back));
+    EXPECT_EQ(report_back.type, type);
+  }
+}
+
 TEST(LaneRecordsTest, AMessageLongerThanTheRecordMayBeIsCut) {
   LaneAnswer a = SomeAnswer();
   a.message = std::string(10'000, 'x');
