@@ -2,8 +2,8 @@
 //
 // absl::Now() goes through Abseil's cycle-clock calibration, whose state is cold in a process
 // that slept: 2.2 µs for the first call after a 10 ms sleep on the 2-vCPU VMs, against 0.1 µs
-// for clock_gettime (docs/benchmarks.md, "absl::Now() on a job's path"). A service at 100 jobs/s
-// meets it cold on every job, so the paths a job takes read the clock here instead.
+// for clock_gettime (docs/benchmarks.md, "Cold code on a paced job's path"). A service at 100
+// jobs/s meets it cold on every job, so the paths a job takes read the clock here instead.
 #pragma once
 
 #include <time.h>
