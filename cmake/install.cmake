@@ -46,6 +46,7 @@ install(FILES
           ${PROJECT_SOURCE_DIR}/shm/handle.h
           ${PROJECT_SOURCE_DIR}/shm/monotonic.h
           ${PROJECT_SOURCE_DIR}/shm/size_classes.h
+          ${PROJECT_SOURCE_DIR}/shm/wall_clock.h
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/jobd/shm COMPONENT dev)
 
 install(EXPORT jobdTargets NAMESPACE jobd:: DESTINATION ${JOBD_CMAKE_DIR} COMPONENT dev)
