@@ -115,7 +115,8 @@ uint64_t JobClient::reconnects() const {
   return reconnects_;
 }
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<JobFuture> JobClient::Start(std::string_view type, std::span<const std::byte> request,
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<JobFuture> JobClient::Start(std::string_view type, std::span<const std::byte> request,
                                            const StartOptions& options) {
   return StartWith(
       type, request.size(),
@@ -126,13 +127,15 @@ ABSL_ATTRIBUTE_HOT absl::StatusOr<JobFuture> JobClient::Start(std::string_view t
       options);
 }
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<JobFuture> JobClient::Start(std::string_view type, std::string_view request,
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<JobFuture> JobClient::Start(std::string_view type, std::string_view request,
                                            const StartOptions& options) {
   return Start(type, std::as_bytes(std::span(request.data(), request.size())), options);
 }
 
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<JobFuture> JobClient::StartWith(std::string_view type, size_t size, const SlabWriter& write,
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<JobFuture> JobClient::StartWith(std::string_view type, size_t size, const SlabWriter& write,
                                                const StartOptions& options) {
   const pb::Policy policy =
       options.policy == Policy::kManualRespond ? pb::POLICY_MANUAL_RESPOND : pb::POLICY_SIMPLE;

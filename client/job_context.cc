@@ -14,17 +14,20 @@ namespace jobd::client {
 // RESOURCE_EXHAUSTED (see ResponseBuffer).
 constexpr absl::Duration kResponseMemoryWait = absl::Seconds(1);
 
-ABSL_ATTRIBUTE_HOT absl::Status JobContext::Respond(std::span<const std::byte> bytes) {
+ABSL_ATTRIBUTE_HOT
+absl::Status JobContext::Respond(std::span<const std::byte> bytes) {
   JOBD_ASSIGN_OR_RETURN(std::span<std::byte> buffer, ResponseBuffer(bytes.size()));
   if (!bytes.empty()) std::memcpy(buffer.data(), bytes.data(), bytes.size());
   return CommitResponse(bytes.size());
 }
 
-ABSL_ATTRIBUTE_HOT absl::Status JobContext::Respond(std::string_view bytes) {
+ABSL_ATTRIBUTE_HOT
+absl::Status JobContext::Respond(std::string_view bytes) {
   return Respond(std::as_bytes(std::span(bytes.data(), bytes.size())));
 }
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<std::span<std::byte>> JobContext::ResponseBuffer(uint64_t capacity) {
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<std::span<std::byte>> JobContext::ResponseBuffer(uint64_t capacity) {
   if (committed_ || responded_early_) return absl::FailedPreconditionError("the response was already sent");
   if (arena_ == nullptr) {  // local fallback: ordinary memory
     local_response_.resize(capacity);
@@ -47,7 +50,8 @@ ABSL_ATTRIBUTE_HOT absl::StatusOr<std::span<std::byte>> JobContext::ResponseBuff
   return response_buffer_.first(capacity);
 }
 
-ABSL_ATTRIBUTE_HOT absl::Status JobContext::CommitResponse(uint64_t size) {
+ABSL_ATTRIBUTE_HOT
+absl::Status JobContext::CommitResponse(uint64_t size) {
   if (committed_ || responded_early_) return absl::FailedPreconditionError("the response was already sent");
   if (size > response_buffer_.size()) {
     return absl::OutOfRangeError(absl::StrCat("response of ", size, " bytes exceeds its buffer of ",

@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "client/internal/session.h"
 #include "client/socket_path.h"
-#include "shm/wall_clock.h"
 #include "shm/status_macros.h"
+#include "shm/wall_clock.h"
 
 namespace jobd::client {
 
@@ -27,7 +27,8 @@ JobFuture JobFuture::Local(absl::StatusOr<std::string> result) {
   return JobFuture(nullptr, std::move(state));
 }
 
-ABSL_ATTRIBUTE_HOT JobFuture::~JobFuture() {
+ABSL_ATTRIBUTE_HOT
+JobFuture::~JobFuture() {
   if (state_ == nullptr || shared_ == nullptr) return;
   internal::PlainMutexLock lock(&shared_->mu);
   if (!state_->done) {
@@ -55,7 +56,8 @@ bool JobFuture::Ready() const {
   return state_->done;
 }
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<Response> JobFuture::Wait(absl::Duration timeout) {
   if (state_ == nullptr) return absl::FailedPreconditionError("Wait on an empty JobFuture");
   if (shared_ == nullptr) {  // ran locally: already done
     if (!state_->status.ok()) return state_->status;

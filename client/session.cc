@@ -16,11 +16,11 @@
 #include "absl/time/time.h"
 #include "client/internal/session.h"
 #include "client/internal/spin_cap.h"
-#include "shm/wall_clock.h"
 #include "client/socket_path.h"
 #include "proto/job_id.h"
 #include "proto/wire_status.h"
 #include "shm/status_macros.h"
+#include "shm/wall_clock.h"
 
 namespace jobd::client {
 
@@ -43,7 +43,8 @@ JobEnd JobFuture::Shared::EndOf(const pb::Completion& c) {
                 .agent_sent_ns = st.agent_sent_ns()};
 }
 
-ABSL_ATTRIBUTE_HOT void JobFuture::Shared::Complete(const JobEnd& end, bool from_lane) {
+ABSL_ATTRIBUTE_HOT
+void JobFuture::Shared::Complete(const JobEnd& end, bool from_lane) {
   const shm::Handle response = end.response;
   std::shared_ptr<State> state;
   {
@@ -103,7 +104,8 @@ ABSL_ATTRIBUTE_HOT void JobFuture::Shared::Complete(const JobEnd& end, bool from
   }
 }
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<Response> JobFuture::Shared::TakeLocked(State& state) {
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<Response> JobFuture::Shared::TakeLocked(State& state) {
   if (!state.status.ok()) return state.status;
   if (state.taken) return absl::FailedPreconditionError("the response was already taken");
   state.taken = true;
@@ -121,7 +123,8 @@ ABSL_ATTRIBUTE_HOT absl::StatusOr<Response> JobFuture::Shared::TakeLocked(State&
   return Response(arena, session_id, state.response, bytes);
 }
 
-ABSL_ATTRIBUTE_HOT void JobFuture::Shared::EndedLocked(State& state) {
+ABSL_ATTRIBUTE_HOT
+void JobFuture::Shared::EndedLocked(State& state) {
   if (state.callback != nullptr) {
     --async_pending;
     completions->Push(std::move(state.callback), TakeLocked(state));
@@ -234,7 +237,8 @@ bool JobFuture::Shared::SendLocked(const pb::ClientMessage& msg) {
   }
 }
 
-ABSL_ATTRIBUTE_HOT void JobFuture::Shared::DrainRing() {
+ABSL_ATTRIBUTE_HOT
+void JobFuture::Shared::DrainRing() {
   pb::AgentMessage& msg = drained;
   for (;;) {
     // The lane first: a lane job's answer is there before anything the agent says about it.
@@ -255,7 +259,8 @@ ABSL_ATTRIBUTE_HOT void JobFuture::Shared::DrainRing() {
   }
 }
 
-ABSL_ATTRIBUTE_HOT void JobFuture::Shared::DrainLane() {
+ABSL_ATTRIBUTE_HOT
+void JobFuture::Shared::DrainLane() {
   if (!ring->has_lane()) return;
   wire::LaneAnswer& answer = lane_answer;
   for (;;) {
@@ -304,7 +309,7 @@ void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
     for (auto& [seq, state] : pending) {
       if (!state->lane || state->done) continue;
       state->lane = false;  // the agent's job now: it frees the request
-      resend.push_back(SubmitMessage(*state, state->lane_fields, state->timings.client_sent_ns));
+      resend.push_back(SubmitMessage(*state, state->lane_fields));
     }
   }
   for (const pb::ClientMessage& m : resend) {
@@ -315,7 +320,8 @@ void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
   }
 }
 
-ABSL_ATTRIBUTE_HOT bool JobFuture::Shared::AwaitLocked(std::span<State* const> watched, absl::Time deadline) {
+ABSL_ATTRIBUTE_HOT
+bool JobFuture::Shared::AwaitLocked(std::span<State* const> watched, absl::Time deadline) {
   // Not a std::function: its handler would be one more out-of-line page on every wait.
   auto cond = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     for (State* st : watched) {
@@ -466,7 +472,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(
 }
 
 
-pb::ClientMessage JobFuture::Shared::SubmitMessage(const State& state, const SubmitFields& f, int64_t client_sent_ns) {
+pb::ClientMessage JobFuture::Shared::SubmitMessage(const State& state, const SubmitFields& f) {
   pb::ClientMessage msg;
   pb::Submit* submit = msg.mutable_submit();
   if (!state.request.is_null()) {
@@ -488,11 +494,12 @@ pb::ClientMessage JobFuture::Shared::SubmitMessage(const State& state, const Sub
     submit->mutable_retry()->set_backoff_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(f.retry.backoff)));
     submit->mutable_retry()->set_retry_handler_errors(f.retry.retry_handler_errors);
   }
-  submit->mutable_stamps()->set_client_sent_ns(client_sent_ns);
+  submit->mutable_stamps()->set_client_sent_ns(state.timings.client_sent_ns);
   return msg;
 }
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
     std::string_view type, size_t size, const JobClient::SlabWriter& write, const StartOptions& options,
     pb::Policy policy, const std::shared_ptr<SharedPiece>& piece, uint64_t piece_size) {
   if (!connected.load()) return Unavailable(absl::StrCat("connection to jobd at ", socket_path, " is lost"));
@@ -563,9 +570,9 @@ ABSL_ATTRIBUTE_HOT absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::
     }
     state->timings.client_sent_ns = MonotonicNanos();
     if (via_lane) {
-      absl::StatusOr<bool> pushed =
-          ring->TrySendLane(state->seq, state->type, {state->request.is_null() ? 0 : state->request.bits(), f.request_size},
-                            f.timeout_ms, state->timings.client_sent_ns, f.context);
+      const wire::LaneSlab request{state->request.is_null() ? 0 : state->request.bits(), f.request_size};
+      absl::StatusOr<bool> pushed = ring->TrySendLane(state->seq, state->type, request, f.timeout_ms,
+                                                      state->timings.client_sent_ns, f.context);
       via_lane = pushed.ok() && *pushed;
       if (via_lane) {
         // Kept for the agent in case the lease ends before the worker takes it. CloseLane,
@@ -577,7 +584,7 @@ ABSL_ATTRIBUTE_HOT absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::
         if (lane_inflight > 0) --lane_inflight;
       }
     }
-    sent = via_lane || SendLocked(SubmitMessage(*state, f, state->timings.client_sent_ns));
+    sent = via_lane || SendLocked(SubmitMessage(*state, f));
   }
   if (!sent) {
     internal::PlainMutexLock lock(&mu);

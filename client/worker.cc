@@ -39,7 +39,8 @@ void Worker::Handle(std::string type, Handler handler) { handlers_[std::move(typ
 
 namespace {
 
-ABSL_ATTRIBUTE_HOT absl::Status RunHandler(const Handler& handler, JobContext& ctx) {
+ABSL_ATTRIBUTE_HOT
+absl::Status RunHandler(const Handler& handler, JobContext& ctx) {
   try {
     return handler(ctx);
   } catch (const std::exception& e) {
@@ -250,9 +251,9 @@ absl::Status Worker::Run(WorkerOptions options) {
     pb::Assignment a;
     wire::LaneJob lane_job;
   };
-  // The next job; false when the agent is gone.
   // Kept between jobs: a message built and destroyed on every wake-up costs its cold code.
   pb::AgentToWorker m;
+  // The next job; false when the agent is gone.
   auto next = [&](Next& job) ABSL_ATTRIBUTE_HOT -> absl::StatusOr<bool> {
     for (;;) {
       absl::StatusOr<bool> got = ring->TryReceive(m);

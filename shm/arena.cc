@@ -280,7 +280,8 @@ struct SlabRefs {
 
 // Finds the state word of a handle, or says why the handle names no slab. Only the private
 // layout is consulted: whatever the shared header says, the result lies inside the mapping.
-ABSL_ATTRIBUTE_HOT static absl::StatusOr<SlabRefs> Locate(std::byte* base, const std::vector<Arena::ClassLayout>& layout, Handle h) {
+ABSL_ATTRIBUTE_HOT
+static absl::StatusOr<SlabRefs> Locate(std::byte* base, const std::vector<Arena::ClassLayout>& layout, Handle h) {
   if (h.is_null()) return absl::InvalidArgumentError("null slab handle");
   if (h.size_class() >= layout.size()) {
     return absl::InvalidArgumentError(
@@ -297,7 +298,8 @@ ABSL_ATTRIBUTE_HOT static absl::StatusOr<SlabRefs> Locate(std::byte* base, const
 }
 
 // Checks that state `s` is the live slab `h` names, held by `owner` (kNoOwner: anyone).
-ABSL_ATTRIBUTE_HOT static absl::Status CheckState(Handle h, uint64_t s, OwnerId owner) {
+ABSL_ATTRIBUTE_HOT
+static absl::Status CheckState(Handle h, uint64_t s, OwnerId owner) {
   const uint32_t gen = internal::StateGeneration(s);
   if (gen != h.generation()) {
     return absl::FailedPreconditionError(absl::StrCat("stale handle: generation ", h.generation(), ", slab ",
@@ -316,7 +318,8 @@ ABSL_ATTRIBUTE_HOT static absl::Status CheckState(Handle h, uint64_t s, OwnerId 
 
 // Called after a seq_cst free (see AllocateWait). A waiter killed while waiting leaves the
 // count above zero: frees then pay one futex syscall each, which is slower but still correct.
-ABSL_ATTRIBUTE_HOT static void WakeWaiters(std::byte* base) {
+ABSL_ATTRIBUTE_HOT
+static void WakeWaiters(std::byte* base) {
   ArenaHeader* h = HeaderOf(base);
   if (h->waiters.load(std::memory_order_seq_cst) > 0) {
     h->free_epoch.fetch_add(1, std::memory_order_seq_cst);
@@ -324,7 +327,8 @@ ABSL_ATTRIBUTE_HOT static void WakeWaiters(std::byte* base) {
   }
 }
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<Allocation> Arena::Allocate(uint64_t size, OwnerId owner) {
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<Allocation> Arena::Allocate(uint64_t size, OwnerId owner) {
   if (owner == kNoOwner) return absl::InvalidArgumentError("cannot allocate for owner 0 (it means free)");
   size_t first = 0;
   while (first < classes_.size() && classes_[first].slab_size < size) ++first;
@@ -380,7 +384,8 @@ ABSL_ATTRIBUTE_HOT absl::StatusOr<Allocation> Arena::Allocate(uint64_t size, Own
                                                    HumanBytes(classes_.back().slab_size), " all in use)"));
 }
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<Allocation> Arena::AllocateWait(uint64_t size, OwnerId owner, absl::Duration max_wait) {
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<Allocation> Arena::AllocateWait(uint64_t size, OwnerId owner, absl::Duration max_wait) {
   absl::StatusOr<Allocation> a = Allocate(size, owner);
   if (a.ok() || a.status().code() != absl::StatusCode::kResourceExhausted || max_wait <= absl::ZeroDuration()) {
     return a;
@@ -407,7 +412,8 @@ ABSL_ATTRIBUTE_HOT absl::StatusOr<Allocation> Arena::AllocateWait(uint64_t size,
   return a;
 }
 
-ABSL_ATTRIBUTE_HOT absl::Status Arena::Free(Handle handle, OwnerId owner) {
+ABSL_ATTRIBUTE_HOT
+absl::Status Arena::Free(Handle handle, OwnerId owner) {
   if (owner == kNoOwner) return absl::InvalidArgumentError("cannot free as owner 0 (it means free); name the holder");
   absl::StatusOr<SlabRefs> slab = Locate(base_, layout_, handle);
   if (!slab.ok()) return slab.status();
@@ -421,7 +427,8 @@ ABSL_ATTRIBUTE_HOT absl::Status Arena::Free(Handle handle, OwnerId owner) {
   return absl::OkStatus();
 }
 
-ABSL_ATTRIBUTE_HOT void Arena::LowerFreeHint(uint32_t size_class, uint32_t index) {
+ABSL_ATTRIBUTE_HOT
+void Arena::LowerFreeHint(uint32_t size_class, uint32_t index) {
   std::atomic<uint64_t>& hint = HeaderOf(base_)->classes[size_class].free_hint;
   const uint32_t count = layout_[size_class].count;
   // A few tries at most: a peer that rewrites the hint without end must not hold a free here.
@@ -431,7 +438,8 @@ ABSL_ATTRIBUTE_HOT void Arena::LowerFreeHint(uint32_t size_class, uint32_t index
   }
 }
 
-ABSL_ATTRIBUTE_HOT absl::Status Arena::Transfer(Handle handle, OwnerId from, OwnerId to) {
+ABSL_ATTRIBUTE_HOT
+absl::Status Arena::Transfer(Handle handle, OwnerId from, OwnerId to) {
   if (from == kNoOwner || to == kNoOwner) {
     return absl::InvalidArgumentError("transfer needs two owners; owner 0 means free");
   }
@@ -445,7 +453,8 @@ ABSL_ATTRIBUTE_HOT absl::Status Arena::Transfer(Handle handle, OwnerId from, Own
   return absl::OkStatus();
 }
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<std::span<std::byte>> Arena::Resolve(Handle handle, uint64_t size, OwnerId expected_owner) const {
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<std::span<std::byte>> Arena::Resolve(Handle handle, uint64_t size, OwnerId expected_owner) const {
   absl::StatusOr<SlabRefs> slab = Locate(base_, layout_, handle);
   if (!slab.ok()) return slab.status();
   if (absl::Status st = CheckState(handle, slab->state.load(std::memory_order_acquire), expected_owner); !st.ok()) {
@@ -458,7 +467,8 @@ ABSL_ATTRIBUTE_HOT absl::StatusOr<std::span<std::byte>> Arena::Resolve(Handle ha
   return std::span<std::byte>(slab->data, size);
 }
 
-ABSL_ATTRIBUTE_HOT absl::StatusOr<OwnerId> Arena::OwnerOf(Handle handle) const {
+ABSL_ATTRIBUTE_HOT
+absl::StatusOr<OwnerId> Arena::OwnerOf(Handle handle) const {
   absl::StatusOr<SlabRefs> slab = Locate(base_, layout_, handle);
   if (!slab.ok()) return slab.status();
   const uint64_t s = slab->state.load(std::memory_order_acquire);

@@ -63,7 +63,9 @@ class PlainCondVar {
     lock.release();
     return status == std::cv_status::timeout && shm::WallNow() >= deadline;
   }
-  bool WaitWithTimeout(PlainMutex* mu, absl::Duration timeout) { return WaitWithDeadline(mu, shm::WallNow() + timeout); }
+  bool WaitWithTimeout(PlainMutex* mu, absl::Duration timeout) {
+    return WaitWithDeadline(mu, shm::WallNow() + timeout);
+  }
   void Signal() { cv_.notify_one(); }
 
  private:

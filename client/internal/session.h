@@ -192,8 +192,8 @@ struct JobFuture::Shared {
   }
   // Sends up the channel (waiting a little for room) or else on the stream. Needs write_mu.
   bool SendLocked(const pb::ClientMessage& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu);
-  // The Submit for the agent of a job whose seq, type, request and piece `state` holds.
-  static pb::ClientMessage SubmitMessage(const State& state, const SubmitFields& f, int64_t client_sent_ns);
+  // The Submit for the agent of a job whose seq, type, request, piece and sent stamp `state` holds.
+  static pb::ClientMessage SubmitMessage(const State& state, const SubmitFields& f);
   // Completes whatever waits in the down ring. Only the consumer calls it.
   void DrainRing();
   // Blocks (mu held) until one of `watched` is done or `deadline` passes (false); meanwhile one

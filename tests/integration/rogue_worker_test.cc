@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/agent_process.h"
@@ -36,6 +37,24 @@ void ExpectReplacedAndAnswering(AgentProcess& agent, client::JobClient& client, 
   auto stats = agent.Stats();
   ASSERT_TRUE(stats.ok());
   EXPECT_GT(stats->workers(0).restarts(), restarts_before) << "the rogue worker was replaced";
+}
+
+// A session whose first job ("good") was answered and which then holds the rogue worker's
+// lease, so that its next simple jobs go up the lane.
+struct LeasedSession {
+  std::unique_ptr<client::JobClient> client;
+  absl::StatusOr<client::Response> first;  // the first job's answer, still held
+};
+
+absl::StatusOr<LeasedSession> ConnectAndLease(const AgentProcess& agent) {
+  absl::StatusOr<std::unique_ptr<client::JobClient>> client = agent.Connect();
+  if (!client.ok()) return client.status();
+  absl::StatusOr<client::Response> first = (*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
+  if (!first.ok()) return first.status();
+  if (agent.WaitForLeasedWorker(absl::Seconds(20)) == 0) {
+    return absl::DeadlineExceededError(absl::StrCat("no worker leased to the session in 20 s; agent log:\n", agent.Log()));
+  }
+  return LeasedSession{std::move(*client), std::move(first)};
 }
 
 TEST(RogueWorkerTest, EachBadAnswerEndsItsJobWithTheViolationNamedAndTheWorkerIsReplaced) {
@@ -160,13 +179,12 @@ TEST(RogueWorkerTest, AWorkerThatExitsWhileItsStreamStaysOpenEndsItsJobAndIsRepl
 TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessionHolds) {
   auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = BinDir() + "/rogue_worker"});
   ASSERT_TRUE(agent.ok()) << agent.status();
-  auto client = (*agent)->Connect();
-  ASSERT_TRUE(client.ok()) << client.status();
-  auto first = (*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
-  ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_NE((*agent)->WaitForLeasedWorker(absl::Seconds(20)), 0) << (*agent)->Log();
+  absl::StatusOr<LeasedSession> leased = ConnectAndLease(**agent);
+  ASSERT_TRUE(leased.ok()) << leased.status();
+  std::unique_ptr<client::JobClient>& client = leased->client;
+  absl::StatusOr<client::Response>& first = leased->first;
   // An honest lane answer the caller keeps reading while the forged ones come.
-  auto held_future = (*client)->Start("rogue", "lane-good", {.timeout = absl::Seconds(60)});
+  auto held_future = client->Start("rogue", "lane-good", {.timeout = absl::Seconds(60)});
   ASSERT_TRUE(held_future.ok());
   auto held = held_future->Wait(absl::Seconds(60));
   ASSERT_TRUE(held.ok()) << held.status();
@@ -175,7 +193,7 @@ TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessi
   ASSERT_EQ(held_future->timings().agent_sent_ns, 0) << "the job went up the lane, not through the agent";
   for (const std::string forged : {"lane-request", "lane-not-handed", "lane-stale"}) {
     SCOPED_TRACE(forged);
-    auto f = (*client)->Start("rogue", forged, {.timeout = absl::Seconds(60)});
+    auto f = client->Start("rogue", forged, {.timeout = absl::Seconds(60)});
     ASSERT_TRUE(f.ok());
     auto r = f->Wait(absl::Seconds(60));
     ASSERT_FALSE(r.ok()) << "a forged lane answer was handed out: '" << r->view() << "'";
@@ -186,7 +204,7 @@ TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessi
     // The caller's answer is untouched, and the next honest answer is right.
     EXPECT_EQ(held->view(), "lane-good");
     const std::string text = "lane-after-" + forged + std::string(300, 'x');
-    auto next = (*client)->Start("rogue", text, {.timeout = absl::Seconds(60)})->Wait();
+    auto next = client->Start("rogue", text, {.timeout = absl::Seconds(60)})->Wait();
     ASSERT_TRUE(next.ok()) << next.status();
     EXPECT_EQ(next->view(), text);
     EXPECT_EQ(held->view(), "lane-good");
@@ -203,24 +221,20 @@ TEST(RogueWorkerTest, ForgedLaneAnswersFailOnlyTheirOwnJobAndTakeNothingTheSessi
   EXPECT_EQ(held->view(), "lane-good");
   held = absl::InternalError("dropped");
   first = absl::InternalError("dropped");
-  client->reset();
+  client.reset();
   other->reset();
   EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u) << (*agent)->Log();
 }
 
-// What a worker says of its lane jobs reaches the stats only for a type it handles: a report
-// naming another type is ignored (and logged), and the job's answer is not hurt.
 // The client checks a lane answer's outcome itself (it builds no Completion to check it with): one
 // past the last Outcome is a broken lane, which ends that session and nothing else.
 TEST(RogueWorkerTest, ALaneAnswerWhoseOutcomeIsNoOutcomeEndsOnlyItsSession) {
   auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = BinDir() + "/rogue_worker"});
   ASSERT_TRUE(agent.ok()) << agent.status();
-  auto client = (*agent)->Connect();
-  ASSERT_TRUE(client.ok()) << client.status();
-  auto first = (*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait();
-  ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_NE((*agent)->WaitForLeasedWorker(absl::Seconds(20)), 0) << (*agent)->Log();
-  auto f = (*client)->Start("rogue", "lane-bad-outcome", {.timeout = absl::Seconds(60)});
+  absl::StatusOr<LeasedSession> leased = ConnectAndLease(**agent);
+  ASSERT_TRUE(leased.ok()) << leased.status();
+  std::unique_ptr<client::JobClient>& client = leased->client;
+  auto f = client->Start("rogue", "lane-bad-outcome", {.timeout = absl::Seconds(60)});
   ASSERT_TRUE(f.ok()) << f.status();
   auto r = f->Wait(absl::Seconds(60));
   ASSERT_FALSE(r.ok()) << "an answer with no valid outcome was handed out: '" << r->view() << "'";
@@ -232,28 +246,30 @@ TEST(RogueWorkerTest, ALaneAnswerWhoseOutcomeIsNoOutcomeEndsOnlyItsSession) {
   auto theirs = (*other)->Start("rogue", "theirs", {.timeout = absl::Seconds(60)})->Wait(absl::Seconds(60));
   ASSERT_TRUE(theirs.ok()) << theirs.status();
   EXPECT_EQ(theirs->view(), "theirs");
-  first = absl::InternalError("dropped");
+  leased->first = absl::InternalError("dropped");
   theirs = absl::InternalError("dropped");
-  client->reset();
+  client.reset();
   other->reset();
   EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
 }
 
+// What a worker says of its lane jobs reaches the stats only for a type it handles: a report
+// naming another type is ignored (and logged), and the job's answer is not hurt.
 TEST(RogueWorkerTest, ALaneReportOfATypeTheWorkerDoesNotHandleReachesNoStats) {
   auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = BinDir() + "/rogue_worker"});
   ASSERT_TRUE(agent.ok()) << agent.status();
-  auto client = (*agent)->Connect();
-  ASSERT_TRUE(client.ok()) << client.status();
-  ASSERT_TRUE((*client)->Start("rogue", "good", {.timeout = absl::Seconds(60)})->Wait().ok());
-  ASSERT_NE((*agent)->WaitForLeasedWorker(absl::Seconds(20)), 0) << (*agent)->Log();
-  auto f = (*client)->Start("rogue", "lane-foreign-report", {.timeout = absl::Seconds(60)});
+  absl::StatusOr<LeasedSession> leased = ConnectAndLease(**agent);
+  ASSERT_TRUE(leased.ok()) << leased.status();
+  leased->first = absl::InternalError("dropped");
+  std::unique_ptr<client::JobClient>& client = leased->client;
+  auto f = client->Start("rogue", "lane-foreign-report", {.timeout = absl::Seconds(60)});
   ASSERT_TRUE(f.ok());
   auto r = f->Wait(absl::Seconds(60));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->view(), "lane-foreign-report");
   EXPECT_EQ(f->timings().agent_sent_ns, 0) << "the job went up the lane";
   // Then an honest lane job, whose ended report the agent reads after the foreign ones.
-  auto g = (*client)->Start("rogue", "lane-good", {.timeout = absl::Seconds(60)});
+  auto g = client->Start("rogue", "lane-good", {.timeout = absl::Seconds(60)});
   ASSERT_TRUE(g.ok());
   ASSERT_TRUE(g->Wait(absl::Seconds(60)).ok());
   const absl::Time give_up = absl::Now() + absl::Seconds(20);
@@ -274,7 +290,7 @@ TEST(RogueWorkerTest, ALaneReportOfATypeTheWorkerDoesNotHandleReachesNoStats) {
   EXPECT_EQ(rogue_lane_jobs, 2u) << (*agent)->Log();
   EXPECT_FALSE(foreign) << "a type the worker does not handle reached the stats";
   EXPECT_THAT((*agent)->Log(), HasSubstr("which it does not handle"));
-  client->reset();
+  client.reset();
   EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u) << (*agent)->Log();
 }
 
