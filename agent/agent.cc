@@ -237,7 +237,7 @@ void Agent::Complete(const coordinator::Completion& c, const pb::JobResult* resu
   if (!c.deliver) return;
   std::shared_ptr<SessionConn> conn = peers_.FindSession(c.session);
   if (conn == nullptr) return;  // the session's slabs are reclaimed when it closes
-  SendToSession(*conn, EncodeCompletion(c, result, shm::MonotonicNanos()));
+  SendCompletion(*conn, CompletionOf(c, result, shm::MonotonicNanos()));
 }
 
 void Agent::TellCancelled(const coordinator::CancelRunning& cancel) {

@@ -32,6 +32,7 @@
 #include "coordinator/coordinator.h"
 #include "proto/jobd.grpc.pb.h"
 #include "proto/lane_records.h"
+#include "proto/session_records.h"
 #include "shm/agent_beacon.h"
 #include "shm/segment.h"
 #include "shm/unique_fd.h"
@@ -112,6 +113,8 @@ class Agent {
   // ---- peers (agent_peers.cc). To a peer, down its channel (or its backlog). Never blocks; a
   // peer cut off is ended.
   void SendToSession(SessionConn& session, const pb::AgentMessage& message);
+  // As a record when the session reads them, else as a message.
+  void SendCompletion(SessionConn& session, const wire::CompletionRecord& completion);
   void SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message);
   // A segment, its wake eventfd and a one-time token for the side socket; fills `grant`.
   absl::Status NewSegment(const std::string& name, const shm::SegmentShape& shape, bool worker, uint32_t id,

@@ -8,12 +8,15 @@
 
 #include <atomic>
 #include <deque>
+#include <span>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/message_lite.h"
 #include "proto/ring_messages.h"
+#include "proto/session_records.h"
 #include "shm/channel_file.h"
 #include "spdlog/spdlog.h"
 
@@ -33,27 +36,15 @@ class AgentChannel {
   // Queues `message` for the peer. False when the peer is cut off (broken ring, or backlog over
   // its bound): the caller ends the peer.
   bool Send(const google::protobuf::MessageLite& message) {
-    if (broken_.load(std::memory_order_relaxed)) return false;
-    absl::MutexLock lock(&mu_);
-    if (backlog_.empty()) {
-      absl::StatusOr<bool> pushed = wire::PushMessage(slot_.down, message);
-      if (!pushed.ok()) return BreakLocked(pushed.status());
-      if (*pushed) {
-        slot_.peer_bell->Ring();
-        return true;
-      }
-      backlog_since_ = absl::Now();
-    }
-    std::string bytes = message.SerializeAsString();
-    if (backlog_bytes_ + bytes.size() > limits_.max_bytes) {
-      return BreakLocked(absl::ResourceExhaustedError(absl::StrCat(
-          "the peer does not read its channel: ", backlog_bytes_ + bytes.size(), " bytes waiting, more than ",
-          limits_.max_bytes)));
-    }
-    backlog_bytes_ += bytes.size();
-    backlog_.push_back(std::move(bytes));
-    backlogged_.store(true, std::memory_order_relaxed);
-    return true;
+    return SendWith(message.ByteSizeLong(), [&](std::span<std::byte> out) {
+      message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data()));
+    });
+  }
+  // The same for a fixed record (proto/session_records.h); a message longer than the ring takes
+  // is cut.
+  bool Send(const wire::CompletionRecord& record) {
+    return SendWith(wire::CompletionRecordBytes(record, slot_.down.max_message()),
+                    [&](std::span<std::byte> out) { wire::EncodeCompletionRecord(record, out); });
   }
 
   // The pump: pushes what waits. False when the peer must be cut off (stalled past the bound).
@@ -98,6 +89,34 @@ class AgentChannel {
   }
 
  private:
+  // `encode` writes exactly `size` bytes: into the ring, or into the backlog when the ring is
+  // full or others wait before it.
+  template <typename Encode>
+  bool SendWith(size_t size, Encode encode) {
+    if (broken_.load(std::memory_order_relaxed)) return false;
+    absl::MutexLock lock(&mu_);
+    if (backlog_.empty()) {
+      absl::StatusOr<bool> pushed = slot_.down.TryPushWith(size, encode);
+      if (!pushed.ok()) return BreakLocked(pushed.status());
+      if (*pushed) {
+        slot_.peer_bell->Ring();
+        return true;
+      }
+      backlog_since_ = absl::Now();
+    }
+    if (backlog_bytes_ + size > limits_.max_bytes) {
+      return BreakLocked(absl::ResourceExhaustedError(absl::StrCat(
+          "the peer does not read its channel: ", backlog_bytes_ + size, " bytes waiting, more than ",
+          limits_.max_bytes)));
+    }
+    std::string bytes(size, '\0');
+    encode(std::as_writable_bytes(std::span(bytes.data(), bytes.size())));
+    backlog_bytes_ += bytes.size();
+    backlog_.push_back(std::move(bytes));
+    backlogged_.store(true, std::memory_order_relaxed);
+    return true;
+  }
+
   bool BreakLocked(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!broken_.exchange(true)) why_ = why.ToString();
     backlog_.clear();

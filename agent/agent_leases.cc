@@ -177,7 +177,7 @@ void Agent::EndLeaseOfLostWorker(WorkerConn& worker) {
       c.RecordLaneJob(lane.job, lane.type, coordinator::Outcome::kWorkerDied, absl::ZeroDuration());
     });
     if (s != nullptr) {
-      SendToSession(*s, EncodeLaneJobEnd(lane.job, pb::OUTCOME_WORKER_DIED,
+      SendCompletion(*s, FailedCompletionOf(static_cast<uint32_t>(lane.job), pb::OUTCOME_WORKER_DIED,
                                          absl::UnavailableError(absl::StrCat("worker died while running job ", lane.job))));
     }
   }
@@ -217,7 +217,7 @@ void Agent::CheckLaneDeadlines() {
         c.RecordLaneJob(job, type, coordinator::Outcome::kDeadlineExceeded, absl::ZeroDuration());
       });
       if (std::shared_ptr<SessionConn> s = peers_.FindSession(session)) {
-        SendToSession(*s, EncodeLaneJobEnd(job, pb::OUTCOME_DEADLINE_EXCEEDED,
+        SendCompletion(*s, FailedCompletionOf(static_cast<uint32_t>(job), pb::OUTCOME_DEADLINE_EXCEEDED,
                                            absl::DeadlineExceededError(absl::StrCat(
                                                "job ", job, " (type ", Quoted(type),
                                                ") was still running when its timeout passed"))));

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/agent.h"
+#include "agent/effect_encoding.h"
 #include "agent/log_text.h"
 #include "agent/submit_decoder.h"
 #include "proto/side_records.h"
@@ -60,6 +61,7 @@ absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
   conn->name = Quoted(hello.client_name(), 64);
   conn->hello_pid = hello.pid();
   conn->lanes = hello.lanes();
+  conn->completion_records = hello.completion_records();
   pb::AgentMessage msg;
   pb::SessionWelcome* w = msg.mutable_welcome();
   if (absl::Status s = NewSegment(absl::StrCat("jobd-session-", conn->id), session_shape_, false, conn->id,
@@ -165,11 +167,9 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
   const int64_t received_ns = shm::MonotonicNanos();
   auto reject = [&](const absl::Status& status) {
     metrics_.Rejected(s.type(), status.code());
-    pb::AgentMessage msg;
-    *msg.mutable_completion() = wire::FailedCompletion(s.seq(), pb::OUTCOME_REJECTED, status);
     spdlog::warn("job {} type {} rejected (session {}, uid {}, pid {}): {}", coordinator::MakeJobId(session.id, s.seq()),
                  Quoted(s.type()), session.id, session.cred.uid, session.cred.pid, Quoted(status.ToString(), 512));
-    SendToSession(session, msg);
+    SendCompletion(session, FailedCompletionOf(s.seq(), pb::OUTCOME_REJECTED, status));
   };
   if (absl::Status admitted = CheckAdmission(session, s.type()); !admitted.ok()) return reject(admitted);
   absl::StatusOr<coordinator::JobRequest> r = DecodeSubmit(session.id, s);
@@ -185,10 +185,7 @@ void Agent::HandleSubmit(SessionConn& session, const pb::Submit& s) {
   if (wake_plan_.MaySooner(absl::Now() + timeout)) NoteTimers();
   if (s.policy() == pb::POLICY_NO_REPLY) {
     // Nobody waits for a NoReply job: the caller only learns that it was accepted.
-    pb::AgentMessage ack;
-    ack.mutable_completion()->set_seq(s.seq());
-    ack.mutable_completion()->set_outcome(pb::OUTCOME_OK);
-    SendToSession(session, ack);
+    SendCompletion(session, wire::CompletionRecord{.seq = s.seq(), .outcome = pb::OUTCOME_OK});
   }
   Apply(std::move(*effects));
 }
@@ -356,15 +353,34 @@ absl::Status Agent::GiveSegment(WorkerConn& worker, coordinator::SessionId sessi
   return absl::OkStatus();
 }
 
-void Agent::SendToSession(SessionConn& session, const pb::AgentMessage& message) {
+namespace {
+
+// `send` (() -> bool) pushes down the session's channel; `wake_pump` when what it sent waits in
+// the backlog. A session cut off is logged once: every later send to it fails as well, and a
+// session that broke its ring with thousands of jobs pending would otherwise log each of them.
+template <typename Send, typename WakePump>
+void SendToSessionWith(SessionConn& session, Send send, WakePump wake_pump) {
   if (session.closed.load(std::memory_order_relaxed) || session.channel == nullptr) return;
-  if (session.channel->Send(message)) {
-    if (session.channel->backlogged()) WakePump();
+  if (send()) {
+    if (session.channel->backlogged()) wake_pump();
     return;
   }
-  spdlog::warn("session {} ({}, uid {}, pid {}) cut off: {}", session.id, session.name, session.cred.uid,
-               session.cred.pid, session.channel->why());
+  if (!session.cut_off.exchange(true)) {
+    spdlog::warn("session {} ({}, uid {}, pid {}) cut off: {}", session.id, session.name, session.cred.uid,
+                 session.cred.pid, session.channel->why());
+  }
   session.stream.Abort();
+}
+
+}  // namespace
+
+void Agent::SendToSession(SessionConn& session, const pb::AgentMessage& message) {
+  SendToSessionWith(session, [&] { return session.channel->Send(message); }, [this] { WakePump(); });
+}
+
+void Agent::SendCompletion(SessionConn& session, const wire::CompletionRecord& completion) {
+  if (!session.completion_records) return SendToSession(session, CompletionMessage(completion));
+  SendToSessionWith(session, [&] { return session.channel->Send(completion); }, [this] { WakePump(); });
 }
 
 void Agent::SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/agent.h"
 #include "agent/log_text.h"
+#include "agent/submit_decoder.h"
 #include "proto/ring_messages.h"
 #include "proto/side_records.h"
 #include "spdlog/spdlog.h"
@@ -25,11 +26,12 @@ constexpr int kBatch = 64;
 // Pops up to kBatch records from a peer's up ring with `pop` (ring, record, scratch) and hands
 // each to `handle`. A ring the peer broke, or a record that does not decode, ends that peer
 // (`end`: its session's stream, or its worker process); nothing else is touched.
+// `record`: the caller's, for each pop.
 template <typename Conn, typename Record, typename Pop, typename Handle, typename End>
-bool DrainChannel(Conn& conn, const char* what, Pop pop, Handle handle, End end, bool even_closed = false) {
+bool DrainChannel(Conn& conn, const char* what, Record& record, Pop pop, Handle handle, End end,
+                  bool even_closed = false) {
   if ((!even_closed && conn.closed.load(std::memory_order_relaxed)) || conn.channel->broken()) return false;
   static thread_local std::string scratch;
-  Record record;
   int n = 0;
   for (; n < kBatch; ++n) {
     absl::StatusOr<bool> popped = pop(conn.channel->up(), record, scratch);
@@ -48,9 +50,21 @@ bool DrainChannel(Conn& conn, const char* what, Pop pop, Handle handle, End end,
 
 constexpr const char* kMalformed = "a malformed control message on its channel";
 
-// Copied out before parsing: the peer may rewrite the bytes meanwhile.
-absl::StatusOr<bool> PopClientMessage(shm::MessageRing ring, pb::ClientMessage& msg, std::string& scratch) {
-  return wire::PopMessage(ring, msg, &scratch, kMalformed);
+// What a session sends up its channel: a protobuf message, or a job as a fixed record (read as
+// the Submit it says).
+struct SessionRecord {
+  pb::ClientMessage msg;
+  wire::SubmitRecord record;
+  bool is_record = false;
+  pb::Submit submit;  // the record's
+};
+
+// A message is copied out before parsing (the peer may rewrite the bytes meanwhile); a record's
+// decoder copies each length once.
+absl::StatusOr<bool> PopSessionRecord(shm::MessageRing ring, SessionRecord& r, std::string& scratch) {
+  absl::StatusOr<bool> popped = wire::PopMessageOrSubmit(ring, r.msg, r.record, &r.is_record, &scratch, kMalformed);
+  if (popped.ok() && *popped && r.is_record) SubmitOfRecord(r.record, r.submit);
+  return popped;
 }
 
 // What a worker sends up its ring: a protobuf message, or a lane job's report.
@@ -67,9 +81,14 @@ absl::StatusOr<bool> PopWorkerRecord(shm::MessageRing ring, WorkerRecord& r, std
 }  // namespace
 
 bool Agent::DrainSession(SessionConn& session) {
-  return DrainChannel<SessionConn, pb::ClientMessage>(
-      session, "session", PopClientMessage,
-      [&](const pb::ClientMessage& msg) {
+  // Reused from session to session, so that its strings and messages keep their memory: only
+  // the pump drains sessions, and nothing a record's handling does drains one.
+  static thread_local SessionRecord record;
+  return DrainChannel(
+      session, "session", record, PopSessionRecord,
+      [&](const SessionRecord& r) {
+        if (r.is_record) return HandleSubmit(session, r.submit);
+        const pb::ClientMessage& msg = r.msg;
         switch (msg.msg_case()) {
           case pb::ClientMessage::kSubmit: HandleSubmit(session, msg.submit()); break;
           case pb::ClientMessage::kCancel: HandleCancel(session, msg.cancel()); break;
@@ -83,7 +102,9 @@ bool Agent::DrainSession(SessionConn& session) {
 
 bool Agent::DrainWorker(WorkerConn& worker) {
   absl::MutexLock lock(&worker.drain_mu);
-  return DrainChannel<WorkerConn, WorkerRecord>(worker, "worker", PopWorkerRecord, [&](const WorkerRecord& r) {
+  // Not reused: ending a worker drains what it left, from inside a record's handling.
+  WorkerRecord record;
+  return DrainChannel(worker, "worker", record, PopWorkerRecord, [&](const WorkerRecord& r) {
     if (r.is_report) return HandleLaneReport(worker, r.report);
     switch (r.msg.msg_case()) {
       case pb::WorkerMessage::kResult: HandleResult(worker, r.msg.result()); break;
@@ -96,8 +117,9 @@ bool Agent::DrainWorker(WorkerConn& worker) {
 void Agent::DrainClosedWorker(WorkerConn& worker) {
   absl::MutexLock lock(&worker.drain_mu);
   // To the end: what is left is what it sent before it went (a batch at a time).
-  while (DrainChannel<WorkerConn, WorkerRecord>(
-      worker, "worker", PopWorkerRecord,
+  WorkerRecord record;
+  while (DrainChannel(
+      worker, "worker", record, PopWorkerRecord,
       [&](const WorkerRecord& r) {
         if (r.is_report) {
           HandleLaneReport(worker, r.report);

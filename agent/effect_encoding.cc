@@ -2,6 +2,10 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <iterator>
+#include <string>
+
 #include "proto/wire_status.h"
 
 namespace jobd::agent {
@@ -46,32 +50,59 @@ v1::AgentToWorker EncodeAssignment(const coordinator::Dispatch& d, int64_t dispa
   return msg;
 }
 
-v1::AgentMessage EncodeCompletion(const coordinator::Completion& c, const v1::JobResult* result, int64_t sent_ns) {
-  v1::AgentMessage msg;
-  v1::Completion* pc = msg.mutable_completion();
-  if (c.outcome == Outcome::kOk) {
-    pc->set_seq(static_cast<uint32_t>(c.id));
-    pc->set_outcome(v1::OUTCOME_OK);
-  } else {
-    *pc = wire::FailedCompletion(static_cast<uint32_t>(c.id), OutcomeToProto(c.outcome), c.status);
-  }
-  if (c.response.present()) {
-    pc->mutable_response()->set_handle(c.response.handle.bits());
-    pc->mutable_response()->set_size(c.response.size);
-  }
-  pc->set_queue_wait_us(absl::ToInt64Microseconds(c.queue_wait));
-  pc->set_run_us(absl::ToInt64Microseconds(c.run_time));
-  pc->set_attempts(c.attempts);
+wire::CompletionRecord CompletionOf(const coordinator::Completion& c, const v1::JobResult* result, int64_t sent_ns) {
+  wire::CompletionRecord r = c.outcome == Outcome::kOk
+                                 ? wire::CompletionRecord{.seq = static_cast<uint32_t>(c.id), .outcome = v1::OUTCOME_OK}
+                                 : FailedCompletionOf(static_cast<uint32_t>(c.id), OutcomeToProto(c.outcome), c.status);
+  if (c.response.present()) r.response = {c.response.handle.bits(), c.response.size};
+  r.queue_wait_us = static_cast<uint64_t>(absl::ToInt64Microseconds(c.queue_wait));
+  r.run_us = static_cast<uint64_t>(absl::ToInt64Microseconds(c.run_time));
+  r.attempts = c.attempts;
   if (result != nullptr && result->job_id() == c.id) {
-    *pc->mutable_stamps() = result->stamps();
-    pc->mutable_stamps()->set_agent_sent_ns(sent_ns);
+    const v1::Stamps& st = result->stamps();
+    r.client_sent_ns = st.client_sent_ns();
+    r.agent_received_ns = st.agent_received_ns();
+    r.agent_dispatched_ns = st.agent_dispatched_ns();
+    r.worker_received_ns = st.worker_received_ns();
+    r.worker_done_ns = st.worker_done_ns();
+    r.agent_result_ns = st.agent_result_ns();
+    r.agent_sent_ns = sent_ns;
   }
-  return msg;
+  return r;
 }
 
-v1::AgentMessage EncodeLaneJobEnd(uint64_t job_id, v1::Outcome outcome, const absl::Status& status) {
+wire::CompletionRecord FailedCompletionOf(uint32_t seq, v1::Outcome outcome, const absl::Status& status) {
+  return wire::CompletionRecord{
+      .seq = seq, .outcome = outcome, .code = wire::CodeOnWire(status), .message = std::string(status.message())};
+}
+
+v1::AgentMessage CompletionMessage(const wire::CompletionRecord& r) {
   v1::AgentMessage msg;
-  *msg.mutable_completion() = wire::FailedCompletion(static_cast<uint32_t>(job_id), outcome, status);
+  v1::Completion* pc = msg.mutable_completion();
+  pc->set_seq(r.seq);
+  pc->set_outcome(static_cast<v1::Outcome>(r.outcome));
+  pc->set_code(r.code);
+  pc->set_message(r.message);
+  if (r.response.handle != 0 || r.response.size != 0) {
+    pc->mutable_response()->set_handle(r.response.handle);
+    pc->mutable_response()->set_size(r.response.size);
+  }
+  pc->set_queue_wait_us(r.queue_wait_us);
+  pc->set_run_us(r.run_us);
+  pc->set_attempts(r.attempts);
+  pc->set_early(r.early);
+  const int64_t stamps[] = {r.client_sent_ns,  r.agent_received_ns, r.agent_dispatched_ns, r.worker_received_ns,
+                            r.worker_done_ns, r.agent_result_ns,   r.agent_sent_ns};
+  if (std::any_of(std::begin(stamps), std::end(stamps), [](int64_t ns) { return ns != 0; })) {
+    v1::Stamps* st = pc->mutable_stamps();
+    st->set_client_sent_ns(r.client_sent_ns);
+    st->set_agent_received_ns(r.agent_received_ns);
+    st->set_agent_dispatched_ns(r.agent_dispatched_ns);
+    st->set_worker_received_ns(r.worker_received_ns);
+    st->set_worker_done_ns(r.worker_done_ns);
+    st->set_agent_result_ns(r.agent_result_ns);
+    st->set_agent_sent_ns(r.agent_sent_ns);
+  }
   return msg;
 }
 

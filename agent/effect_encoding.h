@@ -9,6 +9,7 @@
 #include "agent/supervisor.h"
 #include "coordinator/effects.h"
 #include "proto/jobd.pb.h"
+#include "proto/session_records.h"
 
 namespace jobd::agent {
 
@@ -19,13 +20,19 @@ coordinator::Outcome OutcomeOfLaneReport(v1::Outcome reported);
 // The assignment a worker gets for a dispatch; `dispatched_ns` is the agent's stamp.
 v1::AgentToWorker EncodeAssignment(const coordinator::Dispatch& dispatch, int64_t dispatched_ns);
 
-// The session's message for a completion. `result`, when it is the worker message that ended
+// What the session learns of a completion. `result`, when it is the worker message that ended
 // this job, lends its stamps (and `sent_ns` is the agent's).
-v1::AgentMessage EncodeCompletion(const coordinator::Completion& completion, const v1::JobResult* result,
-                                  int64_t sent_ns);
+wire::CompletionRecord CompletionOf(const coordinator::Completion& completion, const v1::JobResult* result,
+                                    int64_t sent_ns);
 
-// A lane job the agent ends on the worker's behalf (its worker died, or its deadline passed).
-v1::AgentMessage EncodeLaneJobEnd(uint64_t job_id, v1::Outcome outcome, const absl::Status& status);
+// A job of the session's that ends without a response: refused, or a lane job the agent ends on
+// the worker's behalf (its worker died, or its deadline passed); `seq` is the job's number in
+// its session.
+wire::CompletionRecord FailedCompletionOf(uint32_t seq, v1::Outcome outcome, const absl::Status& status);
+
+// The same as a message, for a session that reads no records (its hello did not ask); stamps
+// only when the record has any, the response only when there is one.
+v1::AgentMessage CompletionMessage(const wire::CompletionRecord& record);
 
 // How a kill is carried out: the reason its exit is recorded under, and the signal. Recycling
 // and memory let an idle worker exit cleanly (SIGTERM); the rest cannot wait (SIGKILL).

@@ -33,6 +33,7 @@ struct SessionConn {
   std::string name;
   int hello_pid = 0;
   bool lanes = false;  // its hello says it can take a lease (LaneOpen)
+  bool completion_records = false;  // its hello says it reads CompletionRecords
   shm::PeerCredentials cred;                // valid once `attached`
   std::atomic<bool> attached{false};        // the client has its segment: it may submit
   std::shared_ptr<shm::Segment> segment;
@@ -40,6 +41,7 @@ struct SessionConn {
   std::unique_ptr<AgentChannel> channel;
   SessionStream stream;
   std::atomic<bool> closed{false};
+  std::atomic<bool> cut_off{false};  // logged as cut off (once)
   SessionConn(grpc::ServerReaderWriter<pb::AgentMessage, pb::ClientMessage>* s, grpc::ServerContext* c)
       : stream(s, c) {}
 };

@@ -40,4 +40,23 @@ absl::StatusOr<coordinator::JobRequest> DecodeSubmit(coordinator::SessionId sess
   return r;
 }
 
+void SubmitOfRecord(const wire::SubmitRecord& record, v1::Submit& out) {
+  const wire::SubmitFixed& f = record.fixed;
+  out.set_seq(f.seq);
+  out.set_type(record.type);
+  out.mutable_request()->set_handle(f.request.handle);
+  out.mutable_request()->set_size(f.request.size);
+  out.mutable_shared()->set_handle(f.shared.handle);
+  out.mutable_shared()->set_size(f.shared.size);
+  out.set_timeout_ms(f.timeout_ms);
+  out.set_policy(static_cast<v1::Policy>(f.policy));
+  out.set_priority(static_cast<v1::Priority>(f.priority));
+  out.mutable_context()->clear();
+  for (const auto& [key, value] : record.context) (*out.mutable_context())[key] = value;
+  out.mutable_retry()->set_max_attempts(f.retry_max_attempts);
+  out.mutable_retry()->set_backoff_ms(f.retry_backoff_ms);
+  out.mutable_retry()->set_retry_handler_errors(f.retry_handler_errors);
+  out.mutable_stamps()->set_client_sent_ns(f.client_sent_ns);
+}
+
 }  // namespace jobd::agent

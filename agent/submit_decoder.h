@@ -5,9 +5,14 @@
 #include "absl/status/statusor.h"
 #include "coordinator/job.h"
 #include "proto/jobd.pb.h"
+#include "proto/session_records.h"
 
 namespace jobd::agent {
 
 absl::StatusOr<coordinator::JobRequest> DecodeSubmit(coordinator::SessionId session, const v1::Submit& submit);
+
+// The Submit a SubmitRecord says, into `out` (reused: its strings keep their capacity), for
+// DecodeSubmit to check as any other.
+void SubmitOfRecord(const wire::SubmitRecord& record, v1::Submit& out);
 
 }  // namespace jobd::agent

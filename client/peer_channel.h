@@ -90,10 +90,23 @@ class PeerChannel {
     return Pushed(wire::PushLaneReport(slot_.up, report), wake_agent);
   }
 
+  // A job for the agent as a fixed record (proto/session_records.h). One sender at a time.
+  template <typename StringMap>
+  absl::StatusOr<bool> TrySendSubmit(const wire::SubmitFixed& fixed, absl::string_view type,
+                                     const StringMap& context) {
+    return Pushed(wire::PushSubmitRecord(slot_.up, fixed, type, context), /*wake_agent=*/true);
+  }
+
   // One receiver at a time. False when nothing is waiting; an error when the ring is corrupt
   // or the message malformed.
   absl::StatusOr<bool> TryReceive(google::protobuf::MessageLite& out) {
     return Pop(slot_.down, out, "a malformed message from the agent");
+  }
+  // A session's channel: an AgentMessage, or a CompletionRecord (`*is_record`).
+  absl::StatusOr<bool> TryReceiveOrCompletion(google::protobuf::MessageLite& out, wire::CompletionRecord& record,
+                                              bool* is_record) {
+    return wire::PopMessageOrCompletion(slot_.down, out, record, is_record, nullptr,
+                                        "a malformed message from the agent");
   }
 
   bool HasData() const { return slot_.down.HasData() || (has_lane() && lane_.down.HasData()); }

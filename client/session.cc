@@ -43,6 +43,21 @@ JobEnd JobFuture::Shared::EndOf(const pb::Completion& c) {
                 .agent_sent_ns = st.agent_sent_ns()};
 }
 
+JobEnd JobFuture::Shared::EndOf(const wire::CompletionRecord& c) {
+  return JobEnd{.seq = c.seq,
+                .outcome = static_cast<pb::Outcome>(c.outcome),
+                .code = c.code,
+                .message = c.message,
+                .response = shm::Handle::FromBits(c.response.handle),
+                .response_size = c.response.size,
+                .agent_received_ns = c.agent_received_ns,
+                .agent_dispatched_ns = c.agent_dispatched_ns,
+                .worker_received_ns = c.worker_received_ns,
+                .worker_done_ns = c.worker_done_ns,
+                .agent_result_ns = c.agent_result_ns,
+                .agent_sent_ns = c.agent_sent_ns};
+}
+
 ABSL_ATTRIBUTE_HOT
 void JobFuture::Shared::Complete(const JobEnd& end, bool from_lane) {
   const shm::Handle response = end.response;
@@ -224,17 +239,45 @@ void JobFuture::Shared::ReaderLoop() {
   if (disconnected) disconnected();
 }
 
-bool JobFuture::Shared::SendLocked(const pb::ClientMessage& msg) {
-  // A full ring means the agent is behind by a few hundred messages: it catches up within
-  // microseconds, so waiting keeps submits and cancels in order. The channel is the only way
-  // up; the stream carries nothing after the hello.
+namespace {
+
+// A full ring means the agent is behind by a few hundred messages: it catches up within
+// microseconds, so waiting keeps submits and cancels in order. The channel is the only way up;
+// the stream carries nothing after the hello. `push`: () -> StatusOr<bool>, false when full.
+template <typename Push>
+bool PushWaitingForRoom(const std::atomic<bool>& connected, Push push) {
+  absl::StatusOr<bool> sent = push();
+  if (sent.ok() && *sent) return true;
   const absl::Time give_up = absl::Now() + absl::Seconds(10);
   for (;;) {
-    absl::StatusOr<bool> sent = ring->TrySend(msg);
-    if (sent.ok() && *sent) return true;
     if (!sent.ok() || !connected.load() || absl::Now() > give_up) return false;
     absl::SleepFor(absl::Microseconds(20));
+    sent = push();
+    if (sent.ok() && *sent) return true;
   }
+}
+
+}  // namespace
+
+bool JobFuture::Shared::SendLocked(const pb::ClientMessage& msg) {
+  return PushWaitingForRoom(connected, [&] { return ring->TrySend(msg); });
+}
+
+ABSL_ATTRIBUTE_HOT
+bool JobFuture::Shared::SendSubmitLocked(const State& state, const SubmitFields& f) {
+  wire::SubmitFixed fixed{.seq = state.seq,
+                          .timeout_ms = f.timeout_ms,
+                          .client_sent_ns = state.timings.client_sent_ns,
+                          .policy = f.policy,
+                          .priority = f.priority};
+  if (!state.request.is_null()) fixed.request = {state.request.bits(), f.request_size};
+  if (state.piece != nullptr) fixed.shared = {state.piece->handle.bits(), f.piece_size};
+  if (f.retry.max_attempts > 1) {
+    fixed.retry_max_attempts = f.retry.max_attempts;
+    fixed.retry_backoff_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(f.retry.backoff));
+    fixed.retry_handler_errors = f.retry.retry_handler_errors;
+  }
+  return PushWaitingForRoom(connected, [&] { return ring->TrySendSubmit(fixed, state.type, f.context); });
 }
 
 ABSL_ATTRIBUTE_HOT
@@ -243,13 +286,22 @@ void JobFuture::Shared::DrainRing() {
   for (;;) {
     // The lane first: a lane job's answer is there before anything the agent says about it.
     DrainLane();
-    absl::StatusOr<bool> got = ring->TryReceive(msg);
+    bool is_record = false;
+    absl::StatusOr<bool> got = ring->TryReceiveOrCompletion(msg, drained_record, &is_record);
+    if (got.ok() && *got && is_record &&
+        (drained_record.outcome < pb::Outcome_MIN || drained_record.outcome > pb::Outcome_MAX)) {
+      got = absl::DataLossError("a completion's outcome is unknown");
+    }
     if (!got.ok()) {
       // The agent never writes a broken ring: end the session rather than guess.
       stream_context.TryCancel();
       return;
     }
     if (!*got) return;
+    if (is_record) {
+      Complete(EndOf(drained_record));
+      continue;
+    }
     switch (msg.msg_case()) {
       case pb::AgentMessage::kCompletion: Complete(EndOf(msg.completion())); break;
       case pb::AgentMessage::kLaneOpen: OpenLane(msg.lane_open()); break;
@@ -298,7 +350,7 @@ void JobFuture::Shared::OpenLane(const pb::LaneOpen& open) {
 
 void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
   DrainLane();
-  std::vector<pb::ClientMessage> resend;
+  std::vector<std::shared_ptr<State>> resend;
   internal::PlainMutexLock wlock(&write_mu);
   {
     internal::PlainMutexLock lock(&mu);
@@ -309,11 +361,12 @@ void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
     for (auto& [seq, state] : pending) {
       if (!state->lane || state->done) continue;
       state->lane = false;  // the agent's job now: it frees the request
-      resend.push_back(SubmitMessage(*state, state->lane_fields));
+      resend.push_back(state);
     }
   }
-  for (const pb::ClientMessage& m : resend) {
-    if (!SendLocked(m)) {
+  for (const std::shared_ptr<State>& state : resend) {
+    // lane_fields are read under write_mu, which we hold.
+    if (!SendSubmitLocked(*state, state->lane_fields)) {
       stream_context.TryCancel();  // the session is lost: its end fails every pending job
       return;
     }
@@ -418,6 +471,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(
   hello.mutable_hello()->set_client_name(options.client_name);
   hello.mutable_hello()->set_pid(getpid());
   hello.mutable_hello()->set_lanes(true);
+  hello.mutable_hello()->set_completion_records(true);
   pb::AgentMessage welcome;
   // A synchronous stream has no deadline per read, and a deadline on the context would end the
   // whole session: an agent that accepts the stream but never welcomes it (wedged, or not jobd
@@ -471,32 +525,6 @@ absl::StatusOr<std::shared_ptr<JobFuture::Shared>> JobFuture::Shared::Open(
   return shared;
 }
 
-
-pb::ClientMessage JobFuture::Shared::SubmitMessage(const State& state, const SubmitFields& f) {
-  pb::ClientMessage msg;
-  pb::Submit* submit = msg.mutable_submit();
-  if (!state.request.is_null()) {
-    submit->mutable_request()->set_handle(state.request.bits());
-    submit->mutable_request()->set_size(f.request_size);
-  }
-  if (state.piece != nullptr) {
-    submit->mutable_shared()->set_handle(state.piece->handle.bits());
-    submit->mutable_shared()->set_size(f.piece_size);
-  }
-  submit->set_seq(state.seq);
-  submit->set_type(state.type);
-  submit->set_policy(f.policy);
-  submit->set_timeout_ms(f.timeout_ms);
-  submit->set_priority(f.priority);
-  for (const auto& [k, v] : f.context) (*submit->mutable_context())[k] = v;
-  if (f.retry.max_attempts > 1) {
-    submit->mutable_retry()->set_max_attempts(f.retry.max_attempts);
-    submit->mutable_retry()->set_backoff_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(f.retry.backoff)));
-    submit->mutable_retry()->set_retry_handler_errors(f.retry.retry_handler_errors);
-  }
-  submit->mutable_stamps()->set_client_sent_ns(state.timings.client_sent_ns);
-  return msg;
-}
 
 ABSL_ATTRIBUTE_HOT
 absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
@@ -584,7 +612,7 @@ absl::StatusOr<std::shared_ptr<JobFuture::State>> JobFuture::Shared::Submit(
         if (lane_inflight > 0) --lane_inflight;
       }
     }
-    sent = via_lane || SendLocked(SubmitMessage(*state, f));
+    sent = via_lane || SendSubmitLocked(*state, f);
   }
   if (!sent) {
     internal::PlainMutexLock lock(&mu);

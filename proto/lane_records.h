@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "proto/record_io.h"
 
 namespace jobd::wire {
 
@@ -82,11 +83,6 @@ struct JobHead {
   uint32_t type_bytes;
   uint32_t context_entries;
 };
-// Before each context entry: its key's and its value's lengths.
-struct EntryHead {
-  uint32_t key_bytes;
-  uint32_t value_bytes;
-};
 struct AnswerHead {
   uint32_t magic;
   uint32_t seq;
@@ -114,43 +110,12 @@ struct ReportHead {
   uint32_t reserved;
 };
 
-// Reads forward through bytes another process may rewrite: every read is bounded by the span.
-class Reader {
- public:
-  explicit Reader(std::span<const std::byte> bytes) : bytes_(bytes) {}
-  template <typename T>
-  bool Copy(T& out) {
-    if (bytes_.size() - at_ < sizeof(T)) return false;
-    std::memcpy(&out, bytes_.data() + at_, sizeof(T));
-    at_ += sizeof(T);
-    return true;
-  }
-  bool String(uint64_t size, std::string& out) {
-    if (bytes_.size() - at_ < size) return false;
-    out.assign(reinterpret_cast<const char*>(bytes_.data() + at_), size);
-    at_ += size;
-    return true;
-  }
-  bool done() const { return at_ == bytes_.size(); }
-
- private:
-  std::span<const std::byte> bytes_;
-  size_t at_ = 0;
-};
-
-inline std::byte* Put(std::byte* at, const void* from, size_t size) {
-  if (size != 0) std::memcpy(at, from, size);
-  return at + size;
-}
-
 }  // namespace lane_internal
 
 // The bytes EncodeLaneJob writes for a job of this type and context.
 template <typename Context>
 uint64_t LaneJobBytes(absl::string_view type, const Context& context) {
-  uint64_t size = sizeof(lane_internal::JobHead) + type.size();
-  for (const auto& [key, value] : context) size += sizeof(lane_internal::EntryHead) + key.size() + value.size();
-  return size;
+  return sizeof(lane_internal::JobHead) + record_io::TypeAndContextBytes(type, context);
 }
 
 // Into `out`, exactly LaneJobBytes(type, context) long. `context`: pairs of strings (a map).
@@ -166,36 +131,22 @@ void EncodeLaneJob(uint32_t seq, absl::string_view type, LaneSlab request, uint6
   head.client_sent_ns = client_sent_ns;
   head.type_bytes = static_cast<uint32_t>(type.size());
   head.context_entries = static_cast<uint32_t>(context.size());
-  std::byte* at = lane_internal::Put(out.data(), &head, sizeof head);
-  at = lane_internal::Put(at, type.data(), type.size());
-  for (const auto& [key, value] : context) {
-    const lane_internal::EntryHead entry{static_cast<uint32_t>(key.size()), static_cast<uint32_t>(value.size())};
-    at = lane_internal::Put(at, &entry, sizeof entry);
-    at = lane_internal::Put(at, key.data(), key.size());
-    at = lane_internal::Put(at, value.data(), value.size());
-  }
+  record_io::PutTypeAndContext(record_io::Put(out.data(), &head, sizeof head), type, context);
 }
 
 // False unless `bytes` is one whole LaneJob and nothing more (what the encoder writes for it).
 // `out` is reused (its strings keep their capacity); on false it holds whatever was read.
 inline bool DecodeLaneJob(std::span<const std::byte> bytes, LaneJob& out) {
-  lane_internal::Reader in(bytes);
+  record_io::Reader in(bytes);
   lane_internal::JobHead head;
   if (!in.Copy(head) || head.magic != lane_internal::kJobMagic) return false;
-  // Each entry takes at least its head: a count the bytes cannot hold is refused before any
-  // allocation sized by it.
-  if (head.context_entries > bytes.size() / sizeof(lane_internal::EntryHead)) return false;
   out.seq = head.seq;
   out.request = {head.request_handle, head.request_size};
   out.timeout_ms = head.timeout_ms;
   out.client_sent_ns = head.client_sent_ns;
-  if (!in.String(head.type_bytes, out.type)) return false;
-  out.context.resize(head.context_entries);
-  for (auto& [key, value] : out.context) {
-    lane_internal::EntryHead entry;
-    if (!in.Copy(entry) || !in.String(entry.key_bytes, key) || !in.String(entry.value_bytes, value)) return false;
-  }
-  return in.done();
+  return record_io::ReadTypeAndContext(in, bytes.size(), head.type_bytes, head.context_entries, out.type,
+                                       out.context) &&
+         in.done();
 }
 
 // The bytes EncodeLaneAnswer writes, its message cut to `max_bytes` in all.
@@ -219,13 +170,13 @@ inline void EncodeLaneAnswer(const LaneAnswer& answer, std::span<std::byte> out)
   head.worker_received_ns = answer.worker_received_ns;
   head.worker_done_ns = answer.worker_done_ns;
   head.message_bytes = static_cast<uint32_t>(out.size() - sizeof head);
-  std::byte* at = lane_internal::Put(out.data(), &head, sizeof head);
-  lane_internal::Put(at, answer.message.data(), head.message_bytes);
+  std::byte* at = record_io::Put(out.data(), &head, sizeof head);
+  record_io::Put(at, answer.message.data(), head.message_bytes);
 }
 
 // False unless `bytes` is one whole LaneAnswer and nothing more (what the encoder writes for it).
 inline bool DecodeLaneAnswer(std::span<const std::byte> bytes, LaneAnswer& out) {
-  lane_internal::Reader in(bytes);
+  record_io::Reader in(bytes);
   lane_internal::AnswerHead head;
   if (!in.Copy(head) || head.magic != lane_internal::kAnswerMagic || head.reserved != 0) return false;
   out.seq = head.seq;
@@ -255,8 +206,8 @@ inline void EncodeLaneReport(const LaneReport& report, std::span<std::byte> out)
   head.outcome = report.outcome;
   head.started = report.started ? 1 : 0;
   head.type_bytes = static_cast<uint32_t>(report.type.size());
-  std::byte* at = lane_internal::Put(out.data(), &head, sizeof head);
-  lane_internal::Put(at, report.type.data(), report.type.size());
+  std::byte* at = record_io::Put(out.data(), &head, sizeof head);
+  record_io::Put(at, report.type.data(), report.type.size());
 }
 
 // Whether `bytes` claim to be a LaneReport (its magic), not a protobuf message; only
@@ -270,7 +221,7 @@ inline bool IsLaneReport(std::span<const std::byte> bytes) {
 
 // False unless `bytes` is one whole LaneReport and nothing more (what the encoder writes for it).
 inline bool DecodeLaneReport(std::span<const std::byte> bytes, LaneReport& out) {
-  lane_internal::Reader in(bytes);
+  record_io::Reader in(bytes);
   lane_internal::ReportHead head;
   if (!in.Copy(head) || head.magic != lane_internal::kReportMagic || head.started > 1 || head.reserved != 0) {
     return false;

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/message_lite.h"
 #include "proto/lane_records.h"
+#include "proto/session_records.h"
 #include "shm/message_ring.h"
 
 namespace jobd::wire {
@@ -73,18 +74,55 @@ inline absl::StatusOr<bool> PushLaneReport(shm::MessageRing ring, const LaneRepo
   return ring.TryPushWith(LaneReportBytes(report), [&](std::span<std::byte> out) { EncodeLaneReport(report, out); });
 }
 
-// A worker's up ring: a LaneReport (`*is_report` true) or a protobuf message (`scratch` as in
-// ParseMessage; a report's decoder needs no copy).
-inline absl::StatusOr<bool> PopMessageOrLaneReport(shm::MessageRing ring, google::protobuf::MessageLite& out,
-                                                   LaneReport& report, bool* is_report, std::string* scratch,
-                                                   absl::string_view what) {
+// A ring that carries fixed records beside protobuf messages: a record (`*is_record` true, when
+// `is(bytes)` says it claims to be one, decoded by `decode` with no copy first) or a message
+// (`scratch` as in ParseMessage).
+template <typename Record, typename Is, typename Decode>
+absl::StatusOr<bool> PopMessageOrRecord(shm::MessageRing ring, google::protobuf::MessageLite& out, Record& record,
+                                        bool* is_record, std::string* scratch, absl::string_view what, Is is,
+                                        Decode decode) {
   return PopDecoded(
       ring,
       [&](std::span<const std::byte> bytes) {
-        *is_report = IsLaneReport(bytes);
-        return *is_report ? DecodeLaneReport(bytes, report) : ParseMessage(bytes, out, scratch);
+        *is_record = is(bytes);
+        return *is_record ? decode(bytes, record) : ParseMessage(bytes, out, scratch);
       },
       what);
+}
+
+// A worker's up ring: a LaneReport or a protobuf message.
+inline absl::StatusOr<bool> PopMessageOrLaneReport(shm::MessageRing ring, google::protobuf::MessageLite& out,
+                                                   LaneReport& report, bool* is_report, std::string* scratch,
+                                                   absl::string_view what) {
+  return PopMessageOrRecord(ring, out, report, is_report, scratch, what, IsLaneReport, DecodeLaneReport);
+}
+
+// A session's channel (proto/session_records.h). Up: a SubmitRecord or a ClientMessage.
+inline absl::StatusOr<bool> PopMessageOrSubmit(shm::MessageRing ring, google::protobuf::MessageLite& out,
+                                               SubmitRecord& submit, bool* is_record, std::string* scratch,
+                                               absl::string_view what) {
+  return PopMessageOrRecord(ring, out, submit, is_record, scratch, what, IsSubmitRecord, DecodeSubmitRecord);
+}
+// Down: a CompletionRecord or an AgentMessage.
+inline absl::StatusOr<bool> PopMessageOrCompletion(shm::MessageRing ring, google::protobuf::MessageLite& out,
+                                                   CompletionRecord& completion, bool* is_record,
+                                                   std::string* scratch, absl::string_view what) {
+  return PopMessageOrRecord(ring, out, completion, is_record, scratch, what, IsCompletionRecord,
+                            DecodeCompletionRecord);
+}
+
+// False when the ring has no room now.
+template <typename Context>
+absl::StatusOr<bool> PushSubmitRecord(shm::MessageRing ring, const SubmitFixed& fixed, absl::string_view type,
+                                      const Context& context) {
+  return ring.TryPushWith(SubmitRecordBytes(type, context), [&](std::span<std::byte> out) {
+    EncodeSubmitRecord(fixed, type, context, out);
+  });
+}
+// A message longer than the ring takes is cut.
+inline absl::StatusOr<bool> PushCompletionRecord(shm::MessageRing ring, const CompletionRecord& c) {
+  return ring.TryPushWith(CompletionRecordBytes(c, ring.max_message()),
+                          [&](std::span<std::byte> out) { EncodeCompletionRecord(c, out); });
 }
 
 // Decoded from the ring's memory without a copy first.

@@ -21,6 +21,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proto/jobd.grpc.pb.h"
 #include "proto/lane_records.h"
+#include "proto/session_records.h"
 
 namespace jobd::client {
 
@@ -166,10 +167,12 @@ struct JobFuture::Shared {
   // `from_lane`: the leased worker's answer, whose slab is taken from it first.
   void Complete(const JobEnd& end, bool from_lane = false);
   static JobEnd EndOf(const pb::Completion& c);
+  static JobEnd EndOf(const wire::CompletionRecord& c);
   // Completes whatever the leased worker answered down the lane. Only the consumer calls it.
   void DrainLane();
   wire::LaneAnswer lane_answer;  // DrainLane's, reused: its message keeps its memory
   pb::AgentMessage drained;        // DrainRing's, reused, for the same reason and its cold code
+  wire::CompletionRecord drained_record;  // likewise
   void OpenLane(const pb::LaneOpen& open);
   // The lease ended: lane jobs the worker never took go to the agent instead.
   void CloseLane(const pb::LaneClosed& closed);
@@ -190,10 +193,12 @@ struct JobFuture::Shared {
     if (!followers.empty()) followers.front()->Signal();
     if (watcher_started) watcher_cv.Signal();
   }
-  // Sends up the channel (waiting a little for room) or else on the stream. Needs write_mu.
+  // Sends up the channel, waiting a little for room; false when the session is lost. Needs
+  // write_mu.
   bool SendLocked(const pb::ClientMessage& msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu);
-  // The Submit for the agent of a job whose seq, type, request, piece and sent stamp `state` holds.
-  static pb::ClientMessage SubmitMessage(const State& state, const SubmitFields& f);
+  // The same for a job whose seq, type, request, piece and sent stamp `state` holds, as a
+  // SubmitRecord (proto/session_records.h).
+  bool SendSubmitLocked(const State& state, const SubmitFields& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu);
   // Completes whatever waits in the down ring. Only the consumer calls it.
   void DrainRing();
   // Blocks (mu held) until one of `watched` is done or `deadline` passes (false); meanwhile one

@@ -69,7 +69,14 @@ TEST(EffectEncodingTest, ASuccessCarriesItsResponseAndTheStampsOfItsOwnResult) {
   v1::JobResult result;
   result.set_job_id(c.id);
   result.mutable_stamps()->set_worker_done_ns(44);
-  const v1::Completion pc = EncodeCompletion(c, &result, 55).completion();
+  const wire::CompletionRecord r = CompletionOf(c, &result, 55);
+  EXPECT_EQ(r.seq, 42u);
+  EXPECT_EQ(r.outcome, v1::OUTCOME_OK);
+  EXPECT_EQ(r.response.handle, 0x99u);
+  EXPECT_EQ(r.worker_done_ns, 44);
+  EXPECT_EQ(r.agent_sent_ns, 55);
+  // The message for a session that reads no records says the same.
+  const v1::Completion pc = CompletionMessage(r).completion();
   EXPECT_EQ(pc.seq(), 42u);
   EXPECT_EQ(pc.outcome(), v1::OUTCOME_OK);
   EXPECT_EQ(pc.code(), 0);
@@ -82,7 +89,8 @@ TEST(EffectEncodingTest, ASuccessCarriesItsResponseAndTheStampsOfItsOwnResult) {
   EXPECT_EQ(pc.stamps().agent_sent_ns(), 55);
   // Another job's result lends nothing.
   result.set_job_id(c.id + 1);
-  EXPECT_FALSE(EncodeCompletion(c, &result, 55).completion().has_stamps());
+  EXPECT_EQ(CompletionOf(c, &result, 55).agent_sent_ns, 0);
+  EXPECT_FALSE(CompletionMessage(CompletionOf(c, &result, 55)).completion().has_stamps());
 }
 
 TEST(EffectEncodingTest, AFailureCarriesItsOutcomeCodeAndMessage) {
@@ -90,7 +98,10 @@ TEST(EffectEncodingTest, AFailureCarriesItsOutcomeCodeAndMessage) {
   c.id = MakeJobId(5, 7);
   c.outcome = Outcome::kDeadlineExceeded;
   c.status = absl::DeadlineExceededError("too slow");
-  const v1::Completion pc = EncodeCompletion(c, nullptr, 0).completion();
+  const wire::CompletionRecord r = CompletionOf(c, nullptr, 0);
+  EXPECT_EQ(r.code, static_cast<int>(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(r.message, "too slow");
+  const v1::Completion pc = CompletionMessage(r).completion();
   EXPECT_EQ(pc.seq(), 7u);
   EXPECT_EQ(pc.outcome(), v1::OUTCOME_DEADLINE_EXCEEDED);
   EXPECT_EQ(pc.code(), static_cast<int>(absl::StatusCode::kDeadlineExceeded));
@@ -98,9 +109,9 @@ TEST(EffectEncodingTest, AFailureCarriesItsOutcomeCodeAndMessage) {
   EXPECT_FALSE(pc.has_response());
 }
 
-TEST(EffectEncodingTest, ALaneJobEndNamesTheJobBySequence) {
+TEST(EffectEncodingTest, AFailedCompletionNamesTheJobBySequence) {
   const v1::Completion pc =
-      EncodeLaneJobEnd(MakeJobId(5, 9), v1::OUTCOME_WORKER_DIED, absl::UnavailableError("gone")).completion();
+      CompletionMessage(FailedCompletionOf(9, v1::OUTCOME_WORKER_DIED, absl::UnavailableError("gone"))).completion();
   EXPECT_EQ(pc.seq(), 9u);
   EXPECT_EQ(pc.outcome(), v1::OUTCOME_WORKER_DIED);
   EXPECT_EQ(pc.code(), static_cast<int>(absl::StatusCode::kUnavailable));

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <random>
 
@@ -17,6 +18,7 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "proto/session_records.h"
 #include "shm/arena.h"
 #include "tests/integration/agent_process.h"
 #include "tests/integration/raw_session.h"
@@ -123,8 +125,10 @@ TEST_F(BadInputTest, EverySubmitRowGetsAClearErrorChangesNothingAndLeaksNothing)
       {"shared size without a slab", [](RawSession&, v1::Submit& m) { m.mutable_shared()->set_size(3); },
        absl::StatusCode::kInvalidArgument, "without a shared slab"},
   };
+  // Each row as a Submit message and as the SDK's SubmitRecord: one check for both.
+  for (const bool as_record : {false, true}) {
   for (const Row& row : rows) {
-    SCOPED_TRACE(row.name);
+    SCOPED_TRACE(absl::StrCat(row.name, as_record ? " (as a record)" : " (as a message)"));
     {
       RawSession s(agent_->socket_path());
       ASSERT_NE(s.id(), 0u);
@@ -132,7 +136,7 @@ TEST_F(BadInputTest, EverySubmitRowGetsAClearErrorChangesNothingAndLeaksNothing)
       const shm::Handle request = shm::Handle::FromBits(m.request().handle());
       row.mutate(s, m);
       const auto owner_before = s.arena().OwnerOf(request);
-      const v1::Completion c = s.Submit(m);
+      const v1::Completion c = s.Submit(m, as_record);
       EXPECT_EQ(c.outcome(), v1::OUTCOME_REJECTED);
       EXPECT_EQ(static_cast<absl::StatusCode>(c.code()), row.code) << c.message();
       EXPECT_THAT(c.message(), HasSubstr(row.words));
@@ -143,6 +147,55 @@ TEST_F(BadInputTest, EverySubmitRowGetsAClearErrorChangesNothingAndLeaksNothing)
       }
       s.arena().ReclaimOwner(s.id() + 1000);  // the "other session" the foreign-handle row made up
     }  // the session ends: whatever it held is reclaimed
+    ExpectStillServingAndNothingLeaked();
+  }
+  }
+}
+
+// A record that does not decode is a broken channel, as a message that does not parse is: the
+// agent ends that session (its jobs fail, its slabs go back) and serves everyone else.
+TEST_F(BadInputTest, ASubmitRecordThatDoesNotDecodeEndsThatSessionOnly) {
+  static constexpr const char* kMalformed = "a malformed control message on its channel";
+  struct Broken {
+    std::string name;
+    std::function<std::vector<std::byte>(RawSession&)> bytes;
+  };
+  auto record = [](const wire::SubmitFixed& f, absl::string_view type,
+                   const std::map<std::string, std::string>& context) {
+    std::vector<std::byte> b(wire::SubmitRecordBytes(type, context));
+    wire::EncodeSubmitRecord(f, type, context, b);
+    return b;
+  };
+  const std::vector<Broken> cases = {
+      {"a type that is not UTF-8", [&](RawSession& s) {
+         return record({.seq = 1, .request = {s.Slab().bits(), 5}}, "echo\xff", {});
+       }},
+      {"a context value that is not UTF-8", [&](RawSession& s) {
+         return record({.seq = 1, .request = {s.Slab().bits(), 5}}, "echo", {{"k", "\xc0\x80"}});
+       }},
+      {"cut short", [&](RawSession& s) {
+         std::vector<std::byte> b = record({.seq = 1, .request = {s.Slab().bits(), 5}}, "echo", {});
+         b.resize(b.size() - 2);
+         return b;
+       }},
+      {"bytes after it", [&](RawSession& s) {
+         std::vector<std::byte> b = record({.seq = 1, .request = {s.Slab().bits(), 5}}, "echo", {});
+         b.push_back(std::byte{'x'});
+         return b;
+       }},
+  };
+  for (const Broken& broken : cases) {
+    SCOPED_TRACE(broken.name);
+    uint32_t id = 0;
+    {
+      RawSession s(agent_->socket_path());
+      ASSERT_NE(s.id(), 0u);
+      id = s.id();
+      ASSERT_TRUE(s.PushBytes(broken.bytes(s)));
+      EXPECT_TRUE(s.StreamEnds(absl::Seconds(30)));
+    }
+    EXPECT_THAT(agent_->Log(), HasSubstr(absl::StrCat("session ", id, ": DATA_LOSS: ", kMalformed, "; ending it")))
+        << "the agent says why it ended the session";
     ExpectStillServingAndNothingLeaked();
   }
 }

@@ -6,7 +6,8 @@
 //   - in its own segments: rewrites the arena header (counts, offsets), the state words (every
 //     slab "owned" by the agent's id 1 and by ids no session has), the ring indices, writes past
 //     the end of its slabs, submits forged handles (every class, index and generation), the same
-//     handle twice, a 16 KB job type, an absurd retry backoff;
+//     handle twice, a 16 KB job type, an absurd retry backoff, as messages and as records, and
+//     records that are noise after the magic;
 //   - opens a session that never reads its channel while its jobs complete (a slow peer);
 //   - with HOSTILE_LANES=1 in its environment, only this, over and over: takes a worker's lease
 //     and feeds its lane garbage: bytes that are no record, jobs of forged handles, of types
@@ -228,6 +229,9 @@ int main(int argc, char** argv) {
     real.set_seq(seq++);
     (void)s.Send(real);  // the same slab again, as a new job
     for (int i = 0; i < 50; ++i) (void)s.Send(Forged(rng, seq++));
+    // The same as the SDK's records.
+    for (int i = 0; i < 50; ++i) (void)s.SendRecord(Forged(rng, seq++));
+    attacks += 50;
     v1::Submit big_type = s.Echo(seq++, "x");
     big_type.set_type(std::string(16000, 'T'));  // the most a ring message can carry is 32 KiB
     (void)s.Send(big_type);
@@ -236,6 +240,16 @@ int main(int argc, char** argv) {
     backoff.mutable_retry()->set_backoff_ms(0xFFFFFFFFu);
     (void)s.Send(backoff);
     attacks += 55;
+    // Records that only claim to be one: the magic, then noise. The first ends the session, so
+    // they come after everything the agent is to refuse one by one.
+    for (int i = 0; i < 5; ++i) {
+      std::vector<std::byte> noise(4 + rng() % 200);
+      for (auto& b : noise) b = static_cast<std::byte>(rng());
+      const uint32_t magic = 0x53536a00;  // proto/session_records.h's SubmitRecord
+      std::memcpy(noise.data(), &magic, sizeof magic);
+      (void)s.PushBytes(noise);
+    }
+    attacks += 5;
     // Its own arena header: counts to zero, offsets out of the file; then more forged handles.
     std::span<std::byte> seg = s.SegmentBytes();
     const size_t arena_at = seg.size() - arena.mapped_bytes();

@@ -1,7 +1,9 @@
 #include "tests/integration/raw_session.h"
 
 #include <cstring>
+#include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "client/socket_path.h"
 
 namespace jobd::testing {
@@ -63,6 +65,28 @@ bool RawSession::Send(const v1::Submit& s) {
   return Push(m);
 }
 
+bool RawSession::SendRecord(const v1::Submit& s) {
+  const wire::SubmitFixed fixed{.seq = s.seq(),
+                                .request = {s.request().handle(), s.request().size()},
+                                .shared = {s.shared().handle(), s.shared().size()},
+                                .timeout_ms = s.timeout_ms(),
+                                .client_sent_ns = s.stamps().client_sent_ns(),
+                                .policy = s.policy(),
+                                .priority = s.priority(),
+                                .retry_max_attempts = s.retry().max_attempts(),
+                                .retry_backoff_ms = s.retry().backoff_ms(),
+                                .retry_handler_errors = s.retry().retry_handler_errors()};
+  absl::StatusOr<bool> ok = ring_->TrySendSubmit(fixed, s.type(), s.context());
+  ring_->WakeAgent();
+  return ok.ok() && *ok;
+}
+
+bool RawSession::PushBytes(std::span<const std::byte> bytes) {
+  absl::StatusOr<bool> ok = ring_->slot().up.TryPush(bytes);
+  ring_->WakeAgent();
+  return ok.ok() && *ok;
+}
+
 std::optional<v1::AgentMessage> RawSession::PopDown(absl::Duration timeout) {
   const absl::Time until = absl::Now() + timeout;
   while (absl::Now() < until) {
@@ -79,17 +103,23 @@ v1::Completion RawSession::Read(absl::Duration timeout) {
   return m.has_value() ? m->completion() : v1::Completion();
 }
 
-v1::Completion RawSession::Submit(const v1::Submit& s) {
-  if (!Send(s)) return {};
+v1::Completion RawSession::Submit(const v1::Submit& s, bool as_record) {
+  if (!(as_record ? SendRecord(s) : Send(s))) return {};
   return Read();
 }
 
 bool RawSession::StreamEnds(absl::Duration timeout) {
   const absl::Time until = absl::Now() + timeout;
-  ctx_.set_deadline(absl::ToChronoTime(until));
+  // A started call's deadline cannot be moved: a watchdog cancels it instead.
+  absl::Notification ended;
+  std::thread watchdog([&] {
+    if (!ended.WaitForNotificationWithDeadline(until)) ctx_.TryCancel();
+  });
   v1::AgentMessage m;
   while (stream_->Read(&m)) {
   }
+  ended.Notify();
+  watchdog.join();
   return absl::Now() < until;
 }
 

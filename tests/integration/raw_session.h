@@ -39,11 +39,16 @@ class RawSession {
   // Up the ring (and the agent woken); false when the ring is full.
   bool Push(const v1::ClientMessage& m);
   bool Send(const v1::Submit& s);
+  // The same job as a SubmitRecord (proto/session_records.h), as the SDK sends it.
+  bool SendRecord(const v1::Submit& s);
+  // Any bytes up the ring, as one entry.
+  bool PushBytes(std::span<const std::byte> bytes);
   // The next message down the ring, waiting up to `timeout`.
   std::optional<v1::AgentMessage> PopDown(absl::Duration timeout);
   // The next completion (an empty one after `timeout`).
   v1::Completion Read(absl::Duration timeout = absl::Seconds(30));
-  v1::Completion Submit(const v1::Submit& s);
+  // Completions come back as messages: this session's hello does not ask for records.
+  v1::Completion Submit(const v1::Submit& s, bool as_record = false);
   void WakeAgent() { ring_->WakeAgent(); }
   // True when the agent ended the stream within `timeout`.
   bool StreamEnds(absl::Duration timeout);
