@@ -119,11 +119,6 @@ absl::StatusOr<bool> PushSubmitRecord(shm::MessageRing ring, const SubmitFixed& 
     EncodeSubmitRecord(fixed, type, context, out);
   });
 }
-// A message longer than the ring takes is cut.
-inline absl::StatusOr<bool> PushCompletionRecord(shm::MessageRing ring, const CompletionRecord& c) {
-  return ring.TryPushWith(CompletionRecordBytes(c, ring.max_message()),
-                          [&](std::span<std::byte> out) { EncodeCompletionRecord(c, out); });
-}
 
 // Decoded from the ring's memory without a copy first.
 inline absl::StatusOr<bool> PopLaneJob(shm::MessageRing ring, LaneJob& out, absl::string_view what) {

@@ -166,8 +166,11 @@ struct JobFuture::Shared {
   void ReaderLoop();
   // `from_lane`: the leased worker's answer, whose slab is taken from it first.
   void Complete(const JobEnd& end, bool from_lane = false);
+  // A record's outcome is range-checked first (KnownOutcome): a peer's number, not an enum yet.
   static JobEnd EndOf(const pb::Completion& c);
   static JobEnd EndOf(const wire::CompletionRecord& c);
+  static JobEnd EndOf(const wire::LaneAnswer& a);
+  static bool KnownOutcome(int32_t outcome) { return outcome >= pb::Outcome_MIN && outcome <= pb::Outcome_MAX; }
   // Completes whatever the leased worker answered down the lane. Only the consumer calls it.
   void DrainLane();
   wire::LaneAnswer lane_answer;  // DrainLane's, reused: its message keeps its memory
