@@ -154,7 +154,14 @@ v1::HealthReply AdminViews::Health() const {
   v1::HealthReply reply;
   reply.set_draining(s_.draining->load());
   reply.set_workers_configured(s_.config->workers);
-  reply.set_workers_ready(s_.supervisor->ReadyCount());
+  // Ready means in the coordinator's pool, where a job can be dispatched to it: a worker the
+  // supervisor has heard from is not there until its segment is attached, and a client that
+  // trusted a readiness taken from the supervisor would see its first job queue.
+  uint32_t ready = 0;
+  s_.coordinator->With([&](coordinator::Coordinator& coord) {
+    for (const coordinator::WorkerInfo& w : coord.Workers()) ready += w.state != coordinator::WorkerState::kDraining;
+  });
+  reply.set_workers_ready(ready);
   reply.set_serving(!reply.draining() && reply.workers_ready() > 0);
   reply.set_version(kVersion);
   return reply;

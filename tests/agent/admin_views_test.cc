@@ -106,6 +106,23 @@ TEST_F(AdminViewsTest, HealthServesOnceAWorkerIsReadyAndStopsWhenDraining) {
   EXPECT_TRUE(h.draining());
 }
 
+TEST_F(AdminViewsTest, AWorkerThatSaidHelloIsNotReadyUntilItIsInThePool) {
+  supervisor_->StartAll();
+  const pid_t pid = launcher_.launches[0].pid;
+  ASSERT_TRUE(supervisor_->Connect(launcher_.EnvOf(pid, "JOBD_WORKER_TOKEN"), pid, kWorker).ok());
+  // Its segment is not attached yet, so no job can be dispatched to it.
+  v1::HealthReply h = views_->Health();
+  EXPECT_EQ(h.workers_ready(), 0u);
+  EXPECT_FALSE(h.serving());
+  coordinator_.With([](coordinator::Coordinator& c) { ASSERT_TRUE(c.AddWorker(kWorker, {"echo"}).ok()); });
+  h = views_->Health();
+  EXPECT_EQ(h.workers_ready(), 1u);
+  EXPECT_TRUE(h.serving());
+  // Draining (retired, recycled): no longer counted.
+  coordinator_.With([](coordinator::Coordinator& c) { (void)c.RetireWorker(kWorker, coordinator::KillReason::kRecycle); });
+  EXPECT_EQ(views_->Health().workers_ready(), 0u);
+}
+
 TEST_F(AdminViewsTest, SlabOccupancyListsEveryClassAtZeroBeforeTheFirstSession) {
   const std::vector<shm::ClassOccupancy> occupancy = views_->SlabOccupancy();
   ASSERT_EQ(occupancy.size(), 2u);
