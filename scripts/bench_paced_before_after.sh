@@ -4,7 +4,8 @@
 # AFTER_BIN_DIR. Prints, for every paced row, the median of jobd's value and of jobd / the raw
 # echo's value of the same run (the ratio carries the machine's drift out), for each build, in
 # both placements. CASES=sessions (or paced,sessions) compares the many-client-process rows
-# instead (default: paced).
+# instead (default: paced). BEFORE_FLAGS and AFTER_FLAGS add bench_suite flags to one side only,
+# to compare two settings of one build (e.g. AFTER_FLAGS=--jobd_flags=--workers=8).
 #   scripts/bench_paced_before_after.sh BEFORE_BIN_DIR AFTER_BIN_DIR [N] [bench_suite flags...]
 # Example: git worktree add /tmp/old <commit> && (cd /tmp/old && cmake -S . -B build
 # -DCMAKE_BUILD_TYPE=Release && cmake --build build --target bench_suite) &&
@@ -16,7 +17,9 @@ trap 'rm -rf "$out"' EXIT
 for i in $(seq 1 "$n"); do
   for side in before after; do
     dir=$before; [ $side = after ] && dir=$after
-    "$dir/bench_suite" --systems=jobd,raw --cases="${CASES:-paced}" --json="$out/$side.$i.json" "$@" 2>/dev/null |
+    flags=${BEFORE_FLAGS:-}; [ $side = after ] && flags=${AFTER_FLAGS:-}
+    # shellcheck disable=SC2086  # the flags are words on purpose
+    "$dir/bench_suite" --systems=jobd,raw --cases="${CASES:-paced}" --json="$out/$side.$i.json" "$@" $flags 2>/dev/null |
       grep -E '^\| (paced [0-9]+/s|[0-9]+ client processes): ' | grep -v "raw echo's" > "$out/$side.$i" || true
     echo "run $i $side done" >&2
   done

@@ -117,17 +117,26 @@ struct Coordinator::Impl {
     if (internal::Worker* w = AheadWorkerFor(j.req.type, now)) DispatchAhead(j, *w, fx);
   }
 
-  // A job queues: a worker of its type that serves a lane goes back to the pool (one per job,
-  // and none while one of that type is already on its way back).
+  // A job queues: a worker of its type that serves a lane goes back to the pool (none while
+  // one of that type is already on its way back), when the pool's own workers of that type
+  // cannot take the queue in one round: none of them handles it, or more jobs of it wait than
+  // there are of them. Revoking for every job that queues took every lease back, one by one,
+  // under a steady load with one session more than workers: each revoke sent one more
+  // session's jobs to the agent, where they queued behind the others' and revoked the next.
   void RevokeOneFor(const std::string& type, Effects& fx) {
     if (!options.leases) return;
     internal::Worker* pick = nullptr;
+    size_t pooled = 0;
     for (auto& [id, w] : workers) {
-      if (w.leased_to == 0 || !w.types.contains(type)) continue;
+      if (!w.types.contains(type)) continue;
+      if (w.leased_to == 0) {
+        pooled += !w.draining && !w.retire_after_job.has_value();
+        continue;
+      }
       if (w.revoking) return;
       if (pick == nullptr || w.id < pick->id) pick = &w;
     }
-    if (pick != nullptr) Revoke(*pick, fx);
+    if (pick != nullptr && (pooled == 0 || ready.CountOf(type) > pooled)) Revoke(*pick, fx);
   }
   void Revoke(internal::Worker& w, Effects& fx) {
     if (w.leased_to == 0 || w.revoking) return;

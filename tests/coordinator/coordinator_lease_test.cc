@@ -109,6 +109,31 @@ TEST_F(CoordinatorLeaseTest, ALeasedWorkerGetsNoDispatchAndIsRevokedWhenAJobMust
   EXPECT_EQ(c_->LeaseReleased(kW1).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(CoordinatorLeaseTest, NoLeaseIsTakenBackWhileThePoolsOwnWorkersCanTakeTheQueueInOneRound) {
+  AddWorker(kW1);
+  AddWorker(kW2);
+  EXPECT_THAT(Grants(RunOne(kW2, 1)), ElementsAre(std::pair{kW2, kS}));
+  EXPECT_THAT(DispatchedIds(Submit(Req(2, "echo", kS2))), ElementsAre(2)) << "to the pool's worker";
+  // One job waits for the one busy worker of the pool: it will take it next.
+  Effects fx = Submit(Req(3, "echo", kS2));
+  EXPECT_EQ(c_->QueueDepth(), 1u);
+  EXPECT_THAT(Revokes(fx), IsEmpty()) << "one queued job, one worker outside leases";
+  EXPECT_EQ(WorkerNamed(kW2).state, WorkerState::kLeased);
+  // Two wait for it: more than the pool takes in one round, so a lease goes back.
+  EXPECT_THAT(Revokes(Submit(Req(4, "echo", kS2))), ElementsAre(std::pair{kW2, kS}));
+  EXPECT_THAT(DispatchedIds(Finish(kW1, 2)), ElementsAre(3)) << "the pool's worker takes the next in line";
+}
+
+TEST_F(CoordinatorLeaseTest, APoolWorkerOnItsWayOutDoesNotCountAgainstTakingALeaseBack) {
+  AddWorker(kW1);
+  AddWorker(kW2);
+  RunOne(kW2, 1);
+  Submit(Req(2, "echo", kS2));
+  EXPECT_EQ(WorkerNamed(kW1).state, WorkerState::kBusy);
+  c_->RetireWorker(kW1, KillReason::kMemory);  // stopped once job 2 ends: it takes no queued job
+  EXPECT_THAT(Revokes(Submit(Req(3, "echo", kS2))), ElementsAre(std::pair{kW2, kS}));
+}
+
 TEST_F(CoordinatorLeaseTest, AJobOfAnotherTypeDoesNotRevoke) {
   AddWorker(kW1, {"echo"});
   AddWorker(kW2, {"sleep"});
