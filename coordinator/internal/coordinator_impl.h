@@ -109,7 +109,7 @@ struct Coordinator::Impl {
     // No worker was free for it: leases wait (lease_quiet) and give a worker back, whether or
     // not the job finds a place behind a busy one.
     last_queued = now;
-    RevokeOneFor(j.req.type, fx);
+    RevokeOneFor(j.req.type, now, fx);
     // Others of its type already wait: a worker that could hold one behind took the best queued
     // job when it became able to, so under a backlog the pool is not scanned for every job (at
     // worst a job stays queued that could have gone ahead).
@@ -118,25 +118,36 @@ struct Coordinator::Impl {
   }
 
   // A job queues: a worker of its type that serves a lane goes back to the pool (none while
-  // one of that type is already on its way back), when the pool's own workers of that type
-  // cannot take the queue in one round: none of them handles it, or more jobs of it wait than
-  // there are of them. Revoking for every job that queues took every lease back, one by one,
-  // under a steady load with one session more than workers: each revoke sent one more
-  // session's jobs to the agent, where they queued behind the others' and revoked the next.
-  void RevokeOneFor(const std::string& type, Effects& fx) {
+  // one of that type is already on its way back), unless the pool's own workers of that type
+  // will take the queue in one round: there are at least as many of them as jobs of the type
+  // waiting, each idle or about to be (FreesSoon). Revoking for every job that queued took every
+  // lease back, one by one, under a steady load with one session more than workers: each revoke
+  // sent one more session's jobs to the agent, where they queued behind the others' and revoked
+  // the next.
+  void RevokeOneFor(const std::string& type, absl::Time now, Effects& fx) {
     if (!options.leases) return;
     internal::Worker* pick = nullptr;
-    size_t pooled = 0;
+    size_t soon = 0;
     for (auto& [id, w] : workers) {
       if (!w.types.contains(type)) continue;
       if (w.leased_to == 0) {
-        pooled += !w.draining && !w.retire_after_job.has_value();
+        soon += FreesSoon(w, now);
         continue;
       }
       if (w.revoking) return;
       if (pick == nullptr || w.id < pick->id) pick = &w;
     }
-    if (pick != nullptr && (pooled == 0 || ready.CountOf(type) > pooled)) Revoke(*pick, fx);
+    if (pick != nullptr && ready.CountOf(type) > soon) Revoke(*pick, fx);
+  }
+  // Whether a worker of the pool will take a queued job soon: it is idle, or its current job is
+  // of a type that runs short and has not run longer than that yet (what dispatch ahead would
+  // wait behind). A job behind a long one must not wait for it while a lease holds a worker.
+  bool FreesSoon(const internal::Worker& w, absl::Time now) const {
+    if (w.draining || w.retire_after_job.has_value() || w.kill_at != absl::InfiniteFuture()) return false;
+    if (!w.busy) return true;
+    if (w.started_at == absl::InfiniteFuture() || now - w.started_at > options.dispatch_ahead_max_run) return false;
+    auto current = jobs.find(w.job);
+    return current != jobs.end() && RunsShort(current->second.req.type);
   }
   void Revoke(internal::Worker& w, Effects& fx) {
     if (w.leased_to == 0 || w.revoking) return;

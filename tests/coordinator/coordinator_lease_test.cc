@@ -134,6 +134,24 @@ TEST_F(CoordinatorLeaseTest, APoolWorkerOnItsWayOutDoesNotCountAgainstTakingALea
   EXPECT_THAT(Revokes(Submit(Req(3, "echo", kS2))), ElementsAre(std::pair{kW2, kS}));
 }
 
+TEST_F(CoordinatorLeaseTest, APoolWorkerBusyWithALongJobDoesNotCountAgainstTakingALeaseBack) {
+  AddWorker(kW1);
+  AddWorker(kW2);
+  RunOne(kW2, 1);
+  // 'sleep' has no short recent run: the pool's worker may be busy with it for long.
+  EXPECT_THAT(DispatchedIds(Submit(Req(2, "sleep", kS2))), ElementsAre(2));
+  EXPECT_THAT(Revokes(Submit(Req(3, "echo", kS2))), ElementsAre(std::pair{kW2, kS}));
+
+  // The same with a job of a short type that has run longer than a short job does.
+  SetUp();
+  AddWorker(kW1);
+  AddWorker(kW2);
+  RunOne(kW2, 1);
+  Submit(Req(2, "echo", kS2));
+  clock_.Advance(absl::Milliseconds(50));
+  EXPECT_THAT(Revokes(Submit(Req(3, "echo", kS2))), ElementsAre(std::pair{kW2, kS}));
+}
+
 TEST_F(CoordinatorLeaseTest, AJobOfAnotherTypeDoesNotRevoke) {
   AddWorker(kW1, {"echo"});
   AddWorker(kW2, {"sleep"});
