@@ -144,9 +144,9 @@ class Coordinator {
   // instead of going idle when the session is open, lease-eligible and holds no lease, the
   // worker has nothing queued to take and is not retiring, and no job has had to queue within
   // options.lease_quiet. A lease is revoked when a job queues that the pool's own workers of its
-  // type cannot take in one round (there are none, or fewer than the jobs of that type
-  // waiting), after options.lease_idle without lane activity, when its session closes and when
-  // its worker is retired. Leased workers never get dispatches; lane jobs never enter the job table.
+  // type will not take in one round (fewer of them are idle or about to be than jobs of that
+  // type wait), after options.lease_idle without lane activity, when its session closes and
+  // when its worker is retired. Leased workers never get dispatches; lane jobs never enter the job table.
   //
   // The worker acknowledged a revoke (or the agent takes the lease back itself): it becomes idle
   // and may get a queued job at once; a worker retired meanwhile is killed instead.
