@@ -114,7 +114,12 @@ int main() {
     throw std::runtime_error(absl::StrCat("thrown for job ", job.job_id()));
   });
   worker.Handle("crash", [](JobContext&) -> absl::Status { std::abort(); });
-  worker.Handle("hang", [](JobContext&) -> absl::Status {
+  // Never returns. Given a path, it first creates that file: the agent counts a job running
+  // once it is dispatched, so a test that must act on a started handler waits for the file.
+  worker.Handle("hang", [](JobContext& job) -> absl::Status {
+    if (!job.request_view().empty()) {
+      if (FILE* started = std::fopen(std::string(job.request_view()).c_str(), "w")) std::fclose(started);
+    }
     for (;;) pause();
   });
   worker.Handle("context", [](JobContext& job) {
