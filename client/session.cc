@@ -36,8 +36,9 @@ void JobFuture::Shared::FailAll(const absl::Status& status) {
 void JobFuture::Shared::ReaderLoop() {
   pthread_setname_np(pthread_self(), "jobd-reader");
   pb::AgentMessage msg;
+  // After the welcome the agent writes nothing on the stream (completions come through the
+  // ring); its end is what this thread waits for.
   while (stream->Read(&msg)) {
-    if (msg.has_completion()) Complete(EndOf(msg.completion()));
     if (ring != nullptr) {
       stream_events.fetch_add(1);
       ring->Wake();

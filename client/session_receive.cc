@@ -21,22 +21,6 @@ namespace jobd::client {
 
 using internal::FromProto;
 
-JobEnd JobFuture::Shared::EndOf(const pb::Completion& c) {
-  const pb::Stamps& st = c.stamps();
-  return JobEnd{.seq = c.seq(),
-                .outcome = c.outcome(),
-                .code = c.code(),
-                .message = c.message(),
-                .response = shm::Handle::FromBits(c.response().handle()),
-                .response_size = c.response().size(),
-                .agent_received_ns = st.agent_received_ns(),
-                .agent_dispatched_ns = st.agent_dispatched_ns(),
-                .worker_received_ns = st.worker_received_ns(),
-                .worker_done_ns = st.worker_done_ns(),
-                .agent_result_ns = st.agent_result_ns(),
-                .agent_sent_ns = st.agent_sent_ns()};
-}
-
 JobEnd JobFuture::Shared::EndOf(const wire::CompletionRecord& c) {
   return JobEnd{.seq = c.seq,
                 .outcome = static_cast<pb::Outcome>(c.outcome),
@@ -228,7 +212,9 @@ void JobFuture::Shared::DrainRing() {
       continue;
     }
     switch (msg.msg_case()) {
-      case pb::AgentMessage::kCompletion: Complete(EndOf(msg.completion())); break;
+      // This session's hello asked for CompletionRecords: an agent that sends a Completion
+      // message instead breaks the protocol, and a job must not wait for an answer it dropped.
+      case pb::AgentMessage::kCompletion: stream_context.TryCancel(); return;
       case pb::AgentMessage::kLaneOpen: OpenLane(msg.lane_open()); break;
       case pb::AgentMessage::kLaneClosed: CloseLane(msg.lane_closed()); break;
       default: break;

@@ -213,10 +213,7 @@ inline void EncodeLaneReport(const LaneReport& report, std::span<std::byte> out)
 // Whether `bytes` claim to be a LaneReport (its magic), not a protobuf message; only
 // DecodeLaneReport says whether they are one.
 inline bool IsLaneReport(std::span<const std::byte> bytes) {
-  uint32_t magic = 0;
-  if (bytes.size() < sizeof magic) return false;
-  std::memcpy(&magic, bytes.data(), sizeof magic);
-  return magic == lane_internal::kReportMagic;
+  return record_io::HasMagic(bytes, lane_internal::kReportMagic);
 }
 
 // False unless `bytes` is one whole LaneReport and nothing more (what the encoder writes for it).

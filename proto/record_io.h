@@ -41,6 +41,15 @@ class Reader {
   size_t at_ = 0;
 };
 
+// Whether `bytes` start with the record magic `want`: a first look that tells a record from a
+// protobuf message on the same ring; only the record's decoder says whether it is one.
+inline bool HasMagic(std::span<const std::byte> bytes, uint32_t want) {
+  uint32_t magic = 0;
+  if (bytes.size() < sizeof magic) return false;
+  std::memcpy(&magic, bytes.data(), sizeof magic);
+  return magic == want;
+}
+
 inline std::byte* Put(std::byte* at, const void* from, size_t size) {
   if (size != 0) std::memcpy(at, from, size);
   return at + size;

@@ -111,13 +111,6 @@ struct CompletionHead {
   uint32_t reserved;
 };
 
-inline bool HasMagic(std::span<const std::byte> bytes, uint32_t want) {
-  uint32_t magic = 0;
-  if (bytes.size() < sizeof magic) return false;
-  std::memcpy(&magic, bytes.data(), sizeof magic);
-  return magic == want;
-}
-
 }  // namespace session_internal
 
 // The bytes EncodeSubmitRecord writes for a job of this type and context.
@@ -151,7 +144,7 @@ void EncodeSubmitRecord(const SubmitFixed& f, absl::string_view type, const Cont
 
 // Whether `bytes` claim to be a SubmitRecord; only DecodeSubmitRecord says whether they are one.
 inline bool IsSubmitRecord(std::span<const std::byte> bytes) {
-  return session_internal::HasMagic(bytes, session_internal::kSubmitMagic);
+  return record_io::HasMagic(bytes, session_internal::kSubmitMagic);
 }
 
 // False unless `bytes` is one whole SubmitRecord and nothing more (what the encoder writes for
@@ -221,7 +214,7 @@ inline void EncodeCompletionRecord(const CompletionRecord& c, std::span<std::byt
 }
 
 inline bool IsCompletionRecord(std::span<const std::byte> bytes) {
-  return session_internal::HasMagic(bytes, session_internal::kCompletionMagic);
+  return record_io::HasMagic(bytes, session_internal::kCompletionMagic);
 }
 
 // False unless `bytes` is one whole CompletionRecord and nothing more.

@@ -54,8 +54,8 @@ struct SubmitFields {
   RetryOptions retry;
 };
 
-// How a job ended, as Complete reads it: from the agent's Completion (EndOf) or straight from a
-// lane answer, which then touches no protobuf code at all (a cold page of generated code per
+// How a job ended, as Complete reads it: from the agent's CompletionRecord or straight from a
+// lane answer, neither of which touches protobuf code (a cold page of generated code per
 // job at 100 jobs/s: docs/benchmarks.md, "Cold code on a paced job's path").
 struct JobEnd {
   uint32_t seq = 0;
@@ -118,7 +118,7 @@ struct JobFuture::Shared {
   // (`consuming`), completing other threads' futures as well as its own, so a completion costs
   // no hand-off through a reader thread.
   std::unique_ptr<PeerChannel> ring;
-  std::atomic<uint64_t> stream_events{0};  // completions or a disconnect that came by the stream
+  std::atomic<uint64_t> stream_events{0};  // a message or the end that came by the stream
 
   // Lock order: write_mu before mu (a lane submit decides and pushes under both, so a lease
   // that ends in between cannot leave a job in the lane that the agent also runs).
@@ -167,7 +167,6 @@ struct JobFuture::Shared {
   // `from_lane`: the leased worker's answer, whose slab is taken from it first.
   void Complete(const JobEnd& end, bool from_lane = false);
   // A record's outcome is range-checked first (KnownOutcome): a peer's number, not an enum yet.
-  static JobEnd EndOf(const pb::Completion& c);
   static JobEnd EndOf(const wire::CompletionRecord& c);
   static JobEnd EndOf(const wire::LaneAnswer& a);
   static bool KnownOutcome(int32_t outcome) { return outcome >= pb::Outcome_MIN && outcome <= pb::Outcome_MAX; }

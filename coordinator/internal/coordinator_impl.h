@@ -144,10 +144,7 @@ struct Coordinator::Impl {
   // wait behind). A job behind a long one must not wait for it while a lease holds a worker.
   bool FreesSoon(const internal::Worker& w, absl::Time now) const {
     if (w.draining || w.retire_after_job.has_value() || w.kill_at != absl::InfiniteFuture()) return false;
-    if (!w.busy) return true;
-    if (w.started_at == absl::InfiniteFuture() || now - w.started_at > options.dispatch_ahead_max_run) return false;
-    auto current = jobs.find(w.job);
-    return current != jobs.end() && RunsShort(current->second.req.type);
+    return !w.busy || CurrentRunsShort(w, now);
   }
   void Revoke(internal::Worker& w, Effects& fx) {
     if (w.leased_to == 0 || w.revoking) return;
@@ -233,9 +230,13 @@ struct Coordinator::Impl {
     }
     // Its recycling comes after the current job when that is its last: nothing may wait behind.
     if (options.worker_max_jobs > 0 && w.jobs_done + 2 > options.worker_max_jobs) return false;
+    return CurrentRunsShort(w, now) && RunsShort(type);
+  }
+  // The busy worker's current job is of a type that runs short and has not run longer than that.
+  bool CurrentRunsShort(const internal::Worker& w, absl::Time now) const {
     if (w.started_at == absl::InfiniteFuture() || now - w.started_at > options.dispatch_ahead_max_run) return false;
     auto current = jobs.find(w.job);
-    return current != jobs.end() && RunsShort(current->second.req.type) && RunsShort(type);
+    return current != jobs.end() && RunsShort(current->second.req.type);
   }
   // The busy worker to put a job of `type` behind: the one whose current job started first.
   internal::Worker* AheadWorkerFor(const std::string& type, absl::Time now) {
