@@ -189,7 +189,7 @@ void Agent::Shutdown(absl::Duration grace) {
 
 // ---------------------------------------------------------------- effects
 
-void Agent::Apply(coordinator::Effects effects, const pb::JobResult* result) {
+void Agent::Apply(coordinator::Effects effects, const ResultStamps* result) {
   // Every accepted job ends in exactly one completion: its uid's count goes down first, so a
   // lease granted in the same batch (after that job) sees the room the job leaves.
   if (config_.max_jobs_per_uid > 0) {
@@ -220,10 +220,10 @@ void Agent::Dispatch(const coordinator::Dispatch& d) {
     EndWorker(*conn);
     return;
   }
-  SendToWorker(*conn, EncodeAssignment(d, shm::MonotonicNanos()));
+  SendAssignment(*conn, d);
 }
 
-void Agent::Complete(const coordinator::Completion& c, const pb::JobResult* result) {
+void Agent::Complete(const coordinator::Completion& c, const ResultStamps* result) {
   // A session that ends with thousands of jobs cancels them all: one line each at debug, so
   // a client cannot buy megabytes of log by leaving.
   if (c.outcome == Outcome::kCancelled) {

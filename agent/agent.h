@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "agent/admin_views.h"
 #include "agent/agent_config.h"
+#include "agent/effect_encoding.h"
 #include "agent/channel_pump.h"
 #include "agent/health_service.h"
 #include "agent/housekeeping_thread.h"
@@ -33,6 +34,7 @@
 #include "proto/jobd.grpc.pb.h"
 #include "proto/lane_records.h"
 #include "proto/session_records.h"
+#include "proto/worker_records.h"
 #include "shm/agent_beacon.h"
 #include "shm/segment.h"
 #include "shm/unique_fd.h"
@@ -87,7 +89,7 @@ class Agent {
   absl::StatusOr<std::shared_ptr<WorkerConn>> OpenWorker(
       grpc::ServerReaderWriter<pb::AgentToWorker, pb::WorkerMessage>* stream, grpc::ServerContext* context,
       const pb::WorkerHello& hello);
-  void HandleResult(WorkerConn& worker, const pb::JobResult& result);
+  void HandleResult(WorkerConn& worker, const wire::ResultRecord& result);
   void CloseWorker(const std::shared_ptr<WorkerConn>& worker);
   // Ends a worker the agent cannot use or trust: through its stream's end while it has one,
   // else by SIGKILL (a detached worker), whose reaping closes it.
@@ -102,9 +104,9 @@ class Agent {
   absl::Status Init();
   // ---- effects (agent.cc). `result`: the worker message these effects answer (its stamps go
   // into the completion).
-  void Apply(coordinator::Effects effects, const pb::JobResult* result = nullptr);
+  void Apply(coordinator::Effects effects, const ResultStamps* result = nullptr);
   void Dispatch(const coordinator::Dispatch& dispatch);
-  void Complete(const coordinator::Completion& completion, const pb::JobResult* result);
+  void Complete(const coordinator::Completion& completion, const ResultStamps* result);
   void TellCancelled(const coordinator::CancelRunning& cancel);
   void Stop(const coordinator::KillWorker& kill);
   // After a coordinator event: wakes housekeeping if a timer is now due before it planned to look.
@@ -116,6 +118,11 @@ class Agent {
   // As a record when the session reads them, else as a message.
   void SendCompletion(SessionConn& session, const wire::CompletionRecord& completion);
   void SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message);
+  // As a record when the worker reads them, else as a message.
+  void SendAssignment(WorkerConn& worker, const coordinator::Dispatch& dispatch);
+  // `send` (AgentChannel&) -> bool pushes down the worker's channel.
+  template <typename Send>
+  void SendToWorkerWith(WorkerConn& worker, Send send);
   // A segment, its wake eventfd and a one-time token for the side socket; fills `grant`.
   absl::Status NewSegment(const std::string& name, const shm::SegmentShape& shape, bool worker, uint32_t id,
                           std::shared_ptr<shm::Segment>* segment, shm::UniqueFd* wake, pb::SegmentGrant* grant);

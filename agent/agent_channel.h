@@ -17,6 +17,7 @@
 #include "google/protobuf/message_lite.h"
 #include "proto/ring_messages.h"
 #include "proto/session_records.h"
+#include "proto/worker_records.h"
 #include "shm/channel_file.h"
 #include "spdlog/spdlog.h"
 
@@ -45,6 +46,12 @@ class AgentChannel {
   bool Send(const wire::CompletionRecord& record) {
     return SendWith(wire::CompletionRecordBytes(record, slot_.down.max_message()),
                     [&](std::span<std::byte> out) { wire::EncodeCompletionRecord(record, out); });
+  }
+  // A job for a worker (proto/worker_records.h), its type and context encoded from the caller's.
+  template <typename Context>
+  bool Send(const wire::AssignmentRecord& record, absl::string_view type, const Context& context) {
+    return SendWith(wire::AssignmentRecordBytes(type, context),
+                    [&](std::span<std::byte> out) { wire::EncodeAssignmentRecord(record, type, context, out); });
   }
 
   // The pump: pushes what waits. False when the peer must be cut off (stalled past the bound).

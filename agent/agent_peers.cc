@@ -269,6 +269,7 @@ absl::StatusOr<std::shared_ptr<WorkerConn>> Agent::OpenWorker(
                                                  BacklogLimits{config_.peer_backlog_bytes, config_.peer_stall});
   conn->types.assign(hello.types().begin(), hello.types().end());
   conn->lanes = hello.lanes();
+  conn->job_records = hello.job_records();
   peers_.AddWorker(conn);
   w->set_owner_id(conn->id);
   w->set_worker_index(conn->slot);
@@ -279,20 +280,20 @@ absl::StatusOr<std::shared_ptr<WorkerConn>> Agent::OpenWorker(
   return conn;
 }
 
-void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
+void Agent::HandleResult(WorkerConn& worker, const wire::ResultRecord& r) {
   const int64_t received_ns = shm::MonotonicNanos();
-  const shm::Handle response = shm::Handle::FromBits(r.response().handle());
-  const absl::Status failed = r.code() != 0 ? wire::FailureFromWire(r.code(), Quoted(r.message(), 4096))
-                                             : absl::OkStatus();
+  const shm::Handle response = shm::Handle::FromBits(r.response.handle);
+  const absl::Status failed = r.code != 0 ? wire::FailureFromWire(r.code, Quoted(r.message, 4096))
+                                           : absl::OkStatus();
   absl::StatusOr<coordinator::Effects> effects;
   bool violation = false;
   coord_.With([&](coordinator::Coordinator& coord) {
-    if (r.early()) {
-      effects = coord.EarlyResponse(worker.id, r.job_id(), {response, r.response().size()});
+    if (r.early) {
+      effects = coord.EarlyResponse(worker.id, r.job_id, {response, r.response.size});
     } else if (!failed.ok()) {
-      effects = coord.JobFinished(worker.id, r.job_id(), failed);
+      effects = coord.JobFinished(worker.id, r.job_id, failed);
     } else {
-      effects = coord.JobFinished(worker.id, r.job_id(), coordinator::SlabRef{response, r.response().size()});
+      effects = coord.JobFinished(worker.id, r.job_id, coordinator::SlabRef{response, r.response.size});
     }
     violation = !effects.ok();
     if (violation) {
@@ -300,7 +301,7 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
       // slab or a job it was never given is broken or hostile: its job ends now with the
       // violation named, and the worker is replaced.
       const absl::Status why = absl::InternalError(
-          absl::StrCat("worker ", worker.slot, " (pid ", worker.pid, ") sent a bad result for job ", r.job_id(), ": ",
+          absl::StrCat("worker ", worker.slot, " (pid ", worker.pid, ") sent a bad result for job ", r.job_id, ": ",
                        effects.status().message(), "; the worker is replaced"));
       effects = coord.WorkerGone(worker.id, why);
       spdlog::error("{}", std::string(why.message()));
@@ -309,12 +310,9 @@ void Agent::HandleResult(WorkerConn& worker, const pb::JobResult& r) {
   });
   // A failed attempt may be retried after a backoff, a worker killed later, or a lease taken
   // back when idle: all are timers.
-  if (violation || r.code() != 0 || !effects->kills.empty() || !effects->grants.empty()) NoteTimers();
-  pb::JobResult stamped;
-  stamped.set_job_id(r.job_id());
-  *stamped.mutable_stamps() = r.stamps();
-  stamped.mutable_stamps()->set_agent_result_ns(received_ns);
-  Apply(std::move(*effects), &stamped);
+  if (violation || r.code != 0 || !effects->kills.empty() || !effects->grants.empty()) NoteTimers();
+  const ResultStamps stamps{.job_id = r.job_id, .stamps = r.stamps, .agent_result_ns = received_ns};
+  Apply(std::move(*effects), &stamps);
 }
 
 void Agent::CloseWorker(const std::shared_ptr<WorkerConn>& worker) {
@@ -383,9 +381,10 @@ void Agent::SendCompletion(SessionConn& session, const wire::CompletionRecord& c
   SendToSessionWith(session, [&] { return session.channel->Send(completion); }, [this] { WakePump(); });
 }
 
-void Agent::SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message) {
+template <typename Send>
+void Agent::SendToWorkerWith(WorkerConn& worker, Send send) {
   if (worker.closed.load(std::memory_order_relaxed) || worker.channel == nullptr) return;
-  if (worker.channel->Send(message)) {
+  if (send(*worker.channel)) {
     if (worker.channel->backlogged()) WakePump();
     if (worker.leased_to.load(std::memory_order_relaxed) != 0) {
       // A leased worker sleeps on its lane's doorbell, not its channel's.
@@ -397,6 +396,17 @@ void Agent::SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message) {
   spdlog::warn("worker {} (pid {}) cut off: {}", worker.slot, worker.pid, worker.channel->why());
   worker.stream.Abort();
   (void)supervisor_->StopOwner(worker.id, ExitReason::kCrash, SIGKILL);
+}
+
+void Agent::SendToWorker(WorkerConn& worker, const pb::AgentToWorker& message) {
+  SendToWorkerWith(worker, [&](AgentChannel& channel) { return channel.Send(message); });
+}
+
+void Agent::SendAssignment(WorkerConn& worker, const coordinator::Dispatch& d) {
+  if (!worker.job_records) return SendToWorker(worker, EncodeAssignment(d, shm::MonotonicNanos()));
+  SendToWorkerWith(worker, [&](AgentChannel& channel) {
+    return channel.Send(AssignmentOf(d, shm::MonotonicNanos()), d.type, d.context);
+  });
 }
 
 }  // namespace jobd::agent

@@ -67,15 +67,22 @@ absl::StatusOr<bool> PopSessionRecord(shm::MessageRing ring, SessionRecord& r, s
   return popped;
 }
 
-// What a worker sends up its ring: a protobuf message, or a lane job's report.
+// What a worker sends up its ring: a job's end as a record, a lane job's report, or a protobuf
+// message (a job's end from a worker that writes no records, or anything else).
 struct WorkerRecord {
   pb::WorkerMessage msg;
+  wire::ResultRecord result;
   wire::LaneReport report;
-  bool is_report = false;
+  wire::WorkerUp kind = wire::WorkerUp::kMessage;
 };
 
 absl::StatusOr<bool> PopWorkerRecord(shm::MessageRing ring, WorkerRecord& r, std::string& scratch) {
-  return wire::PopMessageOrLaneReport(ring, r.msg, r.report, &r.is_report, &scratch, kMalformed);
+  absl::StatusOr<bool> popped = wire::PopWorkerUp(ring, r.msg, r.result, r.report, &r.kind, &scratch, kMalformed);
+  if (popped.ok() && *popped && r.kind == wire::WorkerUp::kMessage && r.msg.has_result()) {
+    r.result = ResultOfMessage(r.msg.result());
+    r.kind = wire::WorkerUp::kResult;
+  }
+  return popped;
 }
 
 }  // namespace
@@ -105,12 +112,9 @@ bool Agent::DrainWorker(WorkerConn& worker) {
   // Not reused: ending a worker drains what it left, from inside a record's handling.
   WorkerRecord record;
   return DrainChannel(worker, "worker", record, PopWorkerRecord, [&](const WorkerRecord& r) {
-    if (r.is_report) return HandleLaneReport(worker, r.report);
-    switch (r.msg.msg_case()) {
-      case pb::WorkerMessage::kResult: HandleResult(worker, r.msg.result()); break;
-      case pb::WorkerMessage::kLeaseReleased: HandleLeaseReleased(worker, r.msg.lease_released()); break;
-      default: break;
-    }
+    if (r.kind == wire::WorkerUp::kResult) return HandleResult(worker, r.result);
+    if (r.kind == wire::WorkerUp::kLaneReport) return HandleLaneReport(worker, r.report);
+    if (r.msg.has_lease_released()) HandleLeaseReleased(worker, r.msg.lease_released());
   }, [&] { EndWorker(worker); });
 }
 
@@ -121,10 +125,10 @@ void Agent::DrainClosedWorker(WorkerConn& worker) {
   while (DrainChannel(
       worker, "worker", record, PopWorkerRecord,
       [&](const WorkerRecord& r) {
-        if (r.is_report) {
+        if (r.kind == wire::WorkerUp::kResult) {
+          HandleResult(worker, r.result);
+        } else if (r.kind == wire::WorkerUp::kLaneReport) {
           HandleLaneReport(worker, r.report);
-        } else if (r.msg.has_result()) {
-          HandleResult(worker, r.msg.result());
         }
       },
       [&] { EndWorker(worker); }, /*even_closed=*/true)) {

@@ -28,29 +28,58 @@ Outcome OutcomeOfLaneReport(v1::Outcome reported) {
   return reported == v1::OUTCOME_OK ? Outcome::kOk : Outcome::kHandlerError;
 }
 
+wire::AssignmentRecord AssignmentOf(const coordinator::Dispatch& d, int64_t dispatched_ns) {
+  wire::AssignmentRecord a;
+  a.job_id = d.id;
+  a.segment = coordinator::SessionOf(d.id);
+  a.attempt = d.attempt;
+  a.request = {d.request.handle.bits(), d.request.size};
+  if (d.shared.present()) a.shared = {d.shared.handle.bits(), d.shared.size};
+  a.deadline_unix_us = absl::ToUnixMicros(d.deadline);
+  a.stamps = wire::JobStamps{.client_sent_ns = d.trace.client_sent_ns,
+                             .agent_received_ns = d.trace.agent_received_ns,
+                             .agent_dispatched_ns = dispatched_ns};
+  return a;
+}
+
 v1::AgentToWorker EncodeAssignment(const coordinator::Dispatch& d, int64_t dispatched_ns) {
+  const wire::AssignmentRecord r = AssignmentOf(d, dispatched_ns);
   v1::AgentToWorker msg;
   v1::Assignment* a = msg.mutable_assignment();
-  a->set_job_id(d.id);
-  a->set_segment(coordinator::SessionOf(d.id));
+  a->set_job_id(r.job_id);
+  a->set_segment(r.segment);
   a->set_type(d.type);
-  a->mutable_request()->set_handle(d.request.handle.bits());
-  a->mutable_request()->set_size(d.request.size);
+  a->mutable_request()->set_handle(r.request.handle);
+  a->mutable_request()->set_size(r.request.size);
   if (d.shared.present()) {
-    a->mutable_shared()->set_handle(d.shared.handle.bits());
-    a->mutable_shared()->set_size(d.shared.size);
+    a->mutable_shared()->set_handle(r.shared.handle);
+    a->mutable_shared()->set_size(r.shared.size);
   }
-  a->set_deadline_unix_us(absl::ToUnixMicros(d.deadline));
+  a->set_deadline_unix_us(r.deadline_unix_us);
   a->mutable_context()->insert(d.context.begin(), d.context.end());
-  a->set_attempt(d.attempt);
+  a->set_attempt(r.attempt);
   v1::Stamps* stamps = a->mutable_stamps();
-  stamps->set_client_sent_ns(d.trace.client_sent_ns);
-  stamps->set_agent_received_ns(d.trace.agent_received_ns);
-  stamps->set_agent_dispatched_ns(dispatched_ns);
+  stamps->set_client_sent_ns(r.stamps.client_sent_ns);
+  stamps->set_agent_received_ns(r.stamps.agent_received_ns);
+  stamps->set_agent_dispatched_ns(r.stamps.agent_dispatched_ns);
   return msg;
 }
 
-wire::CompletionRecord CompletionOf(const coordinator::Completion& c, const v1::JobResult* result, int64_t sent_ns) {
+wire::ResultRecord ResultOfMessage(const v1::JobResult& m) {
+  const v1::Stamps& st = m.stamps();
+  return wire::ResultRecord{.job_id = m.job_id(),
+                            .code = m.code(),
+                            .early = m.early(),
+                            .response = {m.response().handle(), m.response().size()},
+                            .stamps = {.client_sent_ns = st.client_sent_ns(),
+                                       .agent_received_ns = st.agent_received_ns(),
+                                       .agent_dispatched_ns = st.agent_dispatched_ns(),
+                                       .worker_received_ns = st.worker_received_ns(),
+                                       .worker_done_ns = st.worker_done_ns()},
+                            .message = m.message()};
+}
+
+wire::CompletionRecord CompletionOf(const coordinator::Completion& c, const ResultStamps* result, int64_t sent_ns) {
   wire::CompletionRecord r = c.outcome == Outcome::kOk
                                  ? wire::CompletionRecord{.seq = static_cast<uint32_t>(c.id), .outcome = v1::OUTCOME_OK}
                                  : FailedCompletionOf(static_cast<uint32_t>(c.id), OutcomeToProto(c.outcome), c.status);
@@ -58,14 +87,14 @@ wire::CompletionRecord CompletionOf(const coordinator::Completion& c, const v1::
   r.queue_wait_us = static_cast<uint64_t>(absl::ToInt64Microseconds(c.queue_wait));
   r.run_us = static_cast<uint64_t>(absl::ToInt64Microseconds(c.run_time));
   r.attempts = c.attempts;
-  if (result != nullptr && result->job_id() == c.id) {
-    const v1::Stamps& st = result->stamps();
-    r.client_sent_ns = st.client_sent_ns();
-    r.agent_received_ns = st.agent_received_ns();
-    r.agent_dispatched_ns = st.agent_dispatched_ns();
-    r.worker_received_ns = st.worker_received_ns();
-    r.worker_done_ns = st.worker_done_ns();
-    r.agent_result_ns = st.agent_result_ns();
+  if (result != nullptr && result->job_id == c.id) {
+    const wire::JobStamps& st = result->stamps;
+    r.client_sent_ns = st.client_sent_ns;
+    r.agent_received_ns = st.agent_received_ns;
+    r.agent_dispatched_ns = st.agent_dispatched_ns;
+    r.worker_received_ns = st.worker_received_ns;
+    r.worker_done_ns = st.worker_done_ns;
+    r.agent_result_ns = result->agent_result_ns;
     r.agent_sent_ns = sent_ns;
   }
   return r;

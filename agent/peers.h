@@ -62,6 +62,7 @@ struct WorkerConn {
   shm::UniqueFd side ABSL_GUARDED_BY(side_mu);
   absl::flat_hash_set<coordinator::SessionId> segments ABSL_GUARDED_BY(side_mu);
   bool lanes = false;  // its hello says it serves leases
+  bool job_records = false;  // its hello says it reads AssignmentRecords
   // One consumer of the up ring at a time: the pump, or the stream's end reading what is left.
   absl::Mutex drain_mu;
   // Its lease, when it serves a session's lane (agent_leases.cc). `leased_to` is also read

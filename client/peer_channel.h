@@ -97,6 +97,11 @@ class PeerChannel {
     return Pushed(wire::PushSubmitRecord(slot_.up, fixed, type, context), /*wake_agent=*/true);
   }
 
+  // A worker's end of a job (proto/worker_records.h), up the same ring.
+  absl::StatusOr<bool> TrySendResult(const wire::ResultRecord& result) {
+    return Pushed(wire::PushResultRecord(slot_.up, result), /*wake_agent=*/true);
+  }
+
   // One receiver at a time. False when nothing is waiting; an error when the ring is corrupt
   // or the message malformed.
   absl::StatusOr<bool> TryReceive(google::protobuf::MessageLite& out) {
@@ -106,6 +111,13 @@ class PeerChannel {
   absl::StatusOr<bool> TryReceiveOrCompletion(google::protobuf::MessageLite& out, wire::CompletionRecord& record,
                                               bool* is_record) {
     return wire::PopMessageOrCompletion(slot_.down, out, record, is_record, nullptr,
+                                        "a malformed message from the agent");
+  }
+
+  // A worker's channel: an AgentToWorker, or an AssignmentRecord (`*is_record`).
+  absl::StatusOr<bool> TryReceiveOrAssignment(google::protobuf::MessageLite& out, wire::AssignmentRecord& record,
+                                              bool* is_record) {
+    return wire::PopMessageOrAssignment(slot_.down, out, record, is_record, nullptr,
                                         "a malformed message from the agent");
   }
 

@@ -150,6 +150,7 @@ absl::Status Worker::Run(WorkerOptions options) {
     hello.mutable_hello()->set_token(token);
     hello.mutable_hello()->set_pid(getpid());
     hello.mutable_hello()->set_lanes(true);
+    hello.mutable_hello()->set_job_records(true);
     for (const auto& [type, handler] : handlers_) hello.mutable_hello()->add_types(type);
     pb::AgentToWorker in;
     if (!stream->Write(hello) || !stream->Read(&in) || !in.has_welcome()) {
@@ -189,17 +190,20 @@ absl::Status Worker::Run(WorkerOptions options) {
 
   absl::Mutex write_mu;
   // A full ring means the agent is behind by a few hundred messages; it catches up quickly.
-  auto write = [&](const pb::WorkerMessage& m) {
+  // `try_send` () -> StatusOr<bool> pushes one message or record up the ring.
+  auto write_with = [&](auto try_send) ABSL_ATTRIBUTE_HOT {
     absl::MutexLock lock(&write_mu);
     absl::Time give_up = absl::InfiniteFuture();  // read the clock only once the ring is full
     for (;;) {
-      absl::StatusOr<bool> sent = ring->TrySend(m);
+      absl::StatusOr<bool> sent = try_send();
       if (sent.ok() && *sent) return true;
       if (give_up == absl::InfiniteFuture()) give_up = absl::Now() + absl::Seconds(10);
       if (!sent.ok() || absl::Now() > give_up || inbox.signal.load()) return false;
       absl::SleepFor(absl::Microseconds(20));
     }
   };
+  auto write = [&](const pb::WorkerMessage& m) { return write_with([&] { return ring->TrySend(m); }); };
+  auto write_result = [&](const wire::ResultRecord& r) { return write_with([&] { return ring->TrySendResult(r); }); };
   // The lease this worker serves, when it has one: the session's lane is a second source of
   // jobs, and while leased the worker sleeps on the lane's doorbell (the agent rings it too).
   struct Lease {
@@ -248,7 +252,7 @@ absl::Status Worker::Run(WorkerOptions options) {
   // One job: from the agent (`a`) or from the lane (`lane_job`, its id already made).
   struct Next {
     bool from_lane = false;
-    pb::Assignment a;
+    wire::AssignmentRecord a;
     wire::LaneJob lane_job;
   };
   // Kept between jobs: a message built and destroyed on every wake-up costs its cold code.
@@ -256,8 +260,16 @@ absl::Status Worker::Run(WorkerOptions options) {
   // The next job; false when the agent is gone.
   auto next = [&](Next& job) ABSL_ATTRIBUTE_HOT -> absl::StatusOr<bool> {
     for (;;) {
-      absl::StatusOr<bool> got = ring->TryReceive(m);
+      bool is_assignment = false;
+      absl::StatusOr<bool> got = ring->TryReceiveOrAssignment(m, job.a, &is_assignment);
       if (!got.ok()) return got.status();
+      if (*got && is_assignment) {
+        job.from_lane = false;
+        absl::MutexLock lock(&inbox.mu);
+        inbox.running = job.a.job_id;
+        inbox.cancelled.store(!inbox.cancelled_early.empty() && inbox.cancelled_early.erase(job.a.job_id) > 0);
+        return true;
+      }
       if (*got) {
         if (m.has_forget()) {
           absl::MutexLock lock(&inbox.mu);
@@ -290,13 +302,9 @@ absl::Status Worker::Run(WorkerOptions options) {
           }
           continue;
         }
-        if (!m.has_assignment()) continue;
-        job.from_lane = false;
-        job.a = std::move(*m.mutable_assignment());
-        absl::MutexLock lock(&inbox.mu);
-        inbox.running = job.a.job_id();
-        inbox.cancelled.store(!inbox.cancelled_early.empty() && inbox.cancelled_early.erase(job.a.job_id()) > 0);
-        return true;
+        // Its hello asked for AssignmentRecords: a job as a message is a broken protocol.
+        if (m.has_assignment()) return absl::DataLossError("an Assignment message where a record was asked for");
+        continue;
       }
       if (lease.has_value()) {
         // The client may rewrite the bytes meanwhile: the decoder copies each length once.
@@ -488,30 +496,25 @@ absl::Status Worker::Run(WorkerOptions options) {
       serving = serve_lane(job.lane_job, received_ns);
       continue;
     }
-    const pb::Assignment& a = job.a;
-    pb::WorkerMessage out;
-    pb::JobResult* result = out.mutable_result();
-    result->set_job_id(a.job_id());
+    const wire::AssignmentRecord& a = job.a;
+    wire::ResultRecord result;
+    result.job_id = a.job_id;
 
-    std::shared_ptr<shm::Segment> segment = segment_of(a.segment());
+    std::shared_ptr<shm::Segment> segment = segment_of(a.segment);
     shm::Arena* arena = segment != nullptr ? segment->arena() : nullptr;
     JobContext ctx;
     ctx.arena_ = arena;
     ctx.owner_ = owner;
-    ctx.job_id_ = a.job_id();
-    ctx.type_ = a.type();
-    ctx.attempt_ = a.attempt();
-    ctx.deadline_ = absl::FromUnixMicros(a.deadline_unix_us());
-    ctx.context_.insert(a.context().begin(), a.context().end());
+    ctx.job_id_ = a.job_id;
+    ctx.type_ = a.type;
+    ctx.attempt_ = a.attempt;
+    ctx.deadline_ = absl::FromUnixMicros(a.deadline_unix_us);
+    ctx.context_.insert(a.context.begin(), a.context.end());
     ctx.cancelled_ = &inbox.cancelled;
     ctx.env_ = &env_;
-    ctx.send_early_ = [&, id = a.job_id()](shm::Handle h, uint64_t size) -> absl::Status {
-      pb::WorkerMessage early;
-      early.mutable_result()->set_job_id(id);
-      early.mutable_result()->set_early(true);
-      early.mutable_result()->mutable_response()->set_handle(h.bits());
-      early.mutable_result()->mutable_response()->set_size(size);
-      if (!write(early)) return absl::UnavailableError("connection to jobd lost");
+    ctx.send_early_ = [&, id = a.job_id](shm::Handle h, uint64_t size) -> absl::Status {
+      const wire::ResultRecord early{.job_id = id, .early = true, .response = {h.bits(), size}};
+      if (!write_result(early)) return absl::UnavailableError("connection to jobd lost");
       return absl::OkStatus();
     };
 
@@ -521,27 +524,29 @@ absl::Status Worker::Run(WorkerOptions options) {
       // session ended): the agent has answered it already and only waits for this to let its
       // slabs go. The deadline itself is the agent's to judge: a worker's own reading of the
       // clock would race the agent's and could turn a deadline into a handler error.
-      status = absl::CancelledError(absl::StrCat("job ", a.job_id(), " was withdrawn before it started; skipped"));
+      status = absl::CancelledError(absl::StrCat("job ", a.job_id, " was withdrawn before it started; skipped"));
     } else if (arena == nullptr) {
       status = absl::FailedPreconditionError(
-          absl::StrCat("the shared memory of session ", a.segment(), " never reached this worker"));
+          absl::StrCat("the shared memory of session ", a.segment, " never reached this worker"));
     }
-    run(ctx, arena, {a.request().handle(), a.request().size()}, {a.shared().handle(), a.shared().size()}, status);
+    run(ctx, arena, a.request, a.shared, status);
     if (status.ok() && ctx.committed_ && !ctx.response_.is_null()) {
-      result->mutable_response()->set_handle(ctx.response_.bits());
-      result->mutable_response()->set_size(ctx.response_size_);
+      result.response = {ctx.response_.bits(), ctx.response_size_};
     } else {
       if (!ctx.response_.is_null()) (void)arena->Free(ctx.response_, owner);
-      wire::SetFailure(*result, status);
+      if (!status.ok()) {
+        result.code = wire::CodeOnWire(status);
+        result.message = std::string(status.message());
+      }
     }
     {
       absl::MutexLock lock(&inbox.mu);
       inbox.running = 0;
     }
-    *result->mutable_stamps() = a.stamps();
-    result->mutable_stamps()->set_worker_received_ns(received_ns);
-    result->mutable_stamps()->set_worker_done_ns(shm::MonotonicNanos());
-    serving = write(out);
+    result.stamps = a.stamps;
+    result.stamps.worker_received_ns = received_ns;
+    result.stamps.worker_done_ns = shm::MonotonicNanos();
+    serving = write_result(result);
   }
   stop_readers();
   return absl::OkStatus();

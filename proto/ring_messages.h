@@ -16,6 +16,7 @@
 #include "google/protobuf/message_lite.h"
 #include "proto/lane_records.h"
 #include "proto/session_records.h"
+#include "proto/worker_records.h"
 #include "shm/message_ring.h"
 
 namespace jobd::wire {
@@ -90,11 +91,44 @@ absl::StatusOr<bool> PopMessageOrRecord(shm::MessageRing ring, google::protobuf:
       what);
 }
 
-// A worker's up ring: a LaneReport or a protobuf message.
-inline absl::StatusOr<bool> PopMessageOrLaneReport(shm::MessageRing ring, google::protobuf::MessageLite& out,
-                                                   LaneReport& report, bool* is_report, std::string* scratch,
-                                                   absl::string_view what) {
-  return PopMessageOrRecord(ring, out, report, is_report, scratch, what, IsLaneReport, DecodeLaneReport);
+// What a pop from a worker's up ring gave.
+enum class WorkerUp { kMessage, kResult, kLaneReport };
+
+// A worker's up ring (proto/worker_records.h, proto/lane_records.h): a ResultRecord, a
+// LaneReport or a protobuf WorkerMessage (`scratch` as in ParseMessage); `*kind` says which.
+inline absl::StatusOr<bool> PopWorkerUp(shm::MessageRing ring, google::protobuf::MessageLite& out,
+                                        ResultRecord& result, LaneReport& report, WorkerUp* kind,
+                                        std::string* scratch, absl::string_view what) {
+  return PopDecoded(
+      ring,
+      [&](std::span<const std::byte> bytes) {
+        if (IsResultRecord(bytes)) {
+          *kind = WorkerUp::kResult;
+          return DecodeResultRecord(bytes, result);
+        }
+        if (IsLaneReport(bytes)) {
+          *kind = WorkerUp::kLaneReport;
+          return DecodeLaneReport(bytes, report);
+        }
+        *kind = WorkerUp::kMessage;
+        return ParseMessage(bytes, out, scratch);
+      },
+      what);
+}
+
+// Up a worker's own ring; a message longer than the ring takes is cut. False when the ring has
+// no room now.
+inline absl::StatusOr<bool> PushResultRecord(shm::MessageRing ring, const ResultRecord& result) {
+  return ring.TryPushWith(ResultRecordBytes(result, ring.max_message()),
+                          [&](std::span<std::byte> out) { EncodeResultRecord(result, out); });
+}
+
+// Down a worker's own ring: an AssignmentRecord or an AgentToWorker.
+inline absl::StatusOr<bool> PopMessageOrAssignment(shm::MessageRing ring, google::protobuf::MessageLite& out,
+                                                   AssignmentRecord& assignment, bool* is_record,
+                                                   std::string* scratch, absl::string_view what) {
+  return PopMessageOrRecord(ring, out, assignment, is_record, scratch, what, IsAssignmentRecord,
+                            DecodeAssignmentRecord);
 }
 
 // A session's channel (proto/session_records.h). Up: a SubmitRecord or a ClientMessage.

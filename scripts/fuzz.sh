@@ -17,9 +17,9 @@ echo "fuzz: building the fuzz targets in build-fuzz"
 # A unity build with line tables only: a cold build is most of this stage's time.
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_UNITY_BUILD=ON \
   -DJOBD_FUZZ=ON -DJOBD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target arena_attach_fuzz arena_ops_fuzz messages_fuzz segment_fuzz lane_records_fuzz session_records_fuzz
+cmake --build build-fuzz -j"$(nproc)" --target arena_attach_fuzz arena_ops_fuzz messages_fuzz segment_fuzz lane_records_fuzz session_records_fuzz worker_records_fuzz
 status=0
-for target in arena_attach_fuzz arena_ops_fuzz messages_fuzz segment_fuzz lane_records_fuzz session_records_fuzz; do
+for target in arena_attach_fuzz arena_ops_fuzz messages_fuzz segment_fuzz lane_records_fuzz session_records_fuzz worker_records_fuzz; do
   mkdir -p "build-fuzz/corpus/$target"
   echo "fuzz $target: running for ${SECONDS_PER_TARGET}s"
   if ./build-fuzz/bin/$target -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \

@@ -48,6 +48,48 @@ TEST(EffectEncodingTest, AnAssignmentCarriesEveryFieldOfTheDispatch) {
   EXPECT_EQ(a.stamps().client_sent_ns(), 11);
   EXPECT_EQ(a.stamps().agent_received_ns(), 22);
   EXPECT_EQ(a.stamps().agent_dispatched_ns(), 33);
+  // The record says the same, but for the type and context, which it encodes from the dispatch's.
+  const wire::AssignmentRecord r = AssignmentOf(d, 33);
+  EXPECT_EQ(r.job_id, d.id);
+  EXPECT_EQ(r.segment, 5u);
+  EXPECT_EQ(r.request.handle, 0x1234u);
+  EXPECT_EQ(r.request.size, 100u);
+  EXPECT_EQ(r.shared.handle, 0x5678u);
+  EXPECT_EQ(r.shared.size, 7u);
+  EXPECT_EQ(r.deadline_unix_us, 1'700'000'000'123'456);
+  EXPECT_EQ(r.attempt, 3u);
+  EXPECT_EQ(r.stamps.client_sent_ns, 11);
+  EXPECT_EQ(r.stamps.agent_received_ns, 22);
+  EXPECT_EQ(r.stamps.agent_dispatched_ns, 33);
+  EXPECT_EQ(r.stamps.worker_received_ns, 0);
+}
+
+TEST(EffectEncodingTest, AResultMessageReadsAsTheRecordWithTheSameFields) {
+  v1::JobResult m;
+  m.set_job_id(77);
+  m.set_code(9);
+  m.set_message("no luck");
+  m.set_early(true);
+  m.mutable_response()->set_handle(0x42);
+  m.mutable_response()->set_size(8);
+  v1::Stamps* st = m.mutable_stamps();
+  st->set_client_sent_ns(1);
+  st->set_agent_received_ns(2);
+  st->set_agent_dispatched_ns(3);
+  st->set_worker_received_ns(4);
+  st->set_worker_done_ns(5);
+  const wire::ResultRecord r = ResultOfMessage(m);
+  EXPECT_EQ(r.job_id, 77u);
+  EXPECT_EQ(r.code, 9);
+  EXPECT_EQ(r.message, "no luck");
+  EXPECT_TRUE(r.early);
+  EXPECT_EQ(r.response.handle, 0x42u);
+  EXPECT_EQ(r.response.size, 8u);
+  EXPECT_EQ(r.stamps.client_sent_ns, 1);
+  EXPECT_EQ(r.stamps.agent_received_ns, 2);
+  EXPECT_EQ(r.stamps.agent_dispatched_ns, 3);
+  EXPECT_EQ(r.stamps.worker_received_ns, 4);
+  EXPECT_EQ(r.stamps.worker_done_ns, 5);
 }
 
 TEST(EffectEncodingTest, AnAssignmentWithoutASharedPieceHasNone) {
@@ -55,6 +97,8 @@ TEST(EffectEncodingTest, AnAssignmentWithoutASharedPieceHasNone) {
   d.id = MakeJobId(5, 1);
   d.request = {shm::Handle::FromBits(0x1234), 1};
   EXPECT_FALSE(EncodeAssignment(d, 0).assignment().has_shared());
+  EXPECT_EQ(AssignmentOf(d, 0).shared.handle, 0u);
+  EXPECT_EQ(AssignmentOf(d, 0).shared.size, 0u);
 }
 
 TEST(EffectEncodingTest, ASuccessCarriesItsResponseAndTheStampsOfItsOwnResult) {
@@ -66,14 +110,13 @@ TEST(EffectEncodingTest, ASuccessCarriesItsResponseAndTheStampsOfItsOwnResult) {
   c.queue_wait = absl::Microseconds(10);
   c.run_time = absl::Microseconds(20);
   c.attempts = 2;
-  v1::JobResult result;
-  result.set_job_id(c.id);
-  result.mutable_stamps()->set_worker_done_ns(44);
+  ResultStamps result{.job_id = c.id, .stamps = {.worker_done_ns = 44}, .agent_result_ns = 50};
   const wire::CompletionRecord r = CompletionOf(c, &result, 55);
   EXPECT_EQ(r.seq, 42u);
   EXPECT_EQ(r.outcome, v1::OUTCOME_OK);
   EXPECT_EQ(r.response.handle, 0x99u);
   EXPECT_EQ(r.worker_done_ns, 44);
+  EXPECT_EQ(r.agent_result_ns, 50);
   EXPECT_EQ(r.agent_sent_ns, 55);
   // The message for a session that reads no records says the same.
   const v1::Completion pc = CompletionMessage(r).completion();
@@ -88,7 +131,7 @@ TEST(EffectEncodingTest, ASuccessCarriesItsResponseAndTheStampsOfItsOwnResult) {
   EXPECT_EQ(pc.stamps().worker_done_ns(), 44);
   EXPECT_EQ(pc.stamps().agent_sent_ns(), 55);
   // Another job's result lends nothing.
-  result.set_job_id(c.id + 1);
+  result.job_id = c.id + 1;
   EXPECT_EQ(CompletionOf(c, &result, 55).agent_sent_ns, 0);
   EXPECT_FALSE(CompletionMessage(CompletionOf(c, &result, 55)).completion().has_stamps());
 }

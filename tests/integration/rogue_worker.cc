@@ -13,7 +13,9 @@
 //                  among them) open for up to 60 s, writes the child's pid to PATH, and exits,
 //                  as a worker whose helper process inherited its descriptors would
 // With --detach it leaves its gRPC stream after the handshake, as jobd's own workers do (Detach
-// in jobd.proto); without it, it keeps the stream open as a worker of an older SDK would.
+// in jobd.proto); without it, it keeps the stream open as a worker of an older SDK would. With
+// --records it reads its jobs as AssignmentRecords and answers with ResultRecords
+// (proto/worker_records.h), as jobd's own workers do; without it, in protobuf.
 // It also takes leases (hello with lanes) and answers the jobs a session sends up its lane, again
 // by request text:
 //   lane-good         an honest echo, handed to the lease's answer owner first
@@ -51,7 +53,14 @@ namespace shm = jobd::shm;
 namespace wire = jobd::wire;
 
 int main(int argc, char** argv) {
-  const bool detach = argc > 1 && std::string(argv[1]) == "--detach";
+  bool detach = false;
+  bool records = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--detach") detach = true;
+    else if (flag == "--records") records = true;
+    else return 2;
+  }
   const char* token = std::getenv("JOBD_WORKER_TOKEN");
   const char* socket = std::getenv("JOBD_SOCKET");
   if (token == nullptr || socket == nullptr) return 2;
@@ -64,6 +73,7 @@ int main(int argc, char** argv) {
   hello.mutable_hello()->set_pid(getpid());
   hello.mutable_hello()->add_types("rogue");
   hello.mutable_hello()->set_lanes(true);
+  hello.mutable_hello()->set_job_records(records);
   v1::AgentToWorker in;
   if (!stream->Write(hello) || !stream->Read(&in) || !in.has_welcome()) return 3;
   const v1::WorkerWelcome w = in.welcome();
@@ -157,8 +167,11 @@ int main(int argc, char** argv) {
   };
   for (;;) {
     v1::AgentToWorker m;
-    absl::StatusOr<bool> got = ring.TryReceive(m);
+    wire::AssignmentRecord a;
+    bool is_record = false;
+    absl::StatusOr<bool> got = ring.TryReceiveOrAssignment(m, a, &is_record);
     if (!got.ok()) return 5;
+    if (*got && is_record != records && (is_record || m.has_assignment())) return 8;  // not what it asked for
     if (!*got) {
       if (lease.has_value()) {
         wire::LaneJob sub;
@@ -187,25 +200,26 @@ int main(int argc, char** argv) {
       if (lease.has_value() && lease->lane == m.lease_revoke().lane()) release();
       continue;
     }
-    if (!m.has_assignment()) continue;
-    const v1::Assignment& a = m.assignment();
-    shm::Segment* seg = segment(a.segment());
+    if (!is_record) {
+      if (!m.has_assignment()) continue;
+      const v1::Assignment& pa = m.assignment();
+      a.job_id = pa.job_id();
+      a.segment = pa.segment();
+      a.request = {pa.request().handle(), pa.request().size()};
+    }
+    shm::Segment* seg = segment(a.segment);
     if (seg == nullptr) return 6;
     shm::Arena& arena = *seg->arena();
-    const shm::Handle request = shm::Handle::FromBits(a.request().handle());
-    auto view = arena.Resolve(request, a.request().size());
+    const shm::Handle request = shm::Handle::FromBits(a.request.handle);
+    auto view = arena.Resolve(request, a.request.size);
     const std::string text = view.ok() ? std::string(reinterpret_cast<const char*>(view->data()), view->size()) : "";
-    v1::WorkerMessage out;
-    v1::JobResult* r = out.mutable_result();
-    r->set_job_id(a.job_id());
-    auto respond = [&](shm::Handle h, uint64_t size) {
-      r->mutable_response()->set_handle(h.bits());
-      r->mutable_response()->set_size(size);
-    };
+    wire::ResultRecord r;
+    r.job_id = a.job_id;
+    auto respond = [&](shm::Handle h, uint64_t size) { r.response = {h.bits(), size}; };
     if (text == "not-owned") {
-      respond(arena.Allocate(16, a.segment())->handle, 4);
+      respond(arena.Allocate(16, a.segment)->handle, 4);
     } else if (text == "other-job") {
-      respond(request, a.request().size());
+      respond(request, a.request.size);
     } else if (text == "too-big") {
       respond(arena.Allocate(16, me)->handle, 1 << 20);
     } else if (text == "bad-class") {
@@ -215,7 +229,7 @@ int main(int argc, char** argv) {
       (void)arena.Free(h, me);
       respond(h, 4);
     } else if (text == "unknown-job") {
-      r->set_job_id(a.job_id() + 12345);
+      r.job_id = a.job_id + 12345;
     } else if (text.starts_with("exit-keep-stream:")) {
       const pid_t child = fork();
       if (child == 0) {
@@ -243,7 +257,15 @@ int main(int argc, char** argv) {
       std::memcpy(slab->data.data(), text.data(), text.size());
       respond(slab->handle, text.size());
     }
-    (void)ring.TrySend(out);
+    if (records) {
+      (void)ring.TrySendResult(r);
+    } else {
+      v1::WorkerMessage out;
+      out.mutable_result()->set_job_id(r.job_id);
+      out.mutable_result()->mutable_response()->set_handle(r.response.handle);
+      out.mutable_result()->mutable_response()->set_size(r.response.size);
+      (void)ring.TrySend(out);
+    }
     ring.WakeAgent();
   }
 }

@@ -57,10 +57,14 @@ absl::StatusOr<LeasedSession> ConnectAndLease(const AgentProcess& agent) {
   return LeasedSession{std::move(*client), std::move(first)};
 }
 
-TEST(RogueWorkerTest, EachBadAnswerEndsItsJobWithTheViolationNamedAndTheWorkerIsReplaced) {
+// The same answers as protobuf messages (a worker of a hand-written SDK) and as ResultRecords
+// (this SDK's workers), which the agent checks alike.
+class RogueAnswersTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(RogueAnswersTest, EachBadAnswerEndsItsJobWithTheViolationNamedAndTheWorkerIsReplaced) {
   // Without leases every answer goes through the agent, which is what this test checks.
-  auto agent = AgentProcess::Start(
-      {.workers = 1, .worker_cmd = BinDir() + "/rogue_worker", .extra = {"--leases=false"}});
+  const std::string cmd = BinDir() + (GetParam() ? "/rogue_worker --records" : "/rogue_worker");
+  auto agent = AgentProcess::Start({.workers = 1, .worker_cmd = cmd, .extra = {"--leases=false"}});
   ASSERT_TRUE(agent.ok()) << agent.status();
   auto client = (*agent)->Connect();
   ASSERT_TRUE(client.ok()) << client.status();
@@ -92,6 +96,9 @@ TEST(RogueWorkerTest, EachBadAnswerEndsItsJobWithTheViolationNamedAndTheWorkerIs
   EXPECT_EQ((*agent)->WaitForSlabsInUse(0), 0u);
   EXPECT_THAT((*agent)->Log(), HasSubstr("the worker is replaced"));
 }
+
+INSTANTIATE_TEST_SUITE_P(AsMessagesAndAsRecords, RogueAnswersTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Records" : "Messages"; });
 
 // One rogue worker started as `worker_cmd` with leases off (every job goes through the agent),
 // a connected client, and the worker's stats once it is ready.

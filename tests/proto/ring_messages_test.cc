@@ -85,7 +85,7 @@ TEST_F(RingMessagesTest, LaneRecordsGoThroughARingAndAMalformedOneIsConsumedAsDa
   EXPECT_EQ(back.message.size(), ring_.max_message() - LaneAnswerBytes(LaneAnswer(), 1 << 20));
 }
 
-TEST_F(RingMessagesTest, AWorkersRingCarriesMessagesAndLaneReportsApart) {
+TEST_F(RingMessagesTest, AWorkersRingCarriesMessagesResultsAndLaneReportsApart) {
   v1::WorkerMessage released;
   released.mutable_lease_released()->set_session(4);
   ASSERT_TRUE(*PushMessage(ring_, released));
@@ -95,35 +95,83 @@ TEST_F(RingMessagesTest, AWorkersRingCarriesMessagesAndLaneReportsApart) {
   report.started = true;
   report.type = "echo";
   ASSERT_TRUE(*PushLaneReport(ring_, report));
+  ResultRecord result;
+  result.job_id = 77;
+  result.code = 9;
+  result.response = {0x42, 8};
+  result.stamps.worker_done_ns = 5;
+  result.message = "no luck";
+  ASSERT_TRUE(*PushResultRecord(ring_, result));
   ASSERT_TRUE(*PushMessage(ring_, v1::WorkerMessage()));  // an empty message: no bytes at all
 
   std::string scratch;
   v1::WorkerMessage msg;
   LaneReport got;
-  bool is_report = true;
-  ASSERT_TRUE(*PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "bad"));
-  EXPECT_FALSE(is_report);
+  ResultRecord got_result;
+  WorkerUp kind = WorkerUp::kResult;
+  ASSERT_TRUE(*PopWorkerUp(ring_, msg, got_result, got, &kind, &scratch, "bad"));
+  EXPECT_EQ(kind, WorkerUp::kMessage);
   EXPECT_EQ(msg.lease_released().session(), 4u);
-  ASSERT_TRUE(*PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "bad"));
-  EXPECT_TRUE(is_report);
+  ASSERT_TRUE(*PopWorkerUp(ring_, msg, got_result, got, &kind, &scratch, "bad"));
+  EXPECT_EQ(kind, WorkerUp::kLaneReport);
   EXPECT_EQ(got.job_id, 99u);
   EXPECT_EQ(got.type, "echo");
-  ASSERT_TRUE(*PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "bad"));
-  EXPECT_FALSE(is_report);
+  ASSERT_TRUE(*PopWorkerUp(ring_, msg, got_result, got, &kind, &scratch, "bad"));
+  EXPECT_EQ(kind, WorkerUp::kResult);
+  EXPECT_EQ(got_result.job_id, 77u);
+  EXPECT_EQ(got_result.code, 9);
+  EXPECT_EQ(got_result.response.handle, 0x42u);
+  EXPECT_EQ(got_result.stamps.worker_done_ns, 5);
+  EXPECT_EQ(got_result.message, "no luck");
+  ASSERT_TRUE(*PopWorkerUp(ring_, msg, got_result, got, &kind, &scratch, "bad"));
+  EXPECT_EQ(kind, WorkerUp::kMessage);
   EXPECT_EQ(msg.msg_case(), v1::WorkerMessage::MSG_NOT_SET);
-  EXPECT_FALSE(*PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "bad"));  // empty
+  EXPECT_FALSE(*PopWorkerUp(ring_, msg, got_result, got, &kind, &scratch, "bad"));  // empty
 
-  // A report's magic on bytes that are not one: consumed as DataLoss, not parsed as protobuf.
+  // A record's magic on bytes that are not one: consumed as DataLoss, not parsed as protobuf.
   std::vector<std::byte> cut(LaneReportBytes(report));
   EncodeLaneReport(report, cut);
   cut.pop_back();
   ASSERT_TRUE(*ring_.TryPush(cut));
-  absl::StatusOr<bool> popped = PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "a malformed record");
-  ASSERT_FALSE(popped.ok());
-  EXPECT_EQ(popped.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(popped.status().message(), "a malformed record");
-  EXPECT_TRUE(is_report);
-  EXPECT_FALSE(*PopMessageOrLaneReport(ring_, msg, got, &is_report, &scratch, "bad"));  // consumed
+  std::vector<std::byte> cut_result(ResultRecordBytes(result, 1 << 20));
+  EncodeResultRecord(result, cut_result);
+  cut_result.pop_back();
+  ASSERT_TRUE(*ring_.TryPush(cut_result));
+  for (WorkerUp want : {WorkerUp::kLaneReport, WorkerUp::kResult}) {
+    absl::StatusOr<bool> popped = PopWorkerUp(ring_, msg, got_result, got, &kind, &scratch, "a malformed record");
+    ASSERT_FALSE(popped.ok());
+    EXPECT_EQ(popped.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_EQ(popped.status().message(), "a malformed record");
+    EXPECT_EQ(kind, want);
+  }
+  EXPECT_FALSE(*PopWorkerUp(ring_, msg, got_result, got, &kind, &scratch, "bad"));  // consumed
+}
+
+TEST_F(RingMessagesTest, AWorkersDownRingCarriesMessagesAndAssignmentsApart) {
+  v1::AgentToWorker forget;
+  forget.mutable_forget()->set_segment(3);
+  ASSERT_TRUE(*PushMessage(ring_, forget));
+  AssignmentRecord a;
+  a.job_id = 12;
+  a.segment = 3;
+  const std::vector<std::pair<std::string, std::string>> context = {{"k", "v"}};
+  ASSERT_TRUE(*ring_.TryPushWith(AssignmentRecordBytes("echo", context), [&](std::span<std::byte> out) {
+    EncodeAssignmentRecord(a, "echo", context, out);
+  }));
+
+  std::string scratch;
+  v1::AgentToWorker msg;
+  AssignmentRecord got;
+  bool is_record = true;
+  ASSERT_TRUE(*PopMessageOrAssignment(ring_, msg, got, &is_record, &scratch, "bad"));
+  EXPECT_FALSE(is_record);
+  EXPECT_EQ(msg.forget().segment(), 3u);
+  ASSERT_TRUE(*PopMessageOrAssignment(ring_, msg, got, &is_record, &scratch, "bad"));
+  EXPECT_TRUE(is_record);
+  EXPECT_EQ(got.job_id, 12u);
+  EXPECT_EQ(got.type, "echo");
+  EXPECT_EQ(got.context, context);
+  EXPECT_FALSE(*PopMessageOrAssignment(ring_, msg, got, &is_record, &scratch, "bad"));  // empty
 }
 
 }  // namespace
