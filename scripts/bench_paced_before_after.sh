@@ -12,6 +12,15 @@
 # scripts/bench_paced_before_after.sh /tmp/old/build/bin build/bin 5
 set -euo pipefail
 before=$1; after=$2; n=${3:-5}; shift $(( $# >= 3 ? 3 : $# ))
+# bench_suite starts the jobd and workers of the build tree it was compiled in, not those beside
+# it: a bin/ copied elsewhere would run the other build's agent. Each side must be a build tree.
+for dir in "$before" "$after"; do
+  if [ ! -f "$dir/../CMakeCache.txt" ]; then
+    echo "$dir is not the bin/ of a build tree (no ../CMakeCache.txt): its bench_suite would run" \
+         "the jobd of the tree it was built in; build the other side in a git worktree" >&2
+    exit 2
+  fi
+done
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for i in $(seq 1 "$n"); do
