@@ -62,6 +62,7 @@ void Agent::GrantLease(const coordinator::GrantLease& grant) {
     worker->lane.segment = segment;
   }
   worker->leased_to.store(grant.session);
+  worker->reports_only.store(true);
   g->set_session(grant.session);
   g->set_lane(lane);
   g->set_default_timeout_ms(static_cast<uint64_t>(absl::ToInt64Milliseconds(config_.default_timeout)));
@@ -93,6 +94,7 @@ void Agent::RevokeLease(const coordinator::RevokeLease& revoke) {
     absl::MutexLock lock(&worker->lane_mu);
     msg.mutable_lease_revoke()->set_lane(worker->lane.id);
   }
+  worker->reports_only.store(false);  // its LeaseReleased is awaited now
   SendToWorker(*worker, msg);  // rings the lane's doorbell, where a leased worker sleeps
 }
 
@@ -131,6 +133,7 @@ void Agent::HandleLaneReport(WorkerConn& worker, const wire::LaneReport& r) {
 }
 
 void Agent::HandleLeaseReleased(WorkerConn& worker, const pb::LeaseReleased& released) {
+  worker.reports_only.store(false);
   const coordinator::SessionId session = worker.leased_to.exchange(0);
   if (session == 0) return;
   uint32_t lane;
@@ -156,6 +159,7 @@ void Agent::HandleLeaseReleased(WorkerConn& worker, const pb::LeaseReleased& rel
 }
 
 void Agent::EndLeaseOfLostWorker(WorkerConn& worker) {
+  worker.reports_only.store(false);
   const coordinator::SessionId session = worker.leased_to.exchange(0);
   if (session == 0) return;
   WorkerConn::Lane lane;

@@ -218,7 +218,13 @@ class Agent::PumpWork final : public ChannelPump::Handler {
     bool busy = false;
     // Results first: they free workers that queued jobs are waiting for.
     for (auto& w : workers_) {
-      busy |= a_.DrainWorker(*w);
+      if (w->reports_only.load(std::memory_order_relaxed)) {
+        // Lane reports: all of them now, and they do not keep the pump awake (Waiting).
+        for (int i = 0; i < 16 && a_.DrainWorker(*w); ++i) {
+        }
+      } else {
+        busy |= a_.DrainWorker(*w);
+      }
       if (!w->channel->Flush()) a_.SendToWorker(*w, pb::AgentToWorker());  // cuts it off
       backlogged |= w->channel->backlogged();
     }
@@ -233,7 +239,7 @@ class Agent::PumpWork final : public ChannelPump::Handler {
   bool Waiting() override {
     if (a_.peers_.epoch() != seen_epoch_) return true;
     for (auto& w : workers_) {
-      if (w->channel->up().HasData()) return true;
+      if (!w->reports_only.load(std::memory_order_relaxed) && w->channel->up().HasData()) return true;
     }
     for (auto& s : sessions_) {
       if (s->channel->up().HasData()) return true;

@@ -68,6 +68,10 @@ struct WorkerConn {
   // Its lease, when it serves a session's lane (agent_leases.cc). `leased_to` is also read
   // without the lock to decide whether a message to it must ring the lane's doorbell.
   std::atomic<coordinator::SessionId> leased_to{0};
+  // Leased and not yet told to give the lease back: what comes up its ring is lane reports, which
+  // the agent reads on its own schedule, so the pump does not stay awake for them; the SDK's
+  // worker wakes the agent itself for anything that cannot wait (client/worker.cc).
+  std::atomic<bool> reports_only{false};
   absl::Mutex lane_mu;
   struct Lane {
     uint32_t id = 0;

@@ -229,13 +229,18 @@ absl::Status Worker::Run(WorkerOptions options) {
   };
   // Reports go up without waking the agent (it reads them when it next wakes), unless the ring
   // fills: then it is woken so that it catches up.
+  // While leased the agent does not watch this ring to decide whether to sleep (its reports can
+  // wait): a report that cannot (`wake_now`) wakes it whether it sleeps or not.
   auto report = [&](const wire::LaneReport& m, bool wake_now = false) ABSL_ATTRIBUTE_HOT {
     absl::MutexLock lock(&write_mu);
     const bool wake = wake_now || ring->up_used() > ring->up_capacity() / 4;
     absl::Time give_up = absl::InfiniteFuture();  // read the clock only once the ring is full
     for (;;) {
       absl::StatusOr<bool> sent = ring->TrySendLaneReport(m, wake);
-      if (sent.ok() && *sent) return true;
+      if (sent.ok() && *sent) {
+        if (wake_now) ring->WakeAgent();
+        return true;
+      }
       if (give_up == absl::InfiniteFuture()) give_up = absl::Now() + absl::Seconds(10);
       if (!sent.ok() || absl::Now() > give_up || inbox.signal.load()) return false;
       ring->WakeAgent();
@@ -247,7 +252,11 @@ absl::Status Worker::Run(WorkerOptions options) {
     released.mutable_lease_released()->set_session(lease->session);
     released.mutable_lease_released()->set_lane(lease->lane);
     lease.reset();
-    return write(released);
+    // A lease given back unasked (recycling due, a broken lane) is news the agent would otherwise
+    // read only on its next tick.
+    const bool sent = write(released);
+    ring->WakeAgent();
+    return sent;
   };
   // One job: from the agent (`a`) or from the lane (`lane_job`, its id already made).
   struct Next {
