@@ -266,6 +266,12 @@ absl::Status Worker::Run(WorkerOptions options) {
   };
   // Kept between jobs: a message built and destroyed on every wake-up costs its cold code.
   pb::AgentToWorker m;
+  // Job `id` is this worker's now: a cancel that came before it is seen as the job starts.
+  auto take = [&](uint64_t id) {
+    absl::MutexLock lock(&inbox.mu);
+    inbox.running = id;
+    inbox.cancelled.store(!inbox.cancelled_early.empty() && inbox.cancelled_early.erase(id) > 0);
+  };
   // The next job; false when the agent is gone.
   auto next = [&](Next& job) ABSL_ATTRIBUTE_HOT -> absl::StatusOr<bool> {
     for (;;) {
@@ -274,9 +280,7 @@ absl::Status Worker::Run(WorkerOptions options) {
       if (!got.ok()) return got.status();
       if (*got && is_assignment) {
         job.from_lane = false;
-        absl::MutexLock lock(&inbox.mu);
-        inbox.running = job.a.job_id;
-        inbox.cancelled.store(!inbox.cancelled_early.empty() && inbox.cancelled_early.erase(job.a.job_id) > 0);
+        take(job.a.job_id);
         return true;
       }
       if (*got) {
@@ -325,10 +329,7 @@ absl::Status Worker::Run(WorkerOptions options) {
         }
         if (*popped) {
           job.from_lane = true;
-          const uint64_t id = MakeJobId(lease->session, job.lane_job.seq);
-          absl::MutexLock lock(&inbox.mu);
-          inbox.running = id;
-          inbox.cancelled.store(!inbox.cancelled_early.empty() && inbox.cancelled_early.erase(id) > 0);
+          take(MakeJobId(lease->session, job.lane_job.seq));
           return true;
         }
       }
@@ -543,10 +544,7 @@ absl::Status Worker::Run(WorkerOptions options) {
       result.response = {ctx.response_.bits(), ctx.response_size_};
     } else {
       if (!ctx.response_.is_null()) (void)arena->Free(ctx.response_, owner);
-      if (!status.ok()) {
-        result.code = wire::CodeOnWire(status);
-        result.message = std::string(status.message());
-      }
+      wire::SetFailure(result, status);
     }
     {
       absl::MutexLock lock(&inbox.mu);

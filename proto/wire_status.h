@@ -1,5 +1,5 @@
 // A status on the wire, the one mapping every side uses: a Completion (agent or leased worker
-// to client) and a JobResult (worker to agent) carry an absl::StatusCode value and a message.
+// to client) and a ResultRecord (worker to agent) carry an absl::StatusCode value and a message.
 // The reader never trusts the number: a code outside absl's range reads as UNKNOWN, and a
 // failure that claims code 0 (OK) reads as UNKNOWN too, so a peer cannot turn an error into a
 // success by its code alone.
@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "proto/jobd.pb.h"
+#include "proto/worker_records.h"
 
 namespace jobd::wire {
 
@@ -41,16 +42,12 @@ inline absl::Status StatusOf(const v1::Completion& c) {
   return FailureFromWire(c.code(), c.message());
 }
 
-// A worker's answer: OK (nothing set), or the handler's failure.
-inline void SetFailure(v1::JobResult& result, const absl::Status& status) {
+// A worker's answer: OK (nothing set), or the handler's failure. The agent reads it back with
+// FailureFromWire, which bounds the message.
+inline void SetFailure(ResultRecord& result, const absl::Status& status) {
   if (status.ok()) return;
-  result.set_code(CodeOnWire(status));
-  result.set_message(std::string(status.message()));
-}
-
-inline absl::Status StatusOf(const v1::JobResult& r, size_t max_message = 4096) {
-  if (r.code() == 0) return absl::OkStatus();
-  return FailureFromWire(r.code(), r.message(), max_message);
+  result.code = CodeOnWire(status);
+  result.message = std::string(status.message());
 }
 
 }  // namespace jobd::wire

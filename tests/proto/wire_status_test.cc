@@ -38,15 +38,16 @@ TEST(WireStatusTest, AFailureCannotPassForASuccessOrAnUnknownCode) {
 }
 
 TEST(WireStatusTest, AResultCarriesTheHandlersFailureCutToItsBound) {
-  v1::JobResult r;
+  ResultRecord r;
   SetFailure(r, absl::OkStatus());
-  EXPECT_EQ(r.code(), 0);
-  EXPECT_TRUE(StatusOf(r).ok());
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(r.message.empty());
   SetFailure(r, absl::InvalidArgumentError(std::string(10'000, 'x')));
-  const absl::Status s = StatusOf(r);
+  EXPECT_EQ(r.code, static_cast<int>(absl::StatusCode::kInvalidArgument));
+  const absl::Status s = FailureFromWire(r.code, r.message);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message().size(), 4096u);
-  EXPECT_EQ(StatusOf(r, 10).message().size(), 10u);
+  EXPECT_EQ(FailureFromWire(r.code, r.message, 10).message().size(), 10u);
 }
 
 }  // namespace
