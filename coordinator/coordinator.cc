@@ -189,7 +189,8 @@ absl::StatusOr<Effects> Coordinator::Submit(JobRequest r) {
   j.req = std::move(r);
   j.submitted_at = now;
   ++m.unfinished;
-  ++m.stats[j.req.type].submitted;
+  j.stats = &m.stats[j.req.type];
+  ++j.stats->submitted;
   session->second.jobs.insert(id);
   Effects fx;
   m.Enqueue(j, now, fx);
@@ -232,7 +233,7 @@ absl::StatusOr<JobStatus> Coordinator::Status(JobId id) const {
     }
     return st;
   }
-  if (auto it = m.finished.find(id); it != m.finished.end()) return it->second;
+  if (std::optional<JobStatus> st = m.finished.Find(id)) return *std::move(st);
   return absl::NotFoundError(absl::StrCat("no job ", id, " (unknown, or ended too long ago to remember)"));
 }
 

@@ -1,4 +1,4 @@
-// A status on the wire, the one mapping every side uses: a Completion (agent or leased worker
+// A status on the wire, the one mapping every side uses: a completion (agent or leased worker
 // to client) and a ResultRecord (worker to agent) carry an absl::StatusCode value and a message.
 // The reader never trusts the number: a code outside absl's range reads as UNKNOWN, and a
 // failure that claims code 0 (OK) reads as UNKNOWN too, so a peer cannot turn an error into a
@@ -10,7 +10,6 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "proto/jobd.pb.h"
 #include "proto/worker_records.h"
 
 namespace jobd::wire {
@@ -24,22 +23,6 @@ inline absl::Status FailureFromWire(int64_t code, std::string_view message, size
   if (message.empty()) message = "(no message)";
   message = message.substr(0, max_message);
   return absl::Status(c, absl::string_view(message.data(), message.size()));
-}
-
-// A completion that ends job `seq` of its session without a response.
-inline v1::Completion FailedCompletion(uint32_t seq, v1::Outcome outcome, const absl::Status& status) {
-  v1::Completion c;
-  c.set_seq(seq);
-  c.set_outcome(outcome);
-  c.set_code(CodeOnWire(status));
-  c.set_message(std::string(status.message()));
-  return c;
-}
-
-// What a completion says of its job: OK, or the failure it carries.
-inline absl::Status StatusOf(const v1::Completion& c) {
-  if (c.outcome() == v1::OUTCOME_OK) return absl::OkStatus();
-  return FailureFromWire(c.code(), c.message());
 }
 
 // A worker's answer: OK (nothing set), or the handler's failure. The agent reads it back with

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <algorithm>
-#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -11,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/internal/finished_jobs.h"
 #include "coordinator/internal/idle_pool.h"
 #include "coordinator/internal/ready_queue.h"
 #include "coordinator/internal/records.h"
@@ -47,8 +47,7 @@ struct Coordinator::Impl {
   absl::flat_hash_set<SessionId> lease_eligible;
   absl::Time last_queued = absl::InfinitePast();  // a job last found no idle worker
 
-  std::deque<JobId> finished_order;
-  absl::flat_hash_map<JobId, JobStatus> finished;
+  internal::FinishedJobs finished{options.finished_jobs_remembered};
   TypeStatsTable stats;
   size_t unfinished = 0;  // jobs whose final completion is not out yet
 
@@ -286,7 +285,7 @@ struct Coordinator::Impl {
     internal::Job& j = it->second;
     j.phase = Phase::kRunning;
     j.dispatched_at = now;
-    stats[j.req.type].queue_wait.Record(now - j.enqueued_at);
+    j.stats->queue_wait.Record(now - j.enqueued_at);
   }
 
   void MarkIdle(internal::Worker& w, absl::Time now, Effects& fx) {
@@ -321,7 +320,7 @@ struct Coordinator::Impl {
     c.queue_wait = (ran ? j.dispatched_at : now) - j.enqueued_at;
     c.run_time = ran ? now - j.dispatched_at : absl::ZeroDuration();
     c.attempts = j.attempt;
-    TypeStats& ts = stats[j.req.type];
+    TypeStats& ts = *j.stats;
     ++ts.outcomes[outcome];
     if (ran) ts.run_time.Record(c.run_time);
     fx.completions.push_back(std::move(c));
@@ -364,15 +363,7 @@ struct Coordinator::Impl {
     jobs.erase(it);
   }
 
-  void Remember(const JobStatus& st) {
-    if (options.finished_jobs_remembered == 0) return;
-    auto [it, added] = finished.insert_or_assign(st.id, st);
-    if (added) finished_order.push_back(st.id);
-    while (finished_order.size() > options.finished_jobs_remembered) {
-      finished.erase(finished_order.front());
-      finished_order.pop_front();
-    }
-  }
+  void Remember(const JobStatus& st) { finished.Remember(st); }
 
   // The current attempt ended without an answer: retry while attempts remain, else fail.
   void RetryOrFail(internal::Job& j, Outcome outcome, absl::Status status, bool retryable, absl::Time now,
@@ -417,7 +408,7 @@ struct Coordinator::Impl {
     w.job = j.req.id;
     w.attempt = j.attempt;
     w.started_at = now;
-    stats[j.req.type].queue_wait.Record(now - j.enqueued_at);
+    j.stats->queue_wait.Record(now - j.enqueued_at);
     fx.dispatches.push_back(DispatchOf(j, w));
   }
   static coordinator::Dispatch DispatchOf(const internal::Job& j, const internal::Worker& w) {

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "coordinator/effects.h"
 #include "coordinator/job.h"
+#include "coordinator/stats.h"
 
 namespace jobd::coordinator::internal {
 
@@ -21,6 +22,9 @@ enum class Phase { kQueued, kBackoff, kAhead, kRunning, kDetached };
 // slabs stay held.
 struct Job {
   JobRequest req;
+  // The job type's entry in the coordinator's stats table, looked up once at Submit rather than
+  // by name at every step (a std::map node: it stays put, and no entry is ever erased).
+  TypeStats* stats = nullptr;
   Phase phase = Phase::kQueued;
   uint32_t attempt = 1;
   uint64_t enqueue_seq = 0;          // matches the queue entry that is current

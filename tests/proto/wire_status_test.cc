@@ -1,40 +1,31 @@
 #include "proto/wire_status.h"
 
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace jobd::wire {
 namespace {
 
-TEST(WireStatusTest, AFailureRoundTripsThroughACompletion) {
-  const v1::Completion c = FailedCompletion(7, v1::OUTCOME_HANDLER_ERROR, absl::NotFoundError("no such image"));
-  EXPECT_EQ(c.seq(), 7u);
-  EXPECT_EQ(c.outcome(), v1::OUTCOME_HANDLER_ERROR);
-  const absl::Status s = StatusOf(c);
+TEST(WireStatusTest, AFailureRoundTripsThroughItsCodeAndMessage) {
+  const absl::Status sent = absl::NotFoundError("no such image");
+  const absl::Status s = FailureFromWire(CodeOnWire(sent), std::string(sent.message()));
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(s.message(), "no such image");
-}
-
-TEST(WireStatusTest, AnOkCompletionIsOkWhateverItsCodeSays) {
-  v1::Completion c;
-  c.set_outcome(v1::OUTCOME_OK);
-  c.set_code(13);
-  EXPECT_TRUE(StatusOf(c).ok());
+  EXPECT_EQ(FailureFromWire(CodeOnWire(absl::UnauthenticatedError("x")), "x").code(),
+            absl::StatusCode::kUnauthenticated);  // the last code absl knows
 }
 
 TEST(WireStatusTest, AFailureCannotPassForASuccessOrAnUnknownCode) {
-  v1::Completion c;
-  c.set_outcome(v1::OUTCOME_HANDLER_ERROR);
-  c.set_code(0);  // says OK
-  c.set_message("boom");
-  EXPECT_EQ(StatusOf(c).code(), absl::StatusCode::kUnknown);
-  EXPECT_EQ(StatusOf(c).message(), "boom");
-  c.set_code(4242);
-  EXPECT_EQ(StatusOf(c).code(), absl::StatusCode::kUnknown);
-  c.set_code(-3);
-  EXPECT_EQ(StatusOf(c).code(), absl::StatusCode::kUnknown);
-  c.set_message("");
-  EXPECT_FALSE(StatusOf(c).ok());  // an empty message still fails
-  EXPECT_FALSE(StatusOf(c).message().empty());
+  EXPECT_EQ(FailureFromWire(0, "boom").code(), absl::StatusCode::kUnknown);  // says OK
+  EXPECT_EQ(FailureFromWire(0, "boom").message(), "boom");
+  EXPECT_EQ(FailureFromWire(4242, "boom").code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(FailureFromWire(17, "boom").code(), absl::StatusCode::kUnknown);  // one past kUnauthenticated
+  EXPECT_EQ(FailureFromWire(-3, "boom").code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(FailureFromWire(int64_t{1} << 40, "boom").code(), absl::StatusCode::kUnknown);  // not cut to an int
+  const absl::Status empty = FailureFromWire(13, "");
+  EXPECT_FALSE(empty.ok());  // an empty message still fails
+  EXPECT_FALSE(empty.message().empty());
 }
 
 TEST(WireStatusTest, AResultCarriesTheHandlersFailureCutToItsBound) {
