@@ -49,13 +49,7 @@ void Coordinator::RecordLaneJob(JobId id, const std::string& type, Outcome outco
     ts.run_time.Record(run_time);
     m.LearnRunTime(type, run_time);
   }
-  JobStatus st;
-  st.id = id;
-  st.type = type;
-  st.state = outcome == Outcome::kOk ? JobState::kDone : JobState::kFailed;
-  st.outcome = outcome;
-  st.attempt = 1;
-  m.Remember(st);
+  m.finished.Remember(id, type, outcome == Outcome::kOk ? JobState::kDone : JobState::kFailed, outcome, 1);
 }
 
 Effects Coordinator::RevokeAllLeases() {

@@ -353,17 +353,11 @@ struct Coordinator::Impl {
       }
     }
     if (internal::Session* s = LiveSession(j)) s->jobs.erase(id);
-    JobStatus st;
-    st.id = id;
-    st.type = j.req.type;
-    st.state = j.final_outcome == Outcome::kOk ? JobState::kDone : JobState::kFailed;
-    st.outcome = j.final_outcome;
-    st.attempt = j.attempt;
-    Remember(st);
+    finished.Remember(id, j.req.type, j.final_outcome == Outcome::kOk ? JobState::kDone : JobState::kFailed,
+                      j.final_outcome, j.attempt);
     jobs.erase(it);
   }
 
-  void Remember(const JobStatus& st) { finished.Remember(st); }
 
   // The current attempt ended without an answer: retry while attempts remain, else fail.
   void RetryOrFail(internal::Job& j, Outcome outcome, absl::Status status, bool retryable, absl::Time now,

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "coordinator/coordinator.h"
@@ -17,21 +18,18 @@ class FinishedJobs {
  public:
   explicit FinishedJobs(size_t capacity) : capacity_(capacity) {}
 
-  // Forgets the oldest once `capacity` are held. With capacity 0, remembers nothing.
-  void Remember(const JobStatus& st) {
+  // Forgets the oldest once `capacity` are held. With capacity 0, remembers nothing. Takes the
+  // fields rather than a JobStatus so that the caller copies no type name to call it.
+  void Remember(JobId id, std::string_view type, JobState state, Outcome outcome, uint32_t attempt) {
     if (capacity_ == 0) return;
     if (ids_.size() < capacity_) {
-      ids_.push_back(st.id);
-      statuses_.push_back(st);
+      ids_.push_back(id);
+      statuses_.emplace_back();
+      Fill(statuses_.back(), id, type, state, outcome, attempt);
       return;
     }
-    ids_[next_] = st.id;
-    JobStatus& slot = statuses_[next_];
-    slot.id = st.id;
-    slot.type.assign(st.type);  // keeps the slot's buffer
-    slot.state = st.state;
-    slot.outcome = st.outcome;
-    slot.attempt = st.attempt;
+    ids_[next_] = id;
+    Fill(statuses_[next_], id, type, state, outcome, attempt);
     next_ = next_ + 1 == capacity_ ? 0 : next_ + 1;
   }
 
@@ -49,6 +47,15 @@ class FinishedJobs {
   size_t size() const { return ids_.size(); }
 
  private:
+  static void Fill(JobStatus& slot, JobId id, std::string_view type, JobState state, Outcome outcome,
+                   uint32_t attempt) {
+    slot.id = id;
+    slot.type.assign(type);  // keeps the slot's buffer
+    slot.state = state;
+    slot.outcome = outcome;
+    slot.attempt = attempt;
+  }
+
   size_t capacity_;
   size_t next_ = 0;            // the slot the next end overwrites, once full
   std::vector<JobId> ids_;     // apart from the statuses, so a lookup reads 8 bytes a job
