@@ -358,7 +358,6 @@ struct Coordinator::Impl {
     jobs.erase(it);
   }
 
-
   // The current attempt ended without an answer: retry while attempts remain, else fail.
   void RetryOrFail(internal::Job& j, Outcome outcome, absl::Status status, bool retryable, absl::Time now,
                    Effects& fx) {
