@@ -30,17 +30,11 @@ if [ "$which" = asan ] || [ "$which" = all ]; then
 fi
 if [ "$which" = tsan ] || [ "$which" = all ]; then
   cmake -S . -B build-tsan "${FAST_BUILD[@]}" -DJOBD_SANITIZE=thread -DJOBD_BENCH=OFF >/dev/null
-  # Not connect_test: its in-process gRPC server and client lock absl::Mutex from several threads,
-  # and TSan reports the deadlock graph inside Debian's uninstrumented Abseil as a race.
   say "building build-tsan (unit and stress tests only)"
-  # Every target labelled unit or stress (ctest -L 'unit|stress' runs them all) but connect_test,
-  # whose fake agent is a gRPC server (Debian's gRPC is not TSan-built: its threads report noise),
-  # and bench_report_test (JOBD_BENCH=OFF here).
-  cmake --build build-tsan -j"$(nproc)" --target arena_test arena_multiprocess_test size_classes_test \
-    coordinator_test coordinator_property_test finished_jobs_test idle_pool_test supervisor_test chunking_test \
-    worker_env_test job_error_test message_ring_test channel_file_test segment_ledger_test metrics_test \
-    logging_test command_line_test json_writer_test jobctl_views_test jobctl_terminal_test agent_parts_test \
-    proto_test doorbell_test plain_mutex_test spin_policy_test spin_cap_test wall_clock_test
+  # Every target labelled unit or stress (tests/CMakeLists.txt collects them) but those marked
+  # NOT_UNDER_TSAN there (connect_test: Debian's uninstrumented Abseil under its gRPC threads);
+  # JOBD_BENCH=OFF leaves out the bench suite's.
+  cmake --build build-tsan -j"$(nproc)" --target jobd_unit_and_stress_tests
   say "TSan, unit and stress tests"
   TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -L 'unit|stress' -j"$(nproc)" --output-on-failure \
     -E 'Operations|JobPath|JsonLogFormatterTest|JsonWriterTest|JobctlJsonTest' || status=1
