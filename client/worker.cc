@@ -230,13 +230,14 @@ absl::Status Worker::Run(WorkerOptions options) {
   // Reports go up without waking the agent (it reads them when it next wakes), unless the ring
   // fills: then it is woken so that it catches up.
   // While leased the agent does not watch this ring to decide whether to sleep (its reports can
-  // wait): a report that cannot (`wake_now`) wakes it whether it sleeps or not.
+  // wait): a report that cannot (`wake_now`) wakes it whether it sleeps or not, with one write
+  // after the push rather than the push's own wake-up as well.
   auto report = [&](const wire::LaneReport& m, bool wake_now = false) ABSL_ATTRIBUTE_HOT {
     absl::MutexLock lock(&write_mu);
-    const bool wake = wake_now || ring->up_used() > ring->up_capacity() / 4;
+    const bool wake_if_asleep = !wake_now && ring->up_used() > ring->up_capacity() / 4;
     absl::Time give_up = absl::InfiniteFuture();  // read the clock only once the ring is full
     for (;;) {
-      absl::StatusOr<bool> sent = ring->TrySendLaneReport(m, wake);
+      absl::StatusOr<bool> sent = ring->TrySendLaneReport(m, wake_if_asleep);
       if (sent.ok() && *sent) {
         if (wake_now) ring->WakeAgent();
         return true;
