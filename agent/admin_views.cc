@@ -74,6 +74,7 @@ v1::StatsReply AdminViews::Stats() const {
       w->set_state(coordinator::WorkerStateName(info.state));
       w->set_job_id(info.job);
       w->set_next_job_id(info.behind);
+      w->set_jobs_behind(static_cast<uint32_t>(info.ahead.size()));
       w->set_jobs_done(info.jobs_done);
     }
     // A leased worker's job is not in the coordinator's table: it is the lane job the worker
@@ -129,7 +130,7 @@ std::string AdminViews::MetricsText() const {
     size_t ahead = 0;
     for (const coordinator::WorkerInfo& w : coord.Workers()) {
       ++by_state[coordinator::WorkerStateName(w.state)];
-      ahead += w.behind != 0;
+      ahead += w.ahead.size();
     }
     metrics.SetDispatchedAhead(ahead);
   });

@@ -70,6 +70,7 @@ absl::Status Agent::Init() {
   copts.lease_idle = config_.lease_idle;
   copts.dispatch_ahead = config_.dispatch_ahead;
   copts.dispatch_ahead_max_run = config_.dispatch_ahead_max_run;
+  copts.dispatch_ahead_depth = config_.dispatch_ahead_depth;
   coord_.Reset(std::make_unique<coordinator::Coordinator>(copts, clock_, ledger_));
 
   // The supervisor exists before any server does: health probes and sessions read it. Its

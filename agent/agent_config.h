@@ -44,10 +44,11 @@ struct AgentConfig {
   // ran, while no job has had to queue; revoked on demand, or after lease_idle without a job.
   bool leases = true;
   absl::Duration lease_idle = absl::Seconds(2);
-  // Dispatch ahead: with no worker idle, a busy worker holds one job behind its current one
-  // (coordinator::CoordinatorOptions::dispatch_ahead).
+  // Dispatch ahead: with no worker idle, a busy worker holds up to dispatch_ahead_depth jobs
+  // behind its current one (coordinator::CoordinatorOptions::dispatch_ahead).
   bool dispatch_ahead = true;
   absl::Duration dispatch_ahead_max_run = absl::Milliseconds(1);
+  uint32_t dispatch_ahead_depth = 32;
   size_t peer_backlog_bytes = 1 << 20;            // what waits for a peer that does not read
   absl::Duration peer_stall = absl::Seconds(10);  // how long a peer may not read before it is cut off
   // --allow: who may submit what. Empty: everyone who can open the socket, anything.

@@ -40,11 +40,14 @@ ABSL_FLAG(bool, leases, true,
           "through the agent");
 ABSL_FLAG(absl::Duration, lease_idle, absl::Seconds(2), "a lease with no job for this long goes back to the pool");
 ABSL_FLAG(bool, dispatch_ahead, true,
-          "when no worker is idle, also give a queued job to a busy worker, which starts it the moment its current "
-          "job ends (only for types whose recent run time is at most --dispatch_ahead_max_run)");
+          "when no worker is idle, also give queued jobs to a busy worker, which starts each the moment the one "
+          "before it ends (only for types whose recent run time is at most --dispatch_ahead_max_run)");
 ABSL_FLAG(absl::Duration, dispatch_ahead_max_run, absl::Milliseconds(1),
-          "dispatch ahead only for job types whose recent run time is at most this: a later job of a higher "
-          "priority waits behind at most one such job per worker");
+          "dispatch ahead only behind a job whose type's recent run time is at most this, and only while the "
+          "recent run times of the jobs behind it add up to at most this: a later job of a higher priority "
+          "waits behind at most this much short work per worker, besides the current job");
+ABSL_FLAG(int64_t, dispatch_ahead_depth, 32,
+          "at most this many jobs behind a busy worker's current one (1 to 64)");
 ABSL_FLAG(int64_t, spin_us, 50,
           "microseconds the agent and its workers spin for the next message before sleeping (0: never spin)");
 ABSL_FLAG(int64_t, client_spin_us, 200,
@@ -257,6 +260,11 @@ absl::StatusOr<AgentConfig> ConfigFromFlags() {
                                                    absl::FormatDuration(c.dispatch_ahead_max_run),
                                                    ": allowed 0 to 10s"));
   }
+  const int64_t depth = absl::GetFlag(FLAGS_dispatch_ahead_depth);
+  if (depth < 1 || depth > 64) {
+    return absl::InvalidArgumentError(absl::StrCat("--dispatch_ahead_depth=", depth, ": allowed 1 to 64"));
+  }
+  c.dispatch_ahead_depth = static_cast<uint32_t>(depth);
 
   const std::string group = absl::GetFlag(FLAGS_socket_group);
   if (!group.empty()) {

@@ -279,12 +279,13 @@ Effects Coordinator::WorkerGone(WorkerId worker, absl::Status why) {
       m.RetryOrFail(*j, Outcome::kWorkerDied, status, /*retryable=*/true, now, fx);
     }
   }
-  if (w.behind != 0) {
-    // The agent handles what the worker answered before its stream ended before this: had the
-    // worker started the job behind, its current job's answer would have promoted it.
-    if (auto it = m.jobs.find(w.behind); it != m.jobs.end()) {
+  // The agent handles what the worker answered before its stream ended before this: had the
+  // worker started a job behind, the answer to the one before it would have promoted it. The
+  // rest never started: they queue again, in their order, without spending an attempt.
+  for (const internal::Worker::Ahead& a : w.ahead) {
+    if (auto it = m.jobs.find(a.id); it != m.jobs.end()) {
       internal::Job& j = it->second;
-      if (j.running_on == w.id && j.attempt == w.behind_attempt && j.phase == Phase::kAhead) {
+      if (j.running_on == w.id && j.attempt == a.attempt && j.phase == Phase::kAhead) {
         m.Requeue(j, now, fx);
       } else {
         if (j.lingering > 0) --j.lingering;
@@ -515,7 +516,10 @@ std::vector<WorkerInfo> Coordinator::Workers() const {
     info.jobs_done = w.jobs_done;
     info.leased_to = w.leased_to;
     info.revoking = w.revoking;
-    info.behind = w.busy ? w.behind : 0;
+    info.behind = w.busy && !w.ahead.empty() ? w.ahead.front().id : 0;
+    if (w.busy) {
+      for (const internal::Worker::Ahead& a : w.ahead) info.ahead.push_back(a.id);
+    }
     out.push_back(info);
   }
   std::sort(out.begin(), out.end(), [](const WorkerInfo& a, const WorkerInfo& b) { return a.id < b.id; });

@@ -47,13 +47,16 @@ struct CoordinatorOptions {
   absl::Duration lease_quiet = absl::Seconds(1);            // no lease while a job queued this recently
   absl::Duration lease_idle = absl::Seconds(2);             // a lease with no lane job for this long is revoked
   // Dispatch ahead (as Ray pipelines tasks to a leased worker): when no worker is idle, a job is
-  // also given to a busy worker with nothing behind its current job, which starts it the moment
-  // that job ends, without the agent's wake-up in between. Only where both jobs' types recently
-  // ran for at most dispatch_ahead_max_run (an EWMA of their run times; a type with no run yet
-  // does not qualify) and the current job has not yet run longer: a job of a higher priority
-  // that comes later waits behind at most one such short job per worker.
+  // also given to a busy worker with fewer than dispatch_ahead_depth jobs behind its current
+  // one, which starts it the moment those end, without the agent's wake-up in between. Only
+  // where the current job's type recently ran for at most dispatch_ahead_max_run (an EWMA of
+  // its run times; a type with no run yet does not qualify) and it has not yet run longer, and
+  // the recent run times of the jobs behind, this one's included, add up to at most
+  // dispatch_ahead_max_run: a job of a higher priority that comes later waits behind at most
+  // that much short work per worker, besides the current job.
   bool dispatch_ahead = false;                              // off unless the agent turns it on
   absl::Duration dispatch_ahead_max_run = absl::Milliseconds(1);
+  size_t dispatch_ahead_depth = 1;
 };
 
 enum class WorkerState { kIdle, kBusy, kDraining, kLeased };
@@ -67,7 +70,8 @@ struct WorkerInfo {
   uint64_t jobs_done = 0;  // jobs it ran: dispatched ones, and lane jobs once reported ended
   SessionId leased_to = 0;  // when leased
   bool revoking = false;    // when leased: a RevokeLease is out, LeaseReleased not yet in
-  JobId behind = 0;         // when busy: a job dispatched ahead, waiting behind `job`, not started
+  JobId behind = 0;         // when busy: the first job dispatched ahead, waiting behind `job`, not started
+  std::vector<JobId> ahead;  // when busy: every job waiting behind `job`, in order (`behind` first)
 };
 
 struct JobStatus {

@@ -187,10 +187,11 @@ struct Coordinator::Impl {
       w.idle_ticket = idle.Add(w.id, w.types);
     }
   }
-  // The busy worker also takes the next queued job behind its current one, when allowed.
+  // The busy worker also takes the next queued jobs behind its current one, when allowed.
   void FeedAhead(internal::Worker& w, absl::Time now, Effects& fx) {
     if (!options.dispatch_ahead) return;
-    if (auto next = ready.Best(w.types); next && CanTakeAhead(w, next->type, now)) {
+    while (auto next = ready.Best(w.types)) {
+      if (!CanTakeAhead(w, next->type, now)) return;
       DispatchAhead(jobs.at(next->entry.id), w, fx);
     }
   }
@@ -221,15 +222,23 @@ struct Coordinator::Impl {
     auto it = recent_run.find(type);
     return it != recent_run.end() && it->second <= options.dispatch_ahead_max_run;
   }
-  // Whether the busy worker `w` may hold a job of `type` behind its current one.
+  absl::Duration RecentRun(const std::string& type) const {
+    auto it = recent_run.find(type);
+    return it != recent_run.end() ? it->second : absl::InfiniteDuration();
+  }
+  // Whether the busy worker `w` may hold one more job of `type` behind its current one: fewer
+  // than dispatch_ahead_depth wait behind it, and their types' recent run times with this one's
+  // add up to at most dispatch_ahead_max_run (what a later job of a higher priority may have to
+  // wait for, besides the current job).
   bool CanTakeAhead(const internal::Worker& w, const std::string& type, absl::Time now) const {
-    if (!options.dispatch_ahead || !w.busy || w.behind != 0 || w.draining || w.leased_to != 0 ||
-        w.kill_at != absl::InfiniteFuture() || w.retire_after_job.has_value() || !w.types.contains(type)) {
+    if (!options.dispatch_ahead || !w.busy || w.ahead.size() >= options.dispatch_ahead_depth || w.draining ||
+        w.leased_to != 0 || w.kill_at != absl::InfiniteFuture() || w.retire_after_job.has_value() ||
+        !w.types.contains(type)) {
       return false;
     }
-    // Its recycling comes after the current job when that is its last: nothing may wait behind.
-    if (options.worker_max_jobs > 0 && w.jobs_done + 2 > options.worker_max_jobs) return false;
-    return CurrentRunsShort(w, now) && RunsShort(type);
+    // Its recycling comes after its last job: nothing may wait behind that one.
+    if (options.worker_max_jobs > 0 && w.jobs_done + 2 + w.ahead.size() > options.worker_max_jobs) return false;
+    return CurrentRunsShort(w, now) && w.ahead_expected + RecentRun(type) <= options.dispatch_ahead_max_run;
   }
   // The busy worker's current job is of a type that runs short and has not run longer than that.
   bool CurrentRunsShort(const internal::Worker& w, absl::Time now) const {
@@ -237,12 +246,17 @@ struct Coordinator::Impl {
     auto current = jobs.find(w.job);
     return current != jobs.end() && RunsShort(current->second.req.type);
   }
-  // The busy worker to put a job of `type` behind: the one whose current job started first.
+  // The busy worker to put a job of `type` behind: the one with the fewest jobs behind its
+  // current one, of those the one whose current job started first.
   internal::Worker* AheadWorkerFor(const std::string& type, absl::Time now) {
     if (!options.dispatch_ahead || !RunsShort(type)) return nullptr;
     internal::Worker* pick = nullptr;
     for (auto& [id, w] : workers) {
-      if (CanTakeAhead(w, type, now) && (pick == nullptr || w.started_at < pick->started_at)) pick = &w;
+      if (!CanTakeAhead(w, type, now)) continue;
+      if (pick == nullptr || w.ahead.size() < pick->ahead.size() ||
+          (w.ahead.size() == pick->ahead.size() && w.started_at < pick->started_at)) {
+        pick = &w;
+      }
     }
     return pick;
   }
@@ -250,9 +264,9 @@ struct Coordinator::Impl {
     Unqueue(j);
     j.phase = Phase::kAhead;
     j.running_on = w.id;
-    w.behind = j.req.id;
-    w.behind_attempt = j.attempt;
-    w.behind_withdrawn.reset();
+    const absl::Duration expected = RecentRun(j.req.type);
+    w.ahead.push_back({.id = j.req.id, .attempt = j.attempt, .expected = expected});
+    w.ahead_expected += expected;
     fx.dispatches.push_back(DispatchOf(j, w));
   }
   // The job behind is failed by the agent before it started (cancel, deadline, session end):
@@ -263,20 +277,23 @@ struct Coordinator::Impl {
     j.running_on = 0;
     if (w == workers.end()) return;
     ++j.lingering;
-    w->second.behind_withdrawn = reason;
+    for (internal::Worker::Ahead& a : w->second.ahead) {
+      if (a.id == j.req.id && a.attempt == j.attempt) a.withdrawn = reason;
+    }
     fx.cancels.push_back({w->first, j.req.id});
   }
-  // The worker's current job ended: the job behind it is its current job from now.
+  // The worker's current job ended: the first job behind it is its current job from now.
   void Promote(internal::Worker& w, absl::Time now) {
-    w.job = w.behind;
-    w.attempt = w.behind_attempt;
-    w.behind = 0;
+    const internal::Worker::Ahead next = w.ahead.front();
+    w.ahead.erase(w.ahead.begin());
+    w.ahead_expected = w.ahead.empty() ? absl::ZeroDuration() : w.ahead_expected - next.expected;
+    w.job = next.id;
+    w.attempt = next.attempt;
     w.started_at = now;
     ClearKill(w);
-    if (w.behind_withdrawn.has_value()) {
+    if (next.withdrawn.has_value()) {
       // Skipped at once unless it had started before the skip came; then it gets the grace.
-      SetKill(w, now + options.grace, *w.behind_withdrawn);
-      w.behind_withdrawn.reset();
+      SetKill(w, now + options.grace, *next.withdrawn);
       w.started_at = absl::InfiniteFuture();
       return;
     }
@@ -436,7 +453,7 @@ struct Coordinator::Impl {
   // `lease_to`: the session whose Simple job just ended, a lease candidate (0: none).
   void AfterJob(internal::Worker& w, absl::Time now, Effects& fx, SessionId lease_to = 0) {
     ++w.jobs_done;
-    if (w.behind != 0) {
+    if (!w.ahead.empty()) {
       Promote(w, now);
       FeedAhead(w, now, fx);
       return;

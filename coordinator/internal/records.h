@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
 #include "coordinator/effects.h"
 #include "coordinator/job.h"
@@ -48,12 +49,18 @@ struct Worker {
   JobId job = 0;          // while busy
   uint32_t attempt = 0;   // of `job`
   absl::Time started_at = absl::InfiniteFuture();  // `job`'s start; InfiniteFuture: not a run to learn from
-  // Dispatched ahead: in the worker's ring behind `job`, started only once `job` ends.
-  JobId behind = 0;
-  uint32_t behind_attempt = 0;
-  // The job behind was withdrawn (cancel, deadline, session end) and the worker told to skip
-  // it: if it starts it anyway (the skip raced its start), it is stopped after the grace.
-  std::optional<KillReason> behind_withdrawn;
+  // Dispatched ahead: in the worker's ring behind `job`, in order, each started only once the
+  // one before it ends. At most CoordinatorOptions::dispatch_ahead_depth.
+  struct Ahead {
+    JobId id = 0;
+    uint32_t attempt = 0;
+    // Withdrawn (cancel, deadline, session end) and the worker told to skip it: if it starts
+    // it anyway (the skip raced its start), it is stopped after the grace.
+    std::optional<KillReason> withdrawn;
+    absl::Duration expected;  // its type's recent run time when it was given
+  };
+  absl::InlinedVector<Ahead, 4> ahead;
+  absl::Duration ahead_expected;  // the sum of `ahead`'s `expected`
   uint64_t idle_ticket = 0;  // in the IdlePool while non-zero
   uint64_t jobs_done = 0;
   absl::Time kill_at = absl::InfiniteFuture();

@@ -2,6 +2,8 @@
 // ring behind its current job. Who owns the job and its slabs at each step, and what cancel,
 // deadlines, a session's end and a worker's death do to a job that has not started yet
 // (docs/data-path.md, step 3).
+#include <algorithm>
+
 #include "tests/coordinator/coordinator_test_base.h"
 
 namespace jobd::coordinator {
@@ -15,10 +17,11 @@ using ::testing::UnorderedElementsAre;
 class CoordinatorAheadTest : public CoordinatorTest {
  protected:
   void SetUp() override { MakeAhead(); }
-  void MakeAhead(uint32_t worker_max_jobs = 0) {
+  void MakeAhead(uint32_t worker_max_jobs = 0, size_t depth = 1) {
     CoordinatorOptions o;
     o.dispatch_ahead = true;
     o.dispatch_ahead_max_run = absl::Milliseconds(1);
+    o.dispatch_ahead_depth = depth;
     o.grace = absl::Seconds(1);
     o.worker_max_jobs = worker_max_jobs;
     Make(o);
@@ -372,6 +375,204 @@ TEST_F(CoordinatorAheadTest, AnAnswerForTheJobBehindBeforeTheCurrentOneIsRefused
   EXPECT_TRUE(ledger_.Free(h, kW1).ok());
   EXPECT_EQ(Snapshot(), before);
   EXPECT_EQ(WorkerNamed(kW1).behind, 3u);
+}
+
+// --dispatch_ahead_depth past 1: a busy worker holds several jobs behind its current one, in
+// order; each withdrawn, timed out or given back on its own.
+class CoordinatorAheadDepthTest : public CoordinatorAheadTest {
+ protected:
+  void SetUp() override { MakeAhead(/*worker_max_jobs=*/0, /*depth=*/3); }
+  // W1 runs job 2 and holds jobs 3, 4 and 5 behind it.
+  void ThreeBehindW1(uint32_t max_attempts = 3) {
+    WarmUp();
+    EXPECT_THAT(DispatchedIds(Submit(Req(2))), ElementsAre(2));
+    for (JobId id : {3, 4, 5}) {
+      JobRequest r = Req(id);
+      r.retry.max_attempts = max_attempts;
+      Effects fx = Submit(std::move(r));
+      ASSERT_EQ(fx.dispatches.size(), 1u) << "job " << id;
+      EXPECT_EQ(fx.dispatches[0].worker, kW1);
+      EXPECT_EQ(fx.dispatches[0].id, id);
+    }
+  }
+};
+
+TEST_F(CoordinatorAheadDepthTest, AWorkerHoldsUpToTheDepthBehindItsCurrentJobAndStartsThemInOrder) {
+  ThreeBehindW1();
+  EXPECT_EQ(WorkerNamed(kW1).behind, 3u);
+  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 3u);
+  EXPECT_EQ(c_->QueueDepth(), 0u);
+  EXPECT_THAT(DispatchedIds(Submit(Req(6))), IsEmpty()) << "three behind, no more";
+  EXPECT_EQ(c_->QueueDepth(), 1u);
+  for (JobId id : {3, 4, 5}) EXPECT_EQ(c_->Status(id)->state, JobState::kQueued) << "not started: " << id;
+
+  clock_.Advance(absl::Microseconds(20));
+  Effects fx = Finish(kW1, 2);
+  EXPECT_THAT(DispatchedIds(fx), ElementsAre(6)) << "job 3 starts where it is; job 6 goes to the back";
+  EXPECT_EQ(WorkerNamed(kW1).job, 3u);
+  EXPECT_EQ(WorkerNamed(kW1).behind, 4u);
+  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 3u);
+  EXPECT_EQ(c_->Status(3)->state, JobState::kRunning);
+  EXPECT_EQ(c_->Status(4)->state, JobState::kQueued);
+  for (JobId id : {3, 4, 5, 6}) {
+    clock_.Advance(absl::Microseconds(20));
+    const Completion done = OnlyCompletion(Finish(kW1, id));
+    EXPECT_EQ(done.id, id);
+    EXPECT_EQ(done.outcome, Outcome::kOk);
+    EXPECT_EQ(done.run_time, absl::Microseconds(20)) << "from the answer before it";
+  }
+  EXPECT_EQ(WorkerNamed(kW1).state, WorkerState::kIdle);
+  EXPECT_EQ(WorkerNamed(kW1).jobs_done, 6u);
+  EXPECT_EQ(c_->LiveJobs(), 0u);
+}
+
+TEST_F(CoordinatorAheadDepthTest, AnAnswerOutOfOrderIsRefusedAndChangesNothing) {
+  ThreeBehindW1();
+  const World before = Snapshot();
+  const shm::Handle h = ledger_.Allocate(kW1);
+  auto fx = c_->JobFinished(kW1, 4, SlabRef{h, 8});
+  EXPECT_EQ(fx.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(ledger_.Free(h, kW1).ok());
+  EXPECT_EQ(Snapshot(), before);
+}
+
+TEST_F(CoordinatorAheadDepthTest, ACancelOfAMiddleJobBehindSkipsOnlyThatOne) {
+  ThreeBehindW1();
+  auto fx = c_->Cancel(kS, 4);
+  ASSERT_TRUE(fx.ok()) << fx.status();
+  EXPECT_EQ(OnlyCompletion(*fx).outcome, Outcome::kCancelled);
+  EXPECT_THAT(Cancels(*fx), ElementsAre(std::pair{kW1, JobId{4}}));
+  EXPECT_THAT(fx->kills, IsEmpty());
+  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 3u) << "it stays in the worker's ring until skipped";
+
+  Finish(kW1, 2);
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_THAT(c_->Tick().kills, IsEmpty()) << "job 3 was not withdrawn: it may run to its deadline";
+  EXPECT_EQ(OnlyCompletion(Finish(kW1, 3)).outcome, Outcome::kOk);
+  EXPECT_EQ(WorkerNamed(kW1).job, 4u);
+  EXPECT_EQ(c_->Status(4)->outcome, Outcome::kCancelled);
+  // W1 skips job 4 at once: nothing more for the client, and job 5 starts.
+  EXPECT_THAT(Fail(kW1, 4, absl::CancelledError("skipped")).completions, IsEmpty());
+  EXPECT_EQ(WorkerNamed(kW1).job, 5u);
+  EXPECT_EQ(c_->Status(5)->state, JobState::kRunning);
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_THAT(c_->Tick().kills, IsEmpty()) << "job 5 is not the skipped one: no grace, no kill";
+  EXPECT_EQ(OnlyCompletion(Finish(kW1, 5)).outcome, Outcome::kOk);
+  EXPECT_EQ(ledger_.CountOwnedBy(shm::kAgentOwner), 0u);
+  EXPECT_EQ(c_->LiveJobs(), 0u);
+}
+
+TEST_F(CoordinatorAheadDepthTest, ADeadlineBehindFailsOnlyThatJobAndTheOnesAfterItRun) {
+  WarmUp();
+  Submit(Req(2));
+  Submit(Req(3));
+  Submit(Req(4, "echo", kS, absl::Milliseconds(50)));
+  Submit(Req(5));
+  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 3u);
+  clock_.Advance(absl::Milliseconds(60));
+  Effects fx = c_->Tick();
+  const Completion late = OnlyCompletion(fx);
+  EXPECT_EQ(late.id, 4u);
+  EXPECT_EQ(late.outcome, Outcome::kDeadlineExceeded);
+  EXPECT_THAT(Message(late.status), HasSubstr("behind another job on its worker"));
+  EXPECT_THAT(Cancels(fx), ElementsAre(std::pair{kW1, JobId{4}}));
+  Finish(kW1, 2);
+  Finish(kW1, 3);
+  EXPECT_THAT(Fail(kW1, 4, absl::DeadlineExceededError("skipped")).completions, IsEmpty());
+  EXPECT_EQ(OnlyCompletion(Finish(kW1, 5)).outcome, Outcome::kOk);
+  EXPECT_EQ(ledger_.CountOwnedBy(shm::kAgentOwner), 0u);
+}
+
+TEST_F(CoordinatorAheadDepthTest, AWorkerThatDiesGivesBackEveryJobBehindInOrderWithoutSpendingAttempts) {
+  ThreeBehindW1(/*max_attempts=*/1);
+  const Completion died = OnlyCompletion(c_->WorkerGone(kW1));
+  EXPECT_EQ(died.id, 2u) << "only the job it ran";
+  EXPECT_EQ(c_->QueueDepth(), 3u);
+  Effects next = AddWorker(kW2);
+  ASSERT_EQ(next.dispatches.size(), 3u) << "job 3 to run, 4 and 5 behind it";
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(next.dispatches[i].id, 3 + i);
+    EXPECT_EQ(next.dispatches[i].attempt, 1u) << "never started: no attempt spent";
+  }
+  for (JobId id : {3, 4, 5}) EXPECT_EQ(OnlyCompletion(Finish(kW2, id)).outcome, Outcome::kOk);
+  EXPECT_EQ(ledger_.CountOwnedBy(shm::kAgentOwner), 0u);
+}
+
+TEST_F(CoordinatorAheadDepthTest, AfterAnAnswerOnlyTheNextJobMayHaveStarted) {
+  ThreeBehindW1(/*max_attempts=*/1);
+  Finish(kW1, 2);
+  Effects fx = c_->WorkerGone(kW1);
+  const Completion died = OnlyCompletion(fx);
+  EXPECT_EQ(died.id, 3u);
+  EXPECT_EQ(died.outcome, Outcome::kWorkerDied);
+  EXPECT_EQ(c_->QueueDepth(), 2u) << "jobs 4 and 5 never started";
+  EXPECT_EQ(c_->Status(4)->attempt, 1u);
+  EXPECT_EQ(c_->Status(5)->attempt, 1u);
+}
+
+TEST_F(CoordinatorAheadDepthTest, JobsBehindGoToTheWorkerWithTheFewestBehind) {
+  WarmUp();
+  AddWorker(kW2);
+  EXPECT_THAT(DispatchedIds(Submit(Req(2))), ElementsAre(2));
+  EXPECT_THAT(DispatchedIds(Submit(Req(3))), ElementsAre(3));
+  std::vector<WorkerId> to;
+  for (JobId id : {4, 5, 6, 7}) {
+    Effects fx = Submit(Req(id));
+    ASSERT_EQ(fx.dispatches.size(), 1u);
+    to.push_back(fx.dispatches[0].worker);
+  }
+  EXPECT_EQ(std::count(to.begin(), to.end(), kW1), 2);
+  EXPECT_EQ(std::count(to.begin(), to.end(), kW2), 2);
+  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 2u);
+  EXPECT_EQ(WorkerNamed(kW2).ahead.size(), 2u);
+}
+
+TEST_F(CoordinatorAheadDepthTest, ARecyclingWorkerTakesNoMoreBehindThanItsLastJob) {
+  MakeAhead(/*worker_max_jobs=*/4, /*depth=*/3);
+  WarmUp();  // job 1
+  Submit(Req(2));
+  EXPECT_THAT(DispatchedIds(Submit(Req(3))), ElementsAre(3));
+  EXPECT_THAT(DispatchedIds(Submit(Req(4))), ElementsAre(4)) << "its fourth and last";
+  EXPECT_THAT(DispatchedIds(Submit(Req(5))), IsEmpty());
+  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 2u);
+  Finish(kW1, 2);
+  Finish(kW1, 3);
+  EXPECT_THAT(KilledWorkers(Finish(kW1, 4)), ElementsAre(kW1));
+  EXPECT_EQ(c_->QueueDepth(), 1u);
+}
+
+TEST_F(CoordinatorAheadDepthTest, ALaterHigherPriorityJobWaitsBehindAtMostTheDepth) {
+  WarmUp();
+  Submit(Req(2));
+  for (JobId id : {3, 4, 5}) {
+    JobRequest batch = Req(id);
+    batch.priority = Priority::kBatch;
+    EXPECT_THAT(DispatchedIds(Submit(std::move(batch))), ElementsAre(id));
+  }
+  JobRequest batch = Req(6);
+  batch.priority = Priority::kBatch;
+  Submit(std::move(batch));
+  Submit(Req(7));  // interactive: queued ahead of batch job 6
+  EXPECT_THAT(DispatchedIds(Finish(kW1, 2)), ElementsAre(7)) << "job 7 goes behind 3, 4, 5; job 6 waits";
+  EXPECT_EQ(c_->Status(6)->state, JobState::kQueued);
+  EXPECT_EQ(c_->QueueDepth(), 1u);
+}
+
+TEST_F(CoordinatorAheadDepthTest, TheJobsBehindAWorkerAddUpToAtMostTheMaxRun) {
+  // "sleep" runs 400 µs: two fit behind W1 within 1 ms, a third would not.
+  AddWorker(kW1);
+  Submit(Req(1, "sleep"));
+  clock_.Advance(absl::Microseconds(400));
+  Finish(kW1, 1);
+  EXPECT_THAT(DispatchedIds(Submit(Req(2, "sleep"))), ElementsAre(2));
+  EXPECT_THAT(DispatchedIds(Submit(Req(3, "sleep"))), ElementsAre(3));
+  EXPECT_THAT(DispatchedIds(Submit(Req(4, "sleep"))), ElementsAre(4));
+  EXPECT_THAT(DispatchedIds(Submit(Req(5, "sleep"))), IsEmpty()) << "3 x 400 µs behind would pass 1 ms";
+  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 2u);
+  // Once job 3 is current, job 5 fits behind job 4.
+  clock_.Advance(absl::Microseconds(400));
+  EXPECT_THAT(DispatchedIds(Finish(kW1, 2)), ElementsAre(5));
+  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 2u);
 }
 
 }  // namespace

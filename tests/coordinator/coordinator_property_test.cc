@@ -56,7 +56,8 @@ class RandomEvents {
     std::map<WorkerId, WorkerInfo> now;
     for (const WorkerInfo& w : c_.Workers()) now[w.id] = w;
     for (const Dispatch& d : fx.dispatches) {
-      const bool ahead = now[d.worker].behind == d.id;
+      const std::vector<JobId>& behind = now[d.worker].ahead;
+      const bool ahead = std::find(behind.begin(), behind.end(), d.id) != behind.end();
       ahead_dispatches_ += ahead;
       EXPECT_TRUE(now[d.worker].job == d.id || ahead) << "worker " << d.worker << " is not busy with its dispatch";
       ASSERT_TRUE(worker_types_.contains(d.worker)) << "dispatch to unknown worker " << d.worker;
@@ -242,11 +243,15 @@ class RandomEvents {
     std::set<JobId> running, behind;
     for (const WorkerInfo& w : c_.Workers()) {
       if (w.job != 0) running.insert(w.job);
-      if (w.behind != 0) {
+      most_behind_ = std::max(most_behind_, w.ahead.size());
+      ASSERT_LE(w.ahead.size(), depth_) << "step " << step << ": more jobs behind worker " << w.id << " than the depth";
+      ASSERT_EQ(w.behind, w.ahead.empty() ? 0 : w.ahead.front()) << "step " << step;
+      for (JobId id : w.ahead) {
         ASSERT_NE(w.job, 0u) << "step " << step << ": a job behind an idle worker";
-        ASSERT_TRUE(behind.insert(w.behind).second) << "step " << step << ": job " << w.behind << " behind two workers";
+        ASSERT_NE(id, w.job) << "step " << step << ": job " << id << " behind itself";
+        ASSERT_TRUE(behind.insert(id).second) << "step " << step << ": job " << id << " behind two workers, or twice";
         ASSERT_TRUE(ahead_) << "step " << step << ": a job behind with dispatch ahead off";
-        running.insert(w.behind);
+        running.insert(id);
       }
     }
     for (const auto& [handle, owner] : ledger_.LiveSlabList()) {
@@ -315,10 +320,15 @@ class RandomEvents {
     if (ahead_) {
       EXPECT_GT(ahead_dispatches_, 50);
     }
+    if (depth_ > 1) {
+      EXPECT_GT(most_behind_, 1u) << "no worker ever held more than one job behind";
+    }
   }
 
  public:
   bool ahead_ = false;
+  size_t depth_ = 0;
+  size_t most_behind_ = 0;
 
  private:
 
@@ -342,9 +352,9 @@ class RandomEvents {
   int retries_ = 0, early_answers_ = 0, shared_jobs_ = 0, delivered_responses_ = 0, ahead_dispatches_ = 0;
 };
 
-// (seed, dispatch ahead on)
+// (seed, dispatch ahead's depth; 0: off)
 class CoordinatorPropertyTest : public CoordinatorTest,
-                                public ::testing::WithParamInterface<std::tuple<uint32_t, bool>> {};
+                                public ::testing::WithParamInterface<std::tuple<uint32_t, uint32_t>> {};
 
 TEST_P(CoordinatorPropertyTest, RandomEventsKeepEveryJobToOneCompletionAndEverySlabToOneLiveOwner) {
   CoordinatorOptions o;
@@ -352,16 +362,18 @@ TEST_P(CoordinatorPropertyTest, RandomEventsKeepEveryJobToOneCompletionAndEveryS
   o.max_queue = 40;
   o.max_queued_per_session = 25;
   o.worker_max_jobs = 7;
-  o.dispatch_ahead = std::get<1>(GetParam());
+  o.dispatch_ahead = std::get<1>(GetParam()) > 0;
+  o.dispatch_ahead_depth = std::max<uint32_t>(std::get<1>(GetParam()), 1);
   o.dispatch_ahead_max_run = absl::Hours(1);  // the fake clock's runs are tens of ms: every type qualifies
   c_ = std::make_unique<Coordinator>(o, clock_, ledger_);
   RandomEvents events(std::get<0>(GetParam()), *c_, ledger_, clock_);
   events.ahead_ = o.dispatch_ahead;
+  events.depth_ = o.dispatch_ahead ? o.dispatch_ahead_depth : 0;
   events.Run(5000);
 }
 
 INSTANTIATE_TEST_SUITE_P(FixedSeeds, CoordinatorPropertyTest,
-                         ::testing::Combine(::testing::Values(20261123u, 7u, 424242u), ::testing::Bool()));
+                         ::testing::Combine(::testing::Values(20261123u, 7u, 424242u), ::testing::Values(0u, 1u, 4u)));
 
 }  // namespace
 }  // namespace jobd::coordinator

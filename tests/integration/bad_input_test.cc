@@ -332,6 +332,8 @@ TEST(BadFlagsTest, EachBadFlagStopsJobdWithAMessageThatSaysWhatIsAllowed) {
       {{"--size-classes=junk"}, "size:count"},
       {{"--grace=-1s"}, "allowed 0 to 1h"},
       {{"--dispatch-ahead-max-run=1m"}, "--dispatch_ahead_max_run=1m: allowed 0 to 10s"},
+      {{"--dispatch-ahead-depth=0"}, "--dispatch_ahead_depth=0: allowed 1 to 64"},
+      {{"--dispatch_ahead_depth=65"}, "--dispatch_ahead_depth=65: allowed 1 to 64"},
       {{"--client-spin-us=20000"}, "--client_spin_us=20000: allowed 0 to 10000"},
       {{"--default-timeout=0s"}, "more than 0"},
       {{"--max-queue=0"}, "allowed 1"},

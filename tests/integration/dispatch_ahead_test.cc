@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -46,6 +47,16 @@ class DispatchAheadTest : public ::testing::Test {
     while (absl::Now() < until) {
       const v1::WorkerStats w = Worker0();
       if (w.job_id() == job && w.next_job_id() == next) return true;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    return false;
+  }
+  // Polls until the worker runs `job` and holds `count` jobs behind it, `next` the first.
+  bool WaitForBehind(uint64_t job, uint64_t next, uint32_t count) const {
+    const absl::Time until = absl::Now() + absl::Seconds(20);
+    while (absl::Now() < until) {
+      const v1::WorkerStats w = Worker0();
+      if (w.job_id() == job && w.next_job_id() == next && w.jobs_behind() == count) return true;
       absl::SleepFor(absl::Milliseconds(2));
     }
     return false;
@@ -151,6 +162,67 @@ TEST_F(DispatchAheadTest, AClientThatLeavesWithAJobBehindCostsTheOtherClientNoth
   EXPECT_EQ(Worker0().restarts(), 0u);
   r1->Release();
   next->Release();
+  EXPECT_EQ(agent_->WaitForSlabsInUse(0), 0u) << agent_->Log();
+}
+
+// --dispatch_ahead_depth (32 by default): several jobs wait behind one worker, in order.
+TEST_F(DispatchAheadTest, AWorkerKilledWithSeveralJobsBehindGivesThemAllBackUnstarted) {
+  auto first = client_->Start("sleep", "5000", {.timeout = absl::Seconds(60)});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(WaitForAhead(first->id(), 0)) << agent_->Log();
+  std::vector<client::JobFuture> behind;
+  for (int i = 0; i < 3; ++i) {
+    auto f = client_->Start("echo", absl::StrCat("behind ", i));
+    ASSERT_TRUE(f.ok()) << f.status();
+    behind.push_back(std::move(*f));
+  }
+  ASSERT_TRUE(WaitForBehind(first->id(), behind[0].id(), 3)) << agent_->Log();
+  EXPECT_EQ(agent_->Stats()->queue_depth(), 0u) << "all three in the worker's ring, none in the queue";
+  const pid_t victim = Worker0().pid();
+  ASSERT_GT(victim, 0);
+  kill(victim, SIGKILL);
+  auto r1 = first->Wait(absl::Seconds(30));
+  EXPECT_EQ(OutcomeOf(r1.status()), JobOutcome::kWorkerDied) << r1.status();
+  for (int i = 0; i < 3; ++i) {
+    auto r = behind[i].Wait(absl::Seconds(30));
+    ASSERT_TRUE(r.ok()) << "job " << i << " behind never started; " << r.status();
+    EXPECT_EQ(r->view(), absl::StrCat("behind ", i));
+    auto status = client_->Status(behind[i].id());
+    ASSERT_TRUE(status.ok());
+    EXPECT_EQ(status->attempt, 1u) << "no attempt spent on job " << i << ", which never started";
+    r->Release();
+  }
+  EXPECT_NE(Worker0().pid(), victim);
+  EXPECT_EQ(agent_->WaitForSlabsInUse(0), 0u) << agent_->Log();
+}
+
+TEST_F(DispatchAheadTest, ACancelOfTheMiddleJobBehindSkipsOnlyThatOne) {
+  auto first = client_->Start("sleep", "1000", {.timeout = absl::Seconds(60)});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(WaitForAhead(first->id(), 0)) << agent_->Log();
+  std::vector<client::JobFuture> behind;
+  for (int i = 0; i < 3; ++i) {
+    auto f = client_->Start("counter", "");
+    ASSERT_TRUE(f.ok()) << f.status();
+    behind.push_back(std::move(*f));
+  }
+  ASSERT_TRUE(WaitForBehind(first->id(), behind[0].id(), 3)) << agent_->Log();
+  ASSERT_TRUE(client_->Cancel(behind[1]).ok());
+  auto cancelled = behind[1].Wait(absl::Seconds(30));
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
+  auto r1 = first->Wait(absl::Seconds(30));
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  // The counter's handler ran once in SetUp, then for the first and third jobs behind only.
+  auto a = behind[0].Wait(absl::Seconds(30));
+  auto c = behind[2].Wait(absl::Seconds(30));
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(a->view(), "2");
+  EXPECT_EQ(c->view(), "3") << "the middle job was skipped, not run";
+  EXPECT_EQ(Worker0().restarts(), 0u) << "a skip, not a kill";
+  r1->Release();
+  a->Release();
+  c->Release();
   EXPECT_EQ(agent_->WaitForSlabsInUse(0), 0u) << agent_->Log();
 }
 

@@ -42,6 +42,7 @@ v1::StatsReply Sample(int types, int workers, int classes) {
     w->set_state(i == 0 ? "busy" : "idle");
     w->set_job_id(i == 0 ? 150323855361 : 0);
     w->set_next_job_id(i == 0 ? 150323855362 : 0);
+    w->set_jobs_behind(i == 0 ? 3 : 0);
     w->set_jobs_done(31);
   }
   for (int i = 0; i < classes; ++i) {
@@ -85,6 +86,7 @@ TEST(JobctlJsonTest, SlabsHasClassesAndWorkersHasWorkersBySlot) {
   EXPECT_EQ(At(busy, "worker").number_value(), 0);
   EXPECT_EQ(At(busy, "job_id").number_value(), 150323855361.0);
   EXPECT_EQ(At(busy, "next_job_id").number_value(), 150323855362.0);
+  EXPECT_EQ(At(busy, "jobs_behind").number_value(), 3);
   EXPECT_EQ(At(At(workers, "workers").list_value().values(1).struct_value(), "job_id").kind_case(),
             Value::kNullValue);
 }
@@ -139,6 +141,11 @@ TEST(JobctlTopTest, ABigTerminalShowsEverythingUnfolded) {
 TEST(JobctlTablesTest, ALongNameIsCutToItsColumn) {
   const std::string table = FormatTypes(Sample(1, 0, 0));
   EXPECT_THAT(table, HasSubstr("a-type-name-lon~"));
+}
+
+TEST(JobctlTablesTest, NextShowsTheFirstJobBehindAndHowManyMore) {
+  const std::string table = FormatWorkers(Sample(0, 2, 0));
+  EXPECT_THAT(table, HasSubstr("150323855362 +2"));
 }
 
 }  // namespace

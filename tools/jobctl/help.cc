@@ -30,7 +30,7 @@ const std::vector<Command>& Commands() {
        "         \"acquire_failures\"}]}"},
       {"workers", "workers [--json]", "one line per worker: slot, pid, state, current job, jobs done, restarts, RSS",
        "WORKER is the worker's slot, the number jobd's log lines use (\"worker 1 ready\").\n"
-       "--json: {\"workers\":[{\"worker\",\"pid\",\"state\",\"job_id\",\"next_job_id\",\"jobs_done\",\"restarts\",\"rss_bytes\"}]}"},
+       "--json: {\"workers\":[{\"worker\",\"pid\",\"state\",\"job_id\",\"next_job_id\",\"jobs_behind\",\"jobs_done\",\"restarts\",\"rss_bytes\"}]}"},
       {"sessions", "sessions [--json]", "one line per client session: uid and pid (from the kernel), slabs and memory held",
        "--json: {\"memory_budget\",\"committed_bytes\",\"sessions\":[{\"session\",\"name\",\"pid\",\"uid\",\"gid\",\n"
        "         \"slabs_in_use\",\"bytes_in_use\",\"committed_bytes\",\"segment_bytes\",\"live_jobs\"}]}"},

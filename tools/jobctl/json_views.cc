@@ -86,6 +86,7 @@ std::string WorkersJson(const v1::StatsReply& s) {
     } else {
       j.Uint(w.next_job_id());
     }
+    j.Field("jobs_behind", w.jobs_behind());
     j.Field("jobs_done", w.jobs_done()).Field("restarts", w.restarts()).Field("rss_bytes", w.rss_bytes());
     j.EndObject();
   }

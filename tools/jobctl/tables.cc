@@ -117,7 +117,10 @@ std::string FormatWorkers(const v1::StatsReply& s, size_t width, size_t max_line
   for (const v1::WorkerStats& w : s.workers()) {
     table.AddRow({absl::StrCat(w.index()), absl::StrCat(w.pid()), w.state(),
                   w.job_id() == 0 ? "-" : absl::StrCat(w.job_id()),
-                  w.next_job_id() == 0 ? "-" : absl::StrCat(w.next_job_id()), absl::StrCat(w.jobs_done()),
+                  w.next_job_id() == 0    ? "-"
+                  : w.jobs_behind() > 1 ? absl::StrCat(w.next_job_id(), " +", w.jobs_behind() - 1)
+                                        : absl::StrCat(w.next_job_id()),
+                  absl::StrCat(w.jobs_done()),
                   absl::StrCat(w.restarts()), shm::HumanBytes(w.rss_bytes())});
   }
   return table.Render(width, max_lines);
