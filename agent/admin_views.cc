@@ -73,7 +73,7 @@ v1::StatsReply AdminViews::Stats() const {
       if (info.id != slot.owner || slot.owner == shm::kNoOwner) continue;
       w->set_state(coordinator::WorkerStateName(info.state));
       w->set_job_id(info.job);
-      w->set_next_job_id(info.behind);
+      w->set_next_job_id(info.ahead.empty() ? 0 : info.ahead.front());
       w->set_jobs_behind(static_cast<uint32_t>(info.ahead.size()));
       w->set_jobs_done(info.jobs_done);
     }

@@ -516,7 +516,6 @@ std::vector<WorkerInfo> Coordinator::Workers() const {
     info.jobs_done = w.jobs_done;
     info.leased_to = w.leased_to;
     info.revoking = w.revoking;
-    info.behind = w.busy && !w.ahead.empty() ? w.ahead.front().id : 0;
     if (w.busy) {
       for (const internal::Worker::Ahead& a : w.ahead) info.ahead.push_back(a.id);
     }

@@ -70,8 +70,7 @@ struct WorkerInfo {
   uint64_t jobs_done = 0;  // jobs it ran: dispatched ones, and lane jobs once reported ended
   SessionId leased_to = 0;  // when leased
   bool revoking = false;    // when leased: a RevokeLease is out, LeaseReleased not yet in
-  JobId behind = 0;         // when busy: the first job dispatched ahead, waiting behind `job`, not started
-  std::vector<JobId> ahead;  // when busy: every job waiting behind `job`, in order (`behind` first)
+  std::vector<JobId> ahead;  // when busy: the jobs dispatched ahead, waiting behind `job` in order, not started
 };
 
 struct JobStatus {
@@ -107,7 +106,7 @@ class Coordinator {
   absl::StatusOr<Effects> Submit(JobRequest request);
 
   // Cancels a job of this session: queued, it never starts; dispatched ahead, the worker is told
-  // to skip it (CancelRunning) and only the job behind is touched; running, the worker is told
+  // to skip it (CancelRunning) and only that job is touched; running, the worker is told
   // and killed after the grace period if it does not end. NotFound for unknown or finished ids.
   absl::StatusOr<Effects> Cancel(SessionId session, JobId id);
 

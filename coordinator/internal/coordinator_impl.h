@@ -109,9 +109,9 @@ struct Coordinator::Impl {
     // not the job finds a place behind a busy one.
     last_queued = now;
     RevokeOneFor(j.req.type, now, fx);
-    // Others of its type already wait: a worker that could hold one behind took the best queued
-    // job when it became able to, so under a backlog the pool is not scanned for every job (at
-    // worst a job stays queued that could have gone ahead).
+    // Others of its type already wait: a worker with room behind took the best queued jobs when
+    // it came to have room, so under a backlog the pool is not scanned for every job (at worst a
+    // job stays queued that could have gone ahead).
     if (ready.CountOf(j.req.type) > 1) return;
     if (internal::Worker* w = AheadWorkerFor(j.req.type, now)) DispatchAhead(j, *w, fx);
   }
@@ -286,7 +286,7 @@ struct Coordinator::Impl {
   void Promote(internal::Worker& w, absl::Time now) {
     const internal::Worker::Ahead next = w.ahead.front();
     w.ahead.erase(w.ahead.begin());
-    w.ahead_expected = w.ahead.empty() ? absl::ZeroDuration() : w.ahead_expected - next.expected;
+    w.ahead_expected -= next.expected;  // exact: Durations add and subtract without rounding
     w.job = next.id;
     w.attempt = next.attempt;
     w.started_at = now;

@@ -42,6 +42,15 @@ class CoordinatorAheadTest : public CoordinatorTest {
     EXPECT_EQ(fx.dispatches[0].worker, kW1);
     EXPECT_EQ(fx.dispatches[0].id, 3u);
   }
+  // An answer from `w` for job `id`, which it does not run: refused, and nothing changes.
+  void ExpectAnswerRefused(WorkerId w, JobId id) {
+    const World before = Snapshot();
+    const shm::Handle h = ledger_.Allocate(w);
+    auto fx = c_->JobFinished(w, id, SlabRef{h, 8});
+    EXPECT_EQ(fx.status().code(), absl::StatusCode::kFailedPrecondition) << "job " << id;
+    EXPECT_TRUE(ledger_.Free(h, w).ok());
+    EXPECT_EQ(Snapshot(), before) << "job " << id;
+  }
   static std::vector<std::pair<WorkerId, JobId>> Cancels(const Effects& fx) {
     std::vector<std::pair<WorkerId, JobId>> out;
     for (const auto& c : fx.cancels) out.push_back({c.worker, c.id});
@@ -53,7 +62,7 @@ TEST_F(CoordinatorAheadTest, WithNoWorkerIdleAJobWaitsBehindABusyWorkerNotInTheQ
   TwoOnW1(Req(3));
   EXPECT_EQ(c_->QueueDepth(), 0u);
   EXPECT_EQ(WorkerNamed(kW1).job, 2u);
-  EXPECT_EQ(WorkerNamed(kW1).behind, 3u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(3));
   EXPECT_EQ(c_->Status(3)->state, JobState::kQueued) << "dispatched ahead is not started";
   EXPECT_EQ(c_->Status(2)->state, JobState::kRunning);
   EXPECT_THAT(DispatchedIds(Submit(Req(4))), IsEmpty()) << "one job behind a worker, no more";
@@ -64,7 +73,7 @@ TEST_F(CoordinatorAheadTest, WithNoWorkerIdleAJobWaitsBehindABusyWorkerNotInTheQ
   Effects fx = Finish(kW1, 2);
   EXPECT_THAT(DispatchedIds(fx), ElementsAre(4));
   EXPECT_EQ(WorkerNamed(kW1).job, 3u);
-  EXPECT_EQ(WorkerNamed(kW1).behind, 4u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(4));
   EXPECT_EQ(c_->Status(3)->state, JobState::kRunning);
   EXPECT_EQ(c_->QueueDepth(), 0u);
 }
@@ -89,8 +98,8 @@ TEST_F(CoordinatorAheadTest, AnIdleWorkerIsAlwaysPreferred) {
   Effects fx = Submit(Req(3));
   ASSERT_EQ(fx.dispatches.size(), 1u);
   EXPECT_EQ(WorkerNamed(fx.dispatches[0].worker).job, 3u) << "to the idle worker, as its current job";
-  EXPECT_EQ(WorkerNamed(kW1).behind, 0u);
-  EXPECT_EQ(WorkerNamed(kW2).behind, 0u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, IsEmpty());
+  EXPECT_THAT(WorkerNamed(kW2).ahead, IsEmpty());
 }
 
 TEST_F(CoordinatorAheadTest, OnlyShortRunningTypesBehindJobsThatHaveNotRunLong) {
@@ -110,10 +119,10 @@ TEST_F(CoordinatorAheadTest, OnlyShortRunningTypesBehindJobsThatHaveNotRunLong) 
   EXPECT_THAT(DispatchedIds(Submit(Req(2))), IsEmpty()) << "echo has never run";
   clock_.Advance(absl::Microseconds(100));
   EXPECT_THAT(DispatchedIds(Finish(kW1, 1)), ElementsAre(2));
-  EXPECT_EQ(WorkerNamed(kW1).behind, 0u) << "nothing queued to put behind job 2";
+  EXPECT_THAT(WorkerNamed(kW1).ahead, IsEmpty()) << "nothing queued to put behind job 2";
   EXPECT_THAT(DispatchedIds(Submit(Req(3, "sleep"))), IsEmpty()) << "sleep has never run";
   EXPECT_THAT(DispatchedIds(Submit(Req(4))), ElementsAre(4)) << "echo runs short";
-  EXPECT_EQ(WorkerNamed(kW1).behind, 4u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(4));
 
   // A type whose runs take 5 ms.
   MakeAhead();
@@ -143,7 +152,7 @@ TEST_F(CoordinatorAheadTest, TheRecentRunTimeFollowsTheType) {
   EXPECT_THAT(DispatchedIds(Submit(Req(4))), IsEmpty());
   JobId id = 4;
   int short_runs = 0;
-  while (WorkerNamed(kW1).behind == 0 && short_runs < 40) {
+  while (WorkerNamed(kW1).ahead.empty() && short_runs < 40) {
     clock_.Advance(absl::Microseconds(10));
     Finish(kW1, WorkerNamed(kW1).job);
     ++short_runs;
@@ -276,7 +285,7 @@ TEST_F(CoordinatorAheadTest, ASessionsEndWithdrawsItsJobBehindButNotANoReplyOne)
   c_->OpenSession(kS);
   EXPECT_THAT(DispatchedIds(Submit(Req(4))), ElementsAre(4));
   EXPECT_THAT(DispatchedIds(Submit(Req(5, Policy::kNoReply))), ElementsAre(5));
-  EXPECT_EQ(WorkerNamed(kW1).behind, 5u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(5));
   Effects closed = c_->CloseSession(kS);
   EXPECT_THAT(Cancels(closed), ElementsAre(std::pair{kW1, JobId{4}}));
   Fail(kW1, 4, absl::CancelledError("stopped"));
@@ -311,7 +320,7 @@ TEST_F(CoordinatorAheadTest, AJobBehindGivenBackKeepsItsPlaceInTheQueue) {
   Submit(Req(5));
   c_->WorkerGone(kW1);
   EXPECT_THAT(DispatchedIds(AddWorker(kW2)), ElementsAre(3, 4)) << "job 3 first, then job 4 behind it";
-  EXPECT_EQ(WorkerNamed(kW2).behind, 4u);
+  EXPECT_THAT(WorkerNamed(kW2).ahead, ElementsAre(4));
   EXPECT_EQ(c_->QueueDepth(), 1u);
 }
 
@@ -368,13 +377,8 @@ TEST_F(CoordinatorAheadTest, ALaterHigherPriorityJobWaitsBehindAtMostOneJobPerWo
 
 TEST_F(CoordinatorAheadTest, AnAnswerForTheJobBehindBeforeTheCurrentOneIsRefusedAndChangesNothing) {
   TwoOnW1(Req(3));
-  const World before = Snapshot();
-  const shm::Handle h = ledger_.Allocate(kW1);
-  auto fx = c_->JobFinished(kW1, 3, SlabRef{h, 8});
-  EXPECT_EQ(fx.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(ledger_.Free(h, kW1).ok());
-  EXPECT_EQ(Snapshot(), before);
-  EXPECT_EQ(WorkerNamed(kW1).behind, 3u);
+  ExpectAnswerRefused(kW1, 3);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(3));
 }
 
 // --dispatch_ahead_depth past 1: a busy worker holds several jobs behind its current one, in
@@ -399,8 +403,7 @@ class CoordinatorAheadDepthTest : public CoordinatorAheadTest {
 
 TEST_F(CoordinatorAheadDepthTest, AWorkerHoldsUpToTheDepthBehindItsCurrentJobAndStartsThemInOrder) {
   ThreeBehindW1();
-  EXPECT_EQ(WorkerNamed(kW1).behind, 3u);
-  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 3u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(3, 4, 5));
   EXPECT_EQ(c_->QueueDepth(), 0u);
   EXPECT_THAT(DispatchedIds(Submit(Req(6))), IsEmpty()) << "three behind, no more";
   EXPECT_EQ(c_->QueueDepth(), 1u);
@@ -410,8 +413,7 @@ TEST_F(CoordinatorAheadDepthTest, AWorkerHoldsUpToTheDepthBehindItsCurrentJobAnd
   Effects fx = Finish(kW1, 2);
   EXPECT_THAT(DispatchedIds(fx), ElementsAre(6)) << "job 3 starts where it is; job 6 goes to the back";
   EXPECT_EQ(WorkerNamed(kW1).job, 3u);
-  EXPECT_EQ(WorkerNamed(kW1).behind, 4u);
-  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 3u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(4, 5, 6));
   EXPECT_EQ(c_->Status(3)->state, JobState::kRunning);
   EXPECT_EQ(c_->Status(4)->state, JobState::kQueued);
   for (JobId id : {3, 4, 5, 6}) {
@@ -428,12 +430,9 @@ TEST_F(CoordinatorAheadDepthTest, AWorkerHoldsUpToTheDepthBehindItsCurrentJobAnd
 
 TEST_F(CoordinatorAheadDepthTest, AnAnswerOutOfOrderIsRefusedAndChangesNothing) {
   ThreeBehindW1();
-  const World before = Snapshot();
-  const shm::Handle h = ledger_.Allocate(kW1);
-  auto fx = c_->JobFinished(kW1, 4, SlabRef{h, 8});
-  EXPECT_EQ(fx.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(ledger_.Free(h, kW1).ok());
-  EXPECT_EQ(Snapshot(), before);
+  ExpectAnswerRefused(kW1, 4);
+  ExpectAnswerRefused(kW1, 5);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(3, 4, 5));
 }
 
 TEST_F(CoordinatorAheadDepthTest, ACancelOfAMiddleJobBehindSkipsOnlyThatOne) {
@@ -443,7 +442,7 @@ TEST_F(CoordinatorAheadDepthTest, ACancelOfAMiddleJobBehindSkipsOnlyThatOne) {
   EXPECT_EQ(OnlyCompletion(*fx).outcome, Outcome::kCancelled);
   EXPECT_THAT(Cancels(*fx), ElementsAre(std::pair{kW1, JobId{4}}));
   EXPECT_THAT(fx->kills, IsEmpty());
-  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 3u) << "it stays in the worker's ring until skipped";
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(3, 4, 5)) << "it stays in the worker's ring until skipped";
 
   Finish(kW1, 2);
   clock_.Advance(absl::Seconds(2));
@@ -468,7 +467,7 @@ TEST_F(CoordinatorAheadDepthTest, ADeadlineBehindFailsOnlyThatJobAndTheOnesAfter
   Submit(Req(3));
   Submit(Req(4, "echo", kS, absl::Milliseconds(50)));
   Submit(Req(5));
-  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 3u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(3, 4, 5));
   clock_.Advance(absl::Milliseconds(60));
   Effects fx = c_->Tick();
   const Completion late = OnlyCompletion(fx);
@@ -534,7 +533,7 @@ TEST_F(CoordinatorAheadDepthTest, ARecyclingWorkerTakesNoMoreBehindThanItsLastJo
   EXPECT_THAT(DispatchedIds(Submit(Req(3))), ElementsAre(3));
   EXPECT_THAT(DispatchedIds(Submit(Req(4))), ElementsAre(4)) << "its fourth and last";
   EXPECT_THAT(DispatchedIds(Submit(Req(5))), IsEmpty());
-  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 2u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(3, 4));
   Finish(kW1, 2);
   Finish(kW1, 3);
   EXPECT_THAT(KilledWorkers(Finish(kW1, 4)), ElementsAre(kW1));
@@ -568,11 +567,11 @@ TEST_F(CoordinatorAheadDepthTest, TheJobsBehindAWorkerAddUpToAtMostTheMaxRun) {
   EXPECT_THAT(DispatchedIds(Submit(Req(3, "sleep"))), ElementsAre(3));
   EXPECT_THAT(DispatchedIds(Submit(Req(4, "sleep"))), ElementsAre(4));
   EXPECT_THAT(DispatchedIds(Submit(Req(5, "sleep"))), IsEmpty()) << "3 x 400 µs behind would pass 1 ms";
-  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 2u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(3, 4));
   // Once job 3 is current, job 5 fits behind job 4.
   clock_.Advance(absl::Microseconds(400));
   EXPECT_THAT(DispatchedIds(Finish(kW1, 2)), ElementsAre(5));
-  EXPECT_EQ(WorkerNamed(kW1).ahead.size(), 2u);
+  EXPECT_THAT(WorkerNamed(kW1).ahead, ElementsAre(4, 5));
 }
 
 }  // namespace

@@ -41,17 +41,8 @@ class DispatchAheadTest : public ::testing::Test {
     EXPECT_TRUE(stats.ok()) << stats.status();
     return stats.ok() && stats->workers_size() > 0 ? stats->workers(0) : v1::WorkerStats();
   }
-  // Polls until the worker runs `job` and holds `next` behind it (0: nothing behind).
-  bool WaitForAhead(uint64_t job, uint64_t next) const {
-    const absl::Time until = absl::Now() + absl::Seconds(20);
-    while (absl::Now() < until) {
-      const v1::WorkerStats w = Worker0();
-      if (w.job_id() == job && w.next_job_id() == next) return true;
-      absl::SleepFor(absl::Milliseconds(2));
-    }
-    return false;
-  }
-  // Polls until the worker runs `job` and holds `count` jobs behind it, `next` the first.
+  // Polls until the worker runs `job` and holds `count` jobs behind it, `next` the first (0:
+  // nothing behind).
   bool WaitForBehind(uint64_t job, uint64_t next, uint32_t count) const {
     const absl::Time until = absl::Now() + absl::Seconds(20);
     while (absl::Now() < until) {
@@ -61,19 +52,36 @@ class DispatchAheadTest : public ::testing::Test {
     }
     return false;
   }
+  // A sleep of `ms` running on the worker, nothing behind it.
+  client::JobFuture SleepRunning(int ms) {
+    auto first = client_->Start("sleep", absl::StrCat(ms), {.timeout = absl::Seconds(60)});
+    EXPECT_TRUE(first.ok()) << first.status();
+    // The sleep must be running before the next jobs come: two sessions' submits that reach the
+    // agent in one pass are taken in either order.
+    EXPECT_TRUE(WaitForBehind(first->id(), 0, 0)) << agent_->Log();
+    return std::move(*first);
+  }
   // A sleep of `ms` running on the worker, and `type` dispatched ahead behind it.
   std::pair<client::JobFuture, client::JobFuture> OneBehindAnother(int ms, client::JobClient& second_client,
                                                                    const std::string& type, const std::string& data,
                                                                    client::StartOptions options = {}) {
-    auto first = client_->Start("sleep", absl::StrCat(ms), {.timeout = absl::Seconds(60)});
-    EXPECT_TRUE(first.ok()) << first.status();
-    // The sleep must be running before the second job comes: two sessions' submits that reach
-    // the agent in one pass are taken in either order.
-    EXPECT_TRUE(WaitForAhead(first->id(), 0)) << agent_->Log();
+    client::JobFuture first = SleepRunning(ms);
     auto second = second_client.Start(type, data, options);
     EXPECT_TRUE(second.ok()) << second.status();
-    EXPECT_TRUE(WaitForAhead(first->id(), second->id())) << agent_->Log();
-    return {std::move(*first), std::move(*second)};
+    EXPECT_TRUE(WaitForBehind(first.id(), second->id(), 1)) << agent_->Log();
+    return {std::move(first), std::move(*second)};
+  }
+  // One `type` job per entry of `data`, started in order behind `first` (running).
+  std::vector<client::JobFuture> SeveralBehind(const client::JobFuture& first, const std::string& type,
+                                               const std::vector<std::string>& data) {
+    std::vector<client::JobFuture> behind;
+    for (const std::string& d : data) {
+      auto f = client_->Start(type, d);
+      EXPECT_TRUE(f.ok()) << f.status();
+      behind.push_back(std::move(*f));
+    }
+    EXPECT_TRUE(WaitForBehind(first.id(), behind[0].id(), static_cast<uint32_t>(data.size()))) << agent_->Log();
+    return behind;
   }
 
   std::unique_ptr<AgentProcess> agent_;
@@ -167,21 +175,13 @@ TEST_F(DispatchAheadTest, AClientThatLeavesWithAJobBehindCostsTheOtherClientNoth
 
 // --dispatch_ahead_depth (32 by default): several jobs wait behind one worker, in order.
 TEST_F(DispatchAheadTest, AWorkerKilledWithSeveralJobsBehindGivesThemAllBackUnstarted) {
-  auto first = client_->Start("sleep", "5000", {.timeout = absl::Seconds(60)});
-  ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_TRUE(WaitForAhead(first->id(), 0)) << agent_->Log();
-  std::vector<client::JobFuture> behind;
-  for (int i = 0; i < 3; ++i) {
-    auto f = client_->Start("echo", absl::StrCat("behind ", i));
-    ASSERT_TRUE(f.ok()) << f.status();
-    behind.push_back(std::move(*f));
-  }
-  ASSERT_TRUE(WaitForBehind(first->id(), behind[0].id(), 3)) << agent_->Log();
+  client::JobFuture first = SleepRunning(5000);
+  std::vector<client::JobFuture> behind = SeveralBehind(first, "echo", {"behind 0", "behind 1", "behind 2"});
   EXPECT_EQ(agent_->Stats()->queue_depth(), 0u) << "all three in the worker's ring, none in the queue";
   const pid_t victim = Worker0().pid();
   ASSERT_GT(victim, 0);
   kill(victim, SIGKILL);
-  auto r1 = first->Wait(absl::Seconds(30));
+  auto r1 = first.Wait(absl::Seconds(30));
   EXPECT_EQ(OutcomeOf(r1.status()), JobOutcome::kWorkerDied) << r1.status();
   for (int i = 0; i < 3; ++i) {
     auto r = behind[i].Wait(absl::Seconds(30));
@@ -197,20 +197,12 @@ TEST_F(DispatchAheadTest, AWorkerKilledWithSeveralJobsBehindGivesThemAllBackUnst
 }
 
 TEST_F(DispatchAheadTest, ACancelOfTheMiddleJobBehindSkipsOnlyThatOne) {
-  auto first = client_->Start("sleep", "1000", {.timeout = absl::Seconds(60)});
-  ASSERT_TRUE(first.ok()) << first.status();
-  ASSERT_TRUE(WaitForAhead(first->id(), 0)) << agent_->Log();
-  std::vector<client::JobFuture> behind;
-  for (int i = 0; i < 3; ++i) {
-    auto f = client_->Start("counter", "");
-    ASSERT_TRUE(f.ok()) << f.status();
-    behind.push_back(std::move(*f));
-  }
-  ASSERT_TRUE(WaitForBehind(first->id(), behind[0].id(), 3)) << agent_->Log();
+  client::JobFuture first = SleepRunning(1000);
+  std::vector<client::JobFuture> behind = SeveralBehind(first, "counter", {"", "", ""});
   ASSERT_TRUE(client_->Cancel(behind[1]).ok());
   auto cancelled = behind[1].Wait(absl::Seconds(30));
   EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
-  auto r1 = first->Wait(absl::Seconds(30));
+  auto r1 = first.Wait(absl::Seconds(30));
   ASSERT_TRUE(r1.ok()) << r1.status();
   // The counter's handler ran once in SetUp, then for the first and third jobs behind only.
   auto a = behind[0].Wait(absl::Seconds(30));
