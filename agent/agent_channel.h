@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "agent/deferred_rings.h"
 #include "google/protobuf/message_lite.h"
 #include "proto/ring_messages.h"
 #include "proto/session_records.h"
@@ -30,7 +31,9 @@ struct BacklogLimits {
 
 class AgentChannel {
  public:
-  AgentChannel(shm::ChannelSlot slot, BacklogLimits limits) : slot_(slot), limits_(limits) {}
+  // `memory`: what maps `slot` (the peer's segment), kept while a ring is deferred.
+  AgentChannel(shm::ChannelSlot slot, BacklogLimits limits, std::shared_ptr<const void> memory = nullptr)
+      : slot_(slot), limits_(limits), memory_(std::move(memory)) {}
   AgentChannel(const AgentChannel&) = delete;
   AgentChannel& operator=(const AgentChannel&) = delete;
 
@@ -69,7 +72,7 @@ class AgentChannel {
       backlog_.pop_front();
       backlog_since_ = absl::Now();
     }
-    if (moved) slot_.peer_bell->Ring();
+    if (moved) DeferredRings::Ring(slot_.peer_bell, memory_);
     if (backlog_.empty()) {
       backlogged_.store(false, std::memory_order_relaxed);
       return true;
@@ -106,7 +109,7 @@ class AgentChannel {
       absl::StatusOr<bool> pushed = slot_.down.TryPushWith(size, encode);
       if (!pushed.ok()) return BreakLocked(pushed.status());
       if (*pushed) {
-        slot_.peer_bell->Ring();
+        DeferredRings::Ring(slot_.peer_bell, memory_);
         return true;
       }
       backlog_since_ = absl::Now();
@@ -134,6 +137,7 @@ class AgentChannel {
 
   shm::ChannelSlot slot_;
   BacklogLimits limits_;
+  std::shared_ptr<const void> memory_;
   mutable absl::Mutex mu_;
   std::deque<std::string> backlog_ ABSL_GUARDED_BY(mu_);
   size_t backlog_bytes_ ABSL_GUARDED_BY(mu_) = 0;

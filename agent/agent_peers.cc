@@ -69,8 +69,8 @@ absl::StatusOr<std::shared_ptr<SessionConn>> Agent::OpenSession(
       !s.ok()) {
     return s;
   }
-  conn->channel = std::make_unique<AgentChannel>(conn->segment->channel(),
-                                                 BacklogLimits{config_.peer_backlog_bytes, config_.peer_stall});
+  conn->channel = std::make_unique<AgentChannel>(
+      conn->segment->channel(), BacklogLimits{config_.peer_backlog_bytes, config_.peer_stall}, conn->segment);
   ledger_.Add(conn->id, conn->segment);
   const std::vector<std::string> types = coord_.With([&](coordinator::Coordinator& c) {
     c.OpenSession(conn->id);
@@ -265,8 +265,8 @@ absl::StatusOr<std::shared_ptr<WorkerConn>> Agent::OpenWorker(
     return s;
   }
   conn->segment = std::move(segment);
-  conn->channel = std::make_unique<AgentChannel>(conn->segment->channel(),
-                                                 BacklogLimits{config_.peer_backlog_bytes, config_.peer_stall});
+  conn->channel = std::make_unique<AgentChannel>(
+      conn->segment->channel(), BacklogLimits{config_.peer_backlog_bytes, config_.peer_stall}, conn->segment);
   conn->types.assign(hello.types().begin(), hello.types().end());
   conn->lanes = hello.lanes();
   conn->job_records = hello.job_records();

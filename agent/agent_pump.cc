@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -212,6 +213,9 @@ class Agent::PumpWork final : public ChannelPump::Handler {
   explicit PumpWork(Agent& agent) : a_(agent) {}
 
   bool Drain(bool& backlogged) override {
+    // Where the agent has one CPU, every peer this pass sends to is rung once, at its end.
+    std::optional<DeferredRings> pass;
+    if (!shm::SpinningCanHelp()) pass.emplace();
     if (a_.peers_.epoch() != seen_epoch_) {
       seen_epoch_ = a_.peers_.epoch();
       a_.peers_.Attached(sessions_, workers_);

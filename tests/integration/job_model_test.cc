@@ -1,6 +1,7 @@
 // The whole job model through the public SDK against a real jobd and real workers.
 #include <sched.h>
 #include <unistd.h>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,24 @@ namespace {
 using ::testing::HasSubstr;
 using client::JobOutcome;
 using client::OutcomeOf;
+
+// The calling thread on CPU 0 while this lives; processes it starts meanwhile stay there.
+class OnCpu0 {
+ public:
+  OnCpu0() {
+    sched_getaffinity(0, sizeof saved_, &saved_);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    sched_setaffinity(0, sizeof one, &one);
+  }
+  ~OnCpu0() { sched_setaffinity(0, sizeof saved_, &saved_); }
+  OnCpu0(const OnCpu0&) = delete;
+  OnCpu0& operator=(const OnCpu0&) = delete;
+
+ private:
+  cpu_set_t saved_;
+};
 
 class JobModelTest : public ::testing::Test {
  protected:
@@ -126,13 +145,10 @@ TEST_F(JobModelTest, StartMultiStoresTheSharedPieceOnceForTheWholeBatch) {
 TEST_F(JobModelTest, BatchesWhoseFirstJobsEndEarlyStillAllSeeThePiece) {
   // Everything on one CPU: the client is preempted between the submits of a batch, so the
   // first jobs end before the rest are read (without the fix this fails at batch 0).
-  cpu_set_t saved, one;
-  sched_getaffinity(0, sizeof saved, &saved);
-  CPU_ZERO(&one);
-  CPU_SET(0, &one);
-  sched_setaffinity(0, sizeof one, &one);
-  StartAgent({.workers = 2});
-  sched_setaffinity(0, sizeof saved, &saved);
+  {
+    OnCpu0 cpu;
+    StartAgent({.workers = 2});
+  }
   const std::string piece(256 * 1024, 'p');
   for (int batch = 0; batch < 200; ++batch) {
     std::vector<std::string_view> requests(8, "0");
@@ -146,6 +162,46 @@ TEST_F(JobModelTest, BatchesWhoseFirstJobsEndEarlyStillAllSeeThePiece) {
     }
   }
   EXPECT_EQ(agent_->WaitForSlabsInUse(0), 0u) << "every piece is freed once its batch has answered";
+}
+
+// Where the agent has one CPU it rings the peers of a pass at the pass's end (agent/deferred_rings.h):
+// many sessions at once, every one sleeping between its jobs, each still gets its own answers.
+TEST_F(JobModelTest, ManySessionsOnOneCpuEachGetTheirOwnAnswers) {
+  std::optional<OnCpu0> cpu(std::in_place);
+  StartAgent({.workers = 2});
+  constexpr int kSessions = 8;
+  constexpr int kJobs = 300;
+  std::vector<std::unique_ptr<client::JobClient>> sessions;
+  for (int s = 0; s < kSessions; ++s) sessions.push_back(Connect());
+  std::vector<std::string> wrong(kSessions);
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kSessions; ++s) {
+    threads.emplace_back([&, s] {
+      OnCpu0 thread_cpu;
+      for (int i = 0; i < kJobs && wrong[s].empty(); ++i) {
+        const std::string payload = absl::StrCat("session ", s, " job ", i);
+        auto f = sessions[s]->Start("echo", payload);
+        if (!f.ok()) {
+          wrong[s] = absl::StrCat(payload, ": ", f.status().ToString());
+          break;
+        }
+        auto r = f->Wait(absl::Seconds(30));
+        if (!r.ok()) {
+          wrong[s] = absl::StrCat(payload, ": ", r.status().ToString());
+        } else if (r->view() != payload) {
+          wrong[s] = absl::StrCat(payload, " answered \"", absl::string_view(r->view().data(), r->view().size()), "\"");
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  cpu.reset();
+  for (int s = 0; s < kSessions; ++s) EXPECT_EQ(wrong[s], "") << "session " << s;
+  EXPECT_TRUE(Eventually([&] {
+    const v1::TypeStats* t = TypeStats("echo");
+    return t != nullptr && t->outcomes().contains("ok") && t->outcomes().at("ok") == kSessions * kJobs;
+  })) << "every job ended ok, counted once";
+  sessions.clear();
 }
 
 TEST_F(JobModelTest, LocalFallbackRunsTheSameHandlersHereWhenNoAgentRuns) {
