@@ -1,5 +1,6 @@
 // The pump's thread, whatever it pumps: it runs its handler's Drain while there is work, spins
-// briefly only while work has been coming that fast (shm::SpinPolicy), then says so in the
+// briefly only while work has been coming that fast (shm::SpinPolicy; on one CPU it yields once
+// instead), then says so in the
 // beacon (so that peers know to ring the agent's eventfd) and sleeps in its WakeSet until a
 // peer's eventfd, a Wake(), the side socket or the handler's next due time. Idle, it makes no
 // system call. It owns the side socket, whose handshakes it serves on this thread and whose
@@ -18,6 +19,7 @@
 #include "agent/side_socket.h"
 #include "agent/wake_set.h"
 #include "shm/agent_beacon.h"
+#include "shm/spin_policy.h"
 
 namespace jobd::agent {
 
@@ -44,6 +46,9 @@ class ChannelPump {
     std::string side_socket_path;
     gid_t socket_group = static_cast<gid_t>(-1);
     shm::AgentBeacon* beacon = nullptr;  // outlives the pump
+    // The pump's thread may use one CPU only: it never spins there, and before it sleeps it yields
+    // once, so that a peer its last pass woke on that CPU sends before the pump decides to sleep.
+    bool one_cpu = !shm::SpinningCanHelp();
   };
 
   // Listens on the side socket; the thread starts with Run.

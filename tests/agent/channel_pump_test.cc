@@ -23,7 +23,13 @@ class FakeWork final : public ChannelPump::Handler {
     backlogged = backlog.load();
     return pending.exchange(0) > 0;
   }
-  bool Waiting() override { return pending.load() > 0; }
+  bool Waiting() override {
+    if (beacon != nullptr) {
+      std::lock_guard<std::mutex> lock(mu);
+      looks_while_asleep.push_back(beacon->sleeping());
+    }
+    return pending.load() > 0;
+  }
   absl::Time NextDue() override {
     std::lock_guard<std::mutex> lock(mu);
     return due;
@@ -46,6 +52,9 @@ class FakeWork final : public ChannelPump::Handler {
   std::mutex mu;
   absl::Time due = absl::InfiniteFuture();  // guarded by mu
   std::vector<std::string> tokens;          // guarded by mu
+  // When set: for each Waiting(), whether the beacon said asleep then (guarded by mu).
+  shm::AgentBeacon* beacon = nullptr;
+  std::vector<bool> looks_while_asleep;
 };
 
 using testing::Eventually;
@@ -132,6 +141,38 @@ TEST_F(ChannelPumpTest, ATokenOnTheSideSocketReachesTheHandler) {
     std::lock_guard<std::mutex> lock(work_->mu);
     return work_->tokens.size() == 1 && work_->tokens[0] == token;
   }));
+}
+
+// The pump's looks (Waiting) from its start until it sleeps: "a" for one made awake, "S" for one
+// made after the beacon said asleep.
+std::string LooksUntilAsleep(bool one_cpu, absl::Duration spin) {
+  testing::TempDir dir("jobd-pump-test");
+  std::unique_ptr<shm::AgentBeacon> beacon = *shm::AgentBeacon::Create();
+  absl::StatusOr<std::unique_ptr<ChannelPump>> pump = ChannelPump::Create(
+      {.spin = spin, .side_socket_path = dir.path() + "/side.sock", .beacon = beacon.get(), .one_cpu = one_cpu});
+  EXPECT_TRUE(pump.ok()) << pump.status();
+  if (!pump.ok()) return "";
+  auto work = std::make_unique<FakeWork>();
+  FakeWork* w = work.get();
+  w->beacon = beacon.get();
+  (*pump)->Run(std::move(work));
+  auto looked_asleep = [&] {
+    std::lock_guard<std::mutex> lock(w->mu);
+    return !w->looks_while_asleep.empty() && w->looks_while_asleep.back();
+  };
+  EXPECT_TRUE(Eventually(looked_asleep));
+  std::lock_guard<std::mutex> lock(w->mu);
+  std::string looks;
+  for (bool asleep : w->looks_while_asleep) looks += asleep ? "S" : "a";
+  return looks;
+}
+
+TEST(ChannelPumpOneCpuTest, OnOneCpuItYieldsAndLooksOnceBeforeItSaysItSleeps) {
+  EXPECT_EQ(LooksUntilAsleep(/*one_cpu=*/true, absl::Microseconds(50)), "aS") << "one look after a yield, no spin";
+}
+
+TEST(ChannelPumpOneCpuTest, WithCpusToSpareItDoesNotYieldBeforeSleeping) {
+  EXPECT_EQ(LooksUntilAsleep(/*one_cpu=*/false, absl::ZeroDuration()), "S") << "no spin window, no yield";
 }
 
 TEST(ChannelPumpCreateTest, WithoutABeaconItRefusesToStart) {
