@@ -214,8 +214,8 @@ class Agent::PumpWork final : public ChannelPump::Handler {
 
   bool Drain(bool& backlogged) override {
     // Where the agent has one CPU, every peer this pass sends to is rung once, at its end.
-    std::optional<DeferredRings> pass;
-    if (!shm::SpinningCanHelp()) pass.emplace();
+    std::optional<DeferredRings::Pass> pass;
+    if (a_.pump_->one_cpu()) pass.emplace(rings_);
     if (a_.peers_.epoch() != seen_epoch_) {
       seen_epoch_ = a_.peers_.epoch();
       a_.peers_.Attached(sessions_, workers_);
@@ -274,6 +274,7 @@ class Agent::PumpWork final : public ChannelPump::Handler {
   }
 
   Agent& a_;
+  DeferredRings rings_;
   uint64_t seen_epoch_ = ~uint64_t{0};
   std::vector<std::shared_ptr<SessionConn>> sessions_;
   std::vector<std::shared_ptr<WorkerConn>> workers_;

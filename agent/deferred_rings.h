@@ -11,7 +11,7 @@
 // wake), so a later ring is never a wrong one; what matters is that every deferred ring happens
 // before the pump sleeps, which the pass's end guarantees.
 //
-// One per thread; only the pump's thread opens one. Sends on other threads ring at once.
+// Only the pump's thread opens a pass. Sends on other threads ring at once.
 #pragma once
 
 #include <memory>
@@ -23,14 +23,27 @@ namespace jobd::agent {
 
 class DeferredRings {
  public:
-  // Opens the calling thread's pass for the lifetime of the object; the destructor rings.
-  DeferredRings() : previous_(current_) { current_ = this; }
-  ~DeferredRings() {
-    current_ = previous_;
-    for (const Entry& e : bells_) e.bell->Ring();
-  }
+  DeferredRings() = default;
   DeferredRings(const DeferredRings&) = delete;
   DeferredRings& operator=(const DeferredRings&) = delete;
+
+  // Opens `rings` on the calling thread while it lives; at its end every bell rung meanwhile
+  // rings once. `rings` keeps its buffer from one pass to the next: a pass allocates nothing.
+  class Pass {
+   public:
+    explicit Pass(DeferredRings& rings) : rings_(rings), previous_(current_) { current_ = &rings_; }
+    ~Pass() {
+      current_ = previous_;
+      for (const Entry& e : rings_.bells_) e.bell->Ring();
+      rings_.bells_.clear();
+    }
+    Pass(const Pass&) = delete;
+    Pass& operator=(const Pass&) = delete;
+
+   private:
+    DeferredRings& rings_;
+    DeferredRings* previous_;
+  };
 
   // Rings `bell` now, or at the end of the calling thread's open pass. `keep` holds the memory
   // the bell lives in (the peer's segment) until then: the peer may end meanwhile.
@@ -56,8 +69,8 @@ class DeferredRings {
     }
     bells_.push_back(Entry{bell, keep});
   }
+
   std::vector<Entry> bells_;
-  DeferredRings* previous_;
   static thread_local DeferredRings* current_;
 };
 

@@ -25,26 +25,35 @@ TEST(DeferredRingsTest, WithoutAPassARingWakesAtOnce) {
 
 TEST(DeferredRingsTest, InAPassEachBellRingsOnceAtItsEnd) {
   SleepingBell a, b;
+  DeferredRings rings;
   {
-    DeferredRings pass;
+    DeferredRings::Pass pass(rings);
     DeferredRings::Ring(&a.bell, nullptr);
     DeferredRings::Ring(&b.bell, nullptr);
     DeferredRings::Ring(&a.bell, nullptr);
     DeferredRings::Ring(&a.bell, nullptr);
     EXPECT_EQ(a.rings(), 0u) << "a peer woken mid-pass would take the agent's CPU";
     EXPECT_EQ(b.rings(), 0u);
-    EXPECT_EQ(pass.pending(), 2u);
+    EXPECT_EQ(rings.pending(), 2u);
   }
   EXPECT_EQ(a.rings(), 1u) << "three messages, one wake-up";
   EXPECT_EQ(b.rings(), 1u);
+  EXPECT_EQ(rings.pending(), 0u);
   DeferredRings::Ring(&a.bell, nullptr);
   EXPECT_EQ(a.rings(), 2u) << "after the pass, rings are immediate again";
+  {
+    DeferredRings::Pass again(rings);  // the same buffer, the next pass
+    DeferredRings::Ring(&b.bell, nullptr);
+    EXPECT_EQ(b.rings(), 1u);
+  }
+  EXPECT_EQ(b.rings(), 2u);
 }
 
 TEST(DeferredRingsTest, ABellWithNobodyAsleepCostsNoWakeAtThePassEnd) {
   shm::Doorbell awake{};
+  DeferredRings rings;
   {
-    DeferredRings pass;
+    DeferredRings::Pass pass(rings);
     DeferredRings::Ring(&awake, nullptr);
   }
   EXPECT_EQ(awake.seq.load(), 0u);
@@ -53,8 +62,9 @@ TEST(DeferredRingsTest, ABellWithNobodyAsleepCostsNoWakeAtThePassEnd) {
 TEST(DeferredRingsTest, ThePassKeepsTheBellsMemoryUntilItRings) {
   auto memory = std::make_shared<SleepingBell>();
   std::weak_ptr<SleepingBell> watch = memory;
+  DeferredRings rings;
   {
-    DeferredRings pass;
+    DeferredRings::Pass pass(rings);
     DeferredRings::Ring(&memory->bell, memory);
     memory.reset();  // the peer ended during the pass
     ASSERT_FALSE(watch.expired());
@@ -65,10 +75,11 @@ TEST(DeferredRingsTest, ThePassKeepsTheBellsMemoryUntilItRings) {
 
 TEST(DeferredRingsTest, AnInnerPassRingsAtItsEndAndTheOuterOneStaysOpen) {
   SleepingBell a, b;
+  DeferredRings outer_rings, inner_rings;
   {
-    DeferredRings outer;
+    DeferredRings::Pass outer(outer_rings);
     {
-      DeferredRings inner;
+      DeferredRings::Pass inner(inner_rings);
       DeferredRings::Ring(&a.bell, nullptr);
     }
     EXPECT_EQ(a.rings(), 1u);
@@ -80,7 +91,8 @@ TEST(DeferredRingsTest, AnInnerPassRingsAtItsEndAndTheOuterOneStaysOpen) {
 
 TEST(DeferredRingsTest, APassOnOneThreadDoesNotHoldAnotherThreadsRings) {
   SleepingBell a;
-  DeferredRings pass;
+  DeferredRings rings;
+  DeferredRings::Pass pass(rings);
   std::thread other([&] { DeferredRings::Ring(&a.bell, nullptr); });
   other.join();
   EXPECT_EQ(a.rings(), 1u);
