@@ -1,10 +1,9 @@
 // The pump's thread, whatever it pumps: it runs its handler's Drain while there is work, spins
 // briefly only while work has been coming that fast (shm::SpinPolicy; on one CPU it yields once
 // instead), then says so in the beacon (so that peers know to ring the agent's eventfd) and
-// sleeps in its WakeSet until a
-// peer's eventfd, a Wake(), the side socket or the handler's next due time. Idle, it makes no
-// system call. It owns the side socket, whose handshakes it serves on this thread and whose
-// presented tokens it hands to the handler.
+// sleeps in its WakeSet until a peer's eventfd, a Wake(), the side socket or the handler's next
+// due time. Idle, it makes no system call. It owns the side socket, whose handshakes it serves on
+// this thread and whose presented tokens it hands to the handler.
 #pragma once
 
 #include <sys/types.h>

@@ -18,7 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_join.h"
 #include "client/socket_path.h"
 #include "grpcpp/grpcpp.h"
@@ -58,8 +58,8 @@ absl::StatusOr<std::unique_ptr<AgentProcess>> AgentProcess::Start(AgentFlags fla
   agent->workers_ = static_cast<uint32_t>(flags.workers);
   // A --workers among the extra flags comes later on the command line, so it is the pool's size
   // (a benchmark's --jobd_flags=--workers=1 would otherwise wait for two workers for ever).
-  for (const std::string& f : flags.extra) {
-    if (uint32_t n = 0; absl::StartsWith(f, "--workers=") && absl::SimpleAtoi(f.substr(10), &n)) agent->workers_ = n;
+  for (absl::string_view f : flags.extra) {
+    if (uint32_t n = 0; absl::ConsumePrefix(&f, "--workers=") && absl::SimpleAtoi(f, &n)) agent->workers_ = n;
   }
   std::vector<std::string> argv = {
       BinDir() + "/jobd", absl::StrCat("--run_dir=", dir), absl::StrCat("--workers=", flags.workers),

@@ -1,7 +1,6 @@
 // The whole job model through the public SDK against a real jobd and real workers.
 #include <sched.h>
 #include <unistd.h>
-#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -167,41 +166,41 @@ TEST_F(JobModelTest, BatchesWhoseFirstJobsEndEarlyStillAllSeeThePiece) {
 // Where the agent has one CPU it rings the peers of a pass at the pass's end (agent/deferred_rings.h):
 // many sessions at once, every one sleeping between its jobs, each still gets its own answers.
 TEST_F(JobModelTest, ManySessionsOnOneCpuEachGetTheirOwnAnswers) {
-  std::optional<OnCpu0> cpu(std::in_place);
-  StartAgent({.workers = 2});
   constexpr int kSessions = 8;
   constexpr int kJobs = 300;
-  std::vector<std::unique_ptr<client::JobClient>> sessions;
-  for (int s = 0; s < kSessions; ++s) sessions.push_back(Connect());
   std::vector<std::string> wrong(kSessions);
-  std::vector<std::thread> threads;
-  for (int s = 0; s < kSessions; ++s) {
-    threads.emplace_back([&, s] {
-      OnCpu0 thread_cpu;
-      for (int i = 0; i < kJobs && wrong[s].empty(); ++i) {
-        const std::string payload = absl::StrCat("session ", s, " job ", i);
-        auto f = sessions[s]->Start("echo", payload);
-        if (!f.ok()) {
-          wrong[s] = absl::StrCat(payload, ": ", f.status().ToString());
-          break;
+  {
+    OnCpu0 cpu;  // the agent and its workers start here, and so stay on CPU 0
+    StartAgent({.workers = 2});
+    std::vector<std::unique_ptr<client::JobClient>> sessions;
+    for (int s = 0; s < kSessions; ++s) sessions.push_back(Connect());
+    std::vector<std::thread> threads;
+    for (int s = 0; s < kSessions; ++s) {
+      threads.emplace_back([&, s] {
+        OnCpu0 thread_cpu;
+        for (int i = 0; i < kJobs && wrong[s].empty(); ++i) {
+          const std::string payload = absl::StrCat("session ", s, " job ", i);
+          auto f = sessions[s]->Start("echo", payload);
+          if (!f.ok()) {
+            wrong[s] = absl::StrCat(payload, ": ", f.status().ToString());
+            continue;
+          }
+          auto r = f->Wait(absl::Seconds(30));
+          if (!r.ok()) {
+            wrong[s] = absl::StrCat(payload, ": ", r.status().ToString());
+          } else if (r->view() != payload) {
+            wrong[s] = absl::StrCat(payload, " answered \"", absl::string_view(r->view().data(), r->view().size()), "\"");
+          }
         }
-        auto r = f->Wait(absl::Seconds(30));
-        if (!r.ok()) {
-          wrong[s] = absl::StrCat(payload, ": ", r.status().ToString());
-        } else if (r->view() != payload) {
-          wrong[s] = absl::StrCat(payload, " answered \"", absl::string_view(r->view().data(), r->view().size()), "\"");
-        }
-      }
-    });
+      });
+    }
+    for (std::thread& t : threads) t.join();
   }
-  for (std::thread& t : threads) t.join();
-  cpu.reset();
   for (int s = 0; s < kSessions; ++s) EXPECT_EQ(wrong[s], "") << "session " << s;
   EXPECT_TRUE(Eventually([&] {
     const v1::TypeStats* t = TypeStats("echo");
     return t != nullptr && t->outcomes().contains("ok") && t->outcomes().at("ok") == kSessions * kJobs;
   })) << "every job ended ok, counted once";
-  sessions.clear();
 }
 
 TEST_F(JobModelTest, LocalFallbackRunsTheSameHandlersHereWhenNoAgentRuns) {
