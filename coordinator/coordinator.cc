@@ -40,6 +40,7 @@ Effects Coordinator::CloseSession(SessionId session) {
   if (s == m.sessions.end()) return fx;
   const absl::Time now = m.clock.Now();
   std::vector<JobId> ids(s->second.jobs.begin(), s->second.jobs.end());
+  std::sort(ids.begin(), ids.end());  // in submission order, not the set's (per-process) hash order
   if (auto w = m.workers.find(s->second.lease); w != m.workers.end()) m.Revoke(w->second, fx);
   m.sessions.erase(s);
   m.lease_eligible.erase(session);

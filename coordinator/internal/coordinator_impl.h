@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -247,14 +248,15 @@ struct Coordinator::Impl {
     return current != jobs.end() && RunsShort(current->second.req.type);
   }
   // The busy worker to put a job of `type` behind: the one with the fewest jobs behind its
-  // current one, of those the one whose current job started first.
+  // current one, of those the one whose current job started first, then the lowest id (never
+  // the map's order, which changes with the process's hash seed).
   internal::Worker* AheadWorkerFor(const std::string& type, absl::Time now) {
     if (!options.dispatch_ahead || !RunsShort(type)) return nullptr;
     internal::Worker* pick = nullptr;
     for (auto& [id, w] : workers) {
       if (!CanTakeAhead(w, type, now)) continue;
-      if (pick == nullptr || w.ahead.size() < pick->ahead.size() ||
-          (w.ahead.size() == pick->ahead.size() && w.started_at < pick->started_at)) {
+      if (pick == nullptr ||
+          std::tuple(w.ahead.size(), w.started_at, w.id) < std::tuple(pick->ahead.size(), pick->started_at, pick->id)) {
         pick = &w;
       }
     }
