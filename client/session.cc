@@ -24,13 +24,17 @@ namespace jobd::client {
 using internal::Unavailable;
 
 void JobFuture::Shared::FailAll(const absl::Status& status) {
-  internal::PlainMutexLock lock(&mu);
-  for (auto& [seq, state] : pending) {
-    state->done = true;
-    state->status = status;
-    EndedLocked(*state);
+  std::vector<std::shared_ptr<internal::PlainCondVar>> waiters;
+  {
+    internal::PlainMutexLock lock(&mu);
+    for (auto& [seq, state] : pending) {
+      state->done = true;
+      state->status = status;
+      if (std::shared_ptr<internal::PlainCondVar> waiter = EndedLocked(*state)) waiters.push_back(std::move(waiter));
+    }
+    pending.clear();
   }
-  pending.clear();
+  for (const std::shared_ptr<internal::PlainCondVar>& waiter : waiters) waiter->Signal();
 }
 
 void JobFuture::Shared::ReaderLoop() {

@@ -51,6 +51,7 @@ ABSL_ATTRIBUTE_HOT
 void JobFuture::Shared::Complete(const JobEnd& end, bool from_lane) {
   const shm::Handle response = end.response;
   std::shared_ptr<State> state;
+  std::shared_ptr<internal::PlainCondVar> waiter;
   {
     internal::PlainMutexLock lock(&mu);
     // The leased worker hands its answer to the lane's own owner before sending it (so that its
@@ -104,8 +105,9 @@ void JobFuture::Shared::Complete(const JobEnd& end, bool from_lane) {
       FreeQuietly(state->response);
       state->response = shm::Handle();
     }
-    EndedLocked(*state);
+    waiter = EndedLocked(*state);
   }
+  if (waiter != nullptr) waiter->Signal();
 }
 
 ABSL_ATTRIBUTE_HOT
@@ -128,15 +130,15 @@ absl::StatusOr<Response> JobFuture::Shared::TakeLocked(State& state) {
 }
 
 ABSL_ATTRIBUTE_HOT
-void JobFuture::Shared::EndedLocked(State& state) {
+std::shared_ptr<internal::PlainCondVar> JobFuture::Shared::EndedLocked(State& state) {
   if (state.callback != nullptr) {
     --async_pending;
     completions->Push(std::move(state.callback), TakeLocked(state));
     state.callback = nullptr;
-    return;
+    return nullptr;
   }
-  WakeLocked(state);
   if (completions->poll_mode()) completions->Notify();  // inline check: the Wait path pays one load
+  return state.waiter;
 }
 
 void JobFuture::Shared::OnDone(const std::shared_ptr<State>& state, internal::CompletionQueue::Callback callback) {
@@ -274,6 +276,19 @@ void JobFuture::Shared::CloseLane(const pb::LaneClosed& closed) {
   }
 }
 
+namespace {
+
+// A waiting thread's condition variable, one per thread for all its waits: a job's waker copies
+// it under mu and signals it after releasing mu, when the thread may have stopped waiting (a
+// timeout, a spurious wake-up that found the job done) or even ended. A signal it was not
+// waiting for is a spurious wake-up of its next wait, which re-checks its condition.
+const std::shared_ptr<internal::PlainCondVar>& ThisThreadsCondVar() {
+  thread_local const std::shared_ptr<internal::PlainCondVar> cv = std::make_shared<internal::PlainCondVar>();
+  return cv;
+}
+
+}  // namespace
+
 ABSL_ATTRIBUTE_HOT
 bool JobFuture::Shared::AwaitLocked(std::span<State* const> watched, absl::Time deadline) {
   // Not a std::function: its handler would be one more out-of-line page on every wait.
@@ -303,13 +318,13 @@ bool JobFuture::Shared::AwaitLocked(std::span<State* const> watched, absl::Time 
       ReleaseConsumerLocked();  // the next drainer
       continue;
     }
-    internal::PlainCondVar cv;
-    for (State* st : watched) st->waiter = &cv;
-    followers.push_back(&cv);
-    cv.WaitWithDeadline(&mu, ring != nullptr ? slice : deadline);
-    followers.erase(std::find(followers.begin(), followers.end(), &cv));
+    const std::shared_ptr<internal::PlainCondVar>& cv = ThisThreadsCondVar();
+    for (State* st : watched) st->waiter = cv;
+    followers.push_back(cv);
+    cv->WaitWithDeadline(&mu, ring != nullptr ? slice : deadline);
+    followers.erase(std::find(followers.begin(), followers.end(), cv));
     for (State* st : watched) {
-      if (st->waiter == &cv) st->waiter = nullptr;
+      if (st->waiter == cv) st->waiter = nullptr;
     }
   }
   return true;

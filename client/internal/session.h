@@ -92,7 +92,9 @@ struct JobFuture::State {
   // worker takes it.
   bool lane = false;
   SubmitFields lane_fields;
-  internal::PlainCondVar* waiter = nullptr;  // guarded by Shared::mu: the thread waiting for this job
+  // Guarded by Shared::mu: the thread waiting for this job (its own condition variable, which the
+  // waker keeps alive to signal it after releasing mu).
+  std::shared_ptr<internal::PlainCondVar> waiter;
   // Guarded by Shared::mu: set by OnDone on a pending job, handed to the completion queue
   // with the result when the job ends.
   internal::CompletionQueue::Callback callback;
@@ -135,7 +137,7 @@ struct JobFuture::Shared {
   // Threads waiting while another drains the ring. Each sleeps on its own condition variable
   // and is woken alone (its job done, or the drainer leaving): with many waiters, a shared
   // Mutex condition would be re-evaluated for every one of them on every unlock.
-  std::vector<internal::PlainCondVar*> followers ABSL_GUARDED_BY(mu);
+  std::vector<std::shared_ptr<internal::PlainCondVar>> followers ABSL_GUARDED_BY(mu);
   JobClient::BeforeStartHook before_start;
   // Run once by the reader when the stream ends (the JobClient's reconnector sleeps until then).
   std::function<void()> on_disconnect ABSL_GUARDED_BY(mu);
@@ -180,8 +182,10 @@ struct JobFuture::Shared {
   void CloseLane(const pb::LaneClosed& closed);
   // A done job's result, taken once (the response view, or its error). Needs mu.
   absl::StatusOr<Response> TakeLocked(State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // A job ended: wakes its waiter, or queues its callback, or tells the poll fd.
-  void EndedLocked(State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // A job ended: queues its callback, or tells the poll fd, and returns its waiter, which the
+  // caller signals once it has released mu (signalled under mu, the waiter would wake only to
+  // sleep again on the mutex).
+  [[nodiscard]] std::shared_ptr<internal::PlainCondVar> EndedLocked(State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Registers `callback` for `state`, or runs it now (here, no lock held) if the job ended.
   void OnDone(const std::shared_ptr<State>& state, internal::CompletionQueue::Callback callback);
   bool WatchWantedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -190,6 +194,8 @@ struct JobFuture::Shared {
   void StartWatcherLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void WatcherLoop();
   // The ring's drainer is leaving: hands the ring on to the next waiter and to the watcher.
+  // Signalled under mu, unlike a job's waiter (EndedLocked): moving this one out measured no
+  // gain, as the leaving drainer holds mu only a moment longer.
   void ReleaseConsumerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     consuming = false;
     if (!followers.empty()) followers.front()->Signal();
@@ -206,9 +212,6 @@ struct JobFuture::Shared {
   // Blocks (mu held) until one of `watched` is done or `deadline` passes (false); meanwhile one
   // waiter drains the ring.
   bool AwaitLocked(std::span<State* const> watched, absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  void WakeLocked(State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (state.waiter != nullptr) state.waiter->Signal();
-  }
   // Drains the ring now if no waiter is doing it (for Ready()).
   void PollRing();
   void FailAll(const absl::Status& status);
