@@ -320,9 +320,9 @@ bool JobFuture::Shared::AwaitLocked(std::span<State* const> watched, absl::Time 
     }
     const std::shared_ptr<internal::PlainCondVar>& cv = ThisThreadsCondVar();
     for (State* st : watched) st->waiter = cv;
-    followers.push_back(cv);
+    followers.push_back(cv.get());
     cv->WaitWithDeadline(&mu, ring != nullptr ? slice : deadline);
-    followers.erase(std::find(followers.begin(), followers.end(), cv));
+    followers.erase(std::find(followers.begin(), followers.end(), cv.get()));
     for (State* st : watched) {
       if (st->waiter == cv) st->waiter = nullptr;
     }

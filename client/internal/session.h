@@ -137,7 +137,8 @@ struct JobFuture::Shared {
   // Threads waiting while another drains the ring. Each sleeps on its own condition variable
   // and is woken alone (its job done, or the drainer leaving): with many waiters, a shared
   // Mutex condition would be re-evaluated for every one of them on every unlock.
-  std::vector<std::shared_ptr<internal::PlainCondVar>> followers ABSL_GUARDED_BY(mu);
+  // Plain pointers: signalled under mu, and each follower leaves the list before its wait ends.
+  std::vector<internal::PlainCondVar*> followers ABSL_GUARDED_BY(mu);
   JobClient::BeforeStartHook before_start;
   // Run once by the reader when the stream ends (the JobClient's reconnector sleeps until then).
   std::function<void()> on_disconnect ABSL_GUARDED_BY(mu);

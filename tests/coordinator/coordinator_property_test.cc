@@ -399,7 +399,7 @@ INSTANTIATE_TEST_SUITE_P(FixedSeeds, CoordinatorPropertyTest,
 
 // A failing seed must replay: the coordinator's decisions may not follow the order of its hash
 // maps, which Abseil seeds per process (from an address, so per exec under ASLR). Runs one seed
-// in two fresh processes of this binary and compares what they decided.
+// in four fresh processes of this binary and compares what they decided.
 TEST(CoordinatorPropertyReplayTest, ASeedsRunIsTheSameInEveryProcess) {
   std::string self(4096, '\0');
   const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size() - 1);
