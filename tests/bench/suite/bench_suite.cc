@@ -38,7 +38,9 @@
 #include "tests/bench/suite/sessions.h"
 
 ABSL_FLAG(std::string, systems, "jobd,grpc,redis,gearman,raw",
-          "systems to run (raw: the raw Unix-socket echo to 2 preforked workers, the two-hop floor)");
+          "systems to run (raw: the raw Unix-socket echo to 2 preforked workers, the two-hop floor; and, not by "
+          "default, models over jobd's rings (docs/benchmarks.md): relay (a broker, four hops), direct (a "
+          "broker on the way in, answers from the worker), lanes (two hops, workers serving every client))");
 ABSL_FLAG(std::string, cases, "hot,paced,sessions",
           "case groups: hot (the hot loop, large payloads, start-multi), paced (one client at 100, 1,000 "
           "and 10,000 jobs/s), sessions (8 and 64 client processes), idle (not by default: nothing for "
@@ -48,6 +50,9 @@ ABSL_FLAG(double, idle_seconds, 60, "idle: how long the system gets no jobs (aft
 ABSL_FLAG(bool, quick, false, "a smoke run: few jobs, short throughput runs");
 ABSL_FLAG(std::string, json, "bench-results.json", "where to write the JSON results");
 ABSL_FLAG(bool, breakdown, false, "also print where a jobd noop job's microseconds go");
+ABSL_FLAG(int64_t, model_broker_work_ns, 0,
+          "the broker models (relay, direct): nanoseconds of CPU the broker burns per job it carries, 0 to "
+          "1,000,000: how much a broker may cost a job before the shape loses its lead");
 ABSL_FLAG(std::vector<std::string>, jobd_flags, {},
           "more flags for the jobd agent, comma-separated (e.g. --jobd_flags=--spin_us=0): to compare settings");
 ABSL_FLAG(int, jobs, 5000, "noop round trips measured per system");
@@ -81,6 +86,7 @@ SystemOptions OptionsFor(const std::string& scratch_dir) {
   SystemOptions so;
   so.workers = 2;
   so.jobd_flags = absl::GetFlag(FLAGS_jobd_flags);
+  so.model_broker_work_ns = absl::GetFlag(FLAGS_model_broker_work_ns);
   so.scratch_dir = scratch_dir;
   mkdir(so.scratch_dir.c_str(), 0700);
   return so;
@@ -156,6 +162,10 @@ int main(int argc, char** argv) {
     options.session_clients.push_back(count);
   }
 
+  if (const int64_t w = absl::GetFlag(FLAGS_model_broker_work_ns); w < 0 || w > 1'000'000) {
+    return std::fprintf(stderr, "--model_broker_work_ns=%lld: allowed 0 to 1000000\n", static_cast<long long>(w)), 2;
+  }
+
   Results results;
   results.hot = options.hot;
   if (options.paced) results.paced_cases = PacedCases(options.paced_rates);
@@ -167,6 +177,10 @@ int main(int argc, char** argv) {
   }
   results.machine = DescribeMachine();
   results.load_start = LoadAverage();
+  if (absl::GetFlag(FLAGS_model_broker_work_ns) != 0) {
+    absl::StrAppend(&results.machine, "; the broker models burn ", absl::GetFlag(FLAGS_model_broker_work_ns),
+                    " ns of CPU per job");
+  }
   if (!absl::GetFlag(FLAGS_jobd_flags).empty()) {
     absl::StrAppend(&results.machine, "; jobd started with ", absl::StrJoin(absl::GetFlag(FLAGS_jobd_flags), " "));
   }

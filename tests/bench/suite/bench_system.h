@@ -25,6 +25,7 @@ struct SystemOptions {
   int workers = 2;
   std::string scratch_dir;  // a fresh directory the system may use for sockets and files
   std::vector<std::string> jobd_flags;  // more flags for the jobd agent (e.g. --spin_us=0); jobd only
+  int64_t model_broker_work_ns = 0;     // CPU the broker models burn per job they relay (relay, direct)
 };
 
 // One connection or session slot; used by one thread at a time.
@@ -72,8 +73,15 @@ std::unique_ptr<BenchSystem> MakeGrpcUnarySystem();
 std::unique_ptr<BenchSystem> MakeRedisSystem();
 std::unique_ptr<BenchSystem> MakeGearmanSystem();
 std::unique_ptr<BenchSystem> MakeRawEchoSystem();
+// Not job systems: models of the data path's shapes over jobd's rings (shm_model.h), not run by
+// default. Lanes: two hops, workers serving every client's channel (shm_lanes_system.cc); relay:
+// a broker on four hops; direct: a broker on the way in, answers from the worker
+// (shm_broker_system.cc).
+std::unique_ptr<BenchSystem> MakeShmLanesSystem();
+std::unique_ptr<BenchSystem> MakeShmRelaySystem();
+std::unique_ptr<BenchSystem> MakeShmDirectSystem();
 
-// By the suite's id: jobd, grpc, redis, gearman, raw; nullptr when unknown or not built.
+// By the suite's id: jobd, grpc, redis, gearman, raw, lanes, relay, direct; nullptr when unknown or not built.
 std::unique_ptr<BenchSystem> MakeSystem(const std::string& id);
 
 }  // namespace jobd::bench

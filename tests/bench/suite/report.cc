@@ -17,7 +17,7 @@
 namespace jobd::bench {
 namespace {
 
-const std::vector<std::string> kSystemOrder = {"jobd", "grpc", "redis", "gearman", "raw"};
+const std::vector<std::string> kSystemOrder = {"jobd", "grpc", "redis", "gearman", "raw", "relay", "direct", "lanes"};
 const std::vector<std::string> kModes = {"unpinned", "pinned"};
 
 std::optional<double> Get(const Results& r, const std::string& mode, const std::string& system,

@@ -8,6 +8,9 @@ std::unique_ptr<BenchSystem> MakeSystem(const std::string& id) {
   if (id == "redis") return MakeRedisSystem();
   if (id == "gearman") return MakeGearmanSystem();
   if (id == "raw") return MakeRawEchoSystem();
+  if (id == "lanes") return MakeShmLanesSystem();
+  if (id == "relay") return MakeShmRelaySystem();
+  if (id == "direct") return MakeShmDirectSystem();
   return nullptr;
 }
 
