@@ -49,10 +49,11 @@ ABSL_FLAG(absl::Duration, dispatch_ahead_max_run, absl::Milliseconds(1),
 ABSL_FLAG(int64_t, dispatch_ahead_depth, 32,
           "at most this many jobs behind a busy worker's current one (1 to 64)");
 ABSL_FLAG(int64_t, spin_us, 50,
-          "microseconds the agent and its workers spin for the next message before sleeping (0: never spin)");
+          "microseconds the agent and its workers spin for the next message before sleeping (a worker up to ten "
+          "times that while its yields hand the CPU to other processes) (0: never spin)");
 ABSL_FLAG(int64_t, client_spin_us, 200,
-          "microseconds a client spins for its answer before sleeping, while its recent answers came that soon (0: "
-          "never spin)");
+          "microseconds a client spins for its answer before sleeping, while its recent answers came that soon; up "
+          "to ten times that while its yields hand the CPU to other processes (0: never spin)");
 ABSL_FLAG(int64_t, max_queue, 10000, "queued jobs, all sessions");
 ABSL_FLAG(int64_t, max_queued_per_session, 0, "queued jobs per session (0: no quota)");
 ABSL_FLAG(int64_t, max_jobs_per_uid, 0,

@@ -68,10 +68,27 @@ inline void CpuRelax() {
 #endif
 }
 
-// Spins for up to `spin` checking `ready()`, then sleeps on `bell` for up to `timeout`.
-// Spinning first is what makes a hand-off cheap here: waking a sleeping process on another CPU
-// costs tens of microseconds, a spinning one notices in well under one. `trace`, when given,
-// says what the wait did.
+// A spin goes past its window while its yields hand the CPU to other processes: there are then
+// more runnable processes than CPUs, a spinner's turn costs only a check and a switch, and going
+// to sleep would make its peer pay a futex wake-up (the largest cost of the agent's hop at 64
+// client processes, docs/benchmarks.md "A spin that outlasts its window while the CPUs are
+// full"). Where its yields return at once (the CPU has nothing else to run) it stops at its
+// window, so an idle machine burns no more than before. At most kSpinStretch windows.
+inline constexpr int64_t kSpinStretch = 10;
+// A yield that took this long on average, over the last four, gave the CPU to someone else.
+inline constexpr int64_t kHandedOverNs = 5'000;
+
+// Whether a spin `elapsed_ns` long, with a window of `window_ns`, goes on, given that its last
+// four yields took `last_four_ns`.
+inline bool SpinGoesOn(int64_t elapsed_ns, int64_t window_ns, int64_t last_four_ns) {
+  if (elapsed_ns < window_ns) return true;
+  return elapsed_ns < kSpinStretch * window_ns && last_four_ns >= 4 * kHandedOverNs;
+}
+
+// Spins for up to `spin` checking `ready()` (longer while the CPUs are full: SpinGoesOn), then
+// sleeps on `bell` for up to `timeout`. Spinning first is what makes a hand-off cheap here:
+// waking a sleeping process on another CPU costs tens of microseconds, a spinning one notices in
+// well under one. `trace`, when given, says what the wait did.
 template <typename Ready>
 bool SpinThenSleep(Doorbell& bell, Ready ready, absl::Duration spin, absl::Duration timeout,
                    WaitTrace* trace = nullptr) {
@@ -79,6 +96,7 @@ bool SpinThenSleep(Doorbell& bell, Ready ready, absl::Duration spin, absl::Durat
   if (spin > absl::ZeroDuration()) {
     const int64_t spin_ns = absl::ToInt64Nanoseconds(spin);
     const int64_t start = MonotonicNanos();
+    int64_t checked = start;
     bool caught = false;
     for (int i = 1; !caught; ++i) {
       // Yielding, not just pausing: on a machine with fewer CPUs than busy processes, the peer
@@ -89,7 +107,11 @@ bool SpinThenSleep(Doorbell& bell, Ready ready, absl::Duration spin, absl::Durat
         for (int k = 0; k < 16; ++k) CpuRelax();
         caught = ready();
       }
-      if ((i & 3) == 0 && MonotonicNanos() - start >= spin_ns) break;
+      if ((i & 3) == 0) {
+        const int64_t now = MonotonicNanos();
+        if (!SpinGoesOn(now - start, spin_ns, now - checked)) break;
+        checked = now;
+      }
     }
     if (trace != nullptr) trace->spun = true;
     if (caught) return true;

@@ -1,6 +1,9 @@
 // SpinThenSleep's account of a wait (WaitTrace), which the spin policy learns from: a message
-// caught while spinning, a spin that ended in a sleep, and the ringer's stamp after a sleep.
+// caught while spinning, a spin that ended in a sleep, and the ringer's stamp after a sleep. And
+// when a spin outlasts its window: only while its yields hand the CPU to other processes.
 #include "shm/doorbell.h"
+
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
@@ -55,6 +58,69 @@ TEST(DoorbellTest, ASleeperLearnsWhenItWasRungNotWhenItRanAgain) {
   EXPECT_GE(trace.rung_ns, rang_at);
   EXPECT_LE(trace.rung_ns, end);
   EXPECT_GT(trace.rung_ns, start);
+}
+
+TEST(SpinGoesOnTest, WithinItsWindowASpinGoesOnHoweverFastItsYields) {
+  EXPECT_TRUE(SpinGoesOn(0, 50'000, 0));
+  EXPECT_TRUE(SpinGoesOn(49'999, 50'000, 400));
+}
+
+TEST(SpinGoesOnTest, PastItsWindowASpinWhoseYieldsReturnAtOnceStops) {
+  // Four yields of 1 µs each: nobody else wanted the CPU, so spinning on would only burn it.
+  EXPECT_FALSE(SpinGoesOn(50'000, 50'000, 4'000));
+  EXPECT_FALSE(SpinGoesOn(60'000, 50'000, 4 * kHandedOverNs - 1));
+}
+
+TEST(SpinGoesOnTest, PastItsWindowASpinWhoseYieldsHandTheCpuOverGoesOnToTenWindows) {
+  EXPECT_TRUE(SpinGoesOn(50'000, 50'000, 4 * kHandedOverNs));
+  EXPECT_TRUE(SpinGoesOn(kSpinStretch * 50'000 - 1, 50'000, 80'000));
+  EXPECT_FALSE(SpinGoesOn(kSpinStretch * 50'000, 50'000, 80'000));
+  EXPECT_FALSE(SpinGoesOn(0, 0, 80'000));  // no window, no spin to stretch
+}
+
+// A busy thread that yields every 20 µs shares the spinner's CPU, so each of the spinner's yields
+// runs it: the spin goes past its 100 µs window and catches a message that comes at 300 µs
+// (the message is a clock reading, so however the threads are scheduled it is there by then).
+TEST(DoorbellTest, ASpinWhoseYieldsRunAnotherThreadOutlastsItsWindow) {
+  const int cpu = sched_getcpu();
+  ASSERT_GE(cpu, 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) GTEST_SKIP() << "cannot pin this thread";
+  std::atomic<bool> stop{false};
+  std::atomic<bool> pinned{false};
+  std::atomic<bool> started{false};
+  std::thread busy([&] {
+    pinned.store(sched_setaffinity(0, sizeof one, &one) == 0);
+    started.store(true);
+    while (!stop.load()) {
+      const int64_t until = MonotonicNanos() + 20'000;
+      while (MonotonicNanos() < until) {
+      }
+      sched_yield();
+    }
+  });
+  while (!started.load()) sched_yield();
+  if (!pinned.load()) {
+    stop.store(true);
+    busy.join();
+    sched_setaffinity(0, sizeof before, &before);
+    GTEST_SKIP() << "cannot pin the busy thread";
+  }
+  Doorbell bell{};
+  WaitTrace trace;
+  const int64_t start = MonotonicNanos();
+  const bool got = SpinThenSleep(bell, [&] { return MonotonicNanos() - start >= 300'000; }, absl::Microseconds(100),
+                                 absl::Seconds(1), &trace);
+  stop.store(true);
+  busy.join();
+  sched_setaffinity(0, sizeof before, &before);
+  EXPECT_TRUE(got);
+  EXPECT_TRUE(trace.spun);
+  EXPECT_FALSE(trace.slept) << "the spin stopped at its window although its yields ran the busy thread";
 }
 
 TEST(DoorbellTest, RingingWithNobodyAsleepLeavesTheStampAlone) {
