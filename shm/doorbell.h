@@ -79,10 +79,10 @@ inline constexpr int64_t kSpinStretch = 10;
 inline constexpr int64_t kHandedOverNs = 5'000;
 
 // Whether a spin `elapsed_ns` long, with a window of `window_ns`, goes on, given that its last
-// four yields took `last_four_ns`.
-inline bool SpinGoesOn(int64_t elapsed_ns, int64_t window_ns, int64_t last_four_ns) {
+// four yields took `last_four_ns`. Past the window, never past the waiter's `timeout_ns`.
+inline bool SpinGoesOn(int64_t elapsed_ns, int64_t window_ns, int64_t last_four_ns, int64_t timeout_ns) {
   if (elapsed_ns < window_ns) return true;
-  return elapsed_ns < kSpinStretch * window_ns && last_four_ns >= 4 * kHandedOverNs;
+  return elapsed_ns < kSpinStretch * window_ns && elapsed_ns < timeout_ns && last_four_ns >= 4 * kHandedOverNs;
 }
 
 // Spins for up to `spin` checking `ready()` (longer while the CPUs are full: SpinGoesOn), then
@@ -95,6 +95,7 @@ bool SpinThenSleep(Doorbell& bell, Ready ready, absl::Duration spin, absl::Durat
   if (ready()) return true;
   if (spin > absl::ZeroDuration()) {
     const int64_t spin_ns = absl::ToInt64Nanoseconds(spin);
+    const int64_t timeout_ns = absl::ToInt64Nanoseconds(timeout);  // an infinite one: the largest
     const int64_t start = MonotonicNanos();
     int64_t checked = start;
     bool caught = false;
@@ -109,7 +110,7 @@ bool SpinThenSleep(Doorbell& bell, Ready ready, absl::Duration spin, absl::Durat
       }
       if ((i & 3) == 0) {
         const int64_t now = MonotonicNanos();
-        if (!SpinGoesOn(now - start, spin_ns, now - checked)) break;
+        if (!SpinGoesOn(now - start, spin_ns, now - checked, timeout_ns)) break;
         checked = now;
       }
     }

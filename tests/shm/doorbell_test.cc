@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -60,22 +61,30 @@ TEST(DoorbellTest, ASleeperLearnsWhenItWasRungNotWhenItRanAgain) {
   EXPECT_GT(trace.rung_ns, start);
 }
 
+constexpr int64_t kNoTimeout = INT64_MAX;
+
 TEST(SpinGoesOnTest, WithinItsWindowASpinGoesOnHoweverFastItsYields) {
-  EXPECT_TRUE(SpinGoesOn(0, 50'000, 0));
-  EXPECT_TRUE(SpinGoesOn(49'999, 50'000, 400));
+  EXPECT_TRUE(SpinGoesOn(0, 50'000, 0, kNoTimeout));
+  EXPECT_TRUE(SpinGoesOn(49'999, 50'000, 400, kNoTimeout));
 }
 
 TEST(SpinGoesOnTest, PastItsWindowASpinWhoseYieldsReturnAtOnceStops) {
   // Four yields of 1 µs each: nobody else wanted the CPU, so spinning on would only burn it.
-  EXPECT_FALSE(SpinGoesOn(50'000, 50'000, 4'000));
-  EXPECT_FALSE(SpinGoesOn(60'000, 50'000, 4 * kHandedOverNs - 1));
+  EXPECT_FALSE(SpinGoesOn(50'000, 50'000, 4'000, kNoTimeout));
+  EXPECT_FALSE(SpinGoesOn(60'000, 50'000, 4 * kHandedOverNs - 1, kNoTimeout));
 }
 
 TEST(SpinGoesOnTest, PastItsWindowASpinWhoseYieldsHandTheCpuOverGoesOnToTenWindows) {
-  EXPECT_TRUE(SpinGoesOn(50'000, 50'000, 4 * kHandedOverNs));
-  EXPECT_TRUE(SpinGoesOn(kSpinStretch * 50'000 - 1, 50'000, 80'000));
-  EXPECT_FALSE(SpinGoesOn(kSpinStretch * 50'000, 50'000, 80'000));
-  EXPECT_FALSE(SpinGoesOn(0, 0, 80'000));  // no window, no spin to stretch
+  EXPECT_TRUE(SpinGoesOn(50'000, 50'000, 4 * kHandedOverNs, kNoTimeout));
+  EXPECT_TRUE(SpinGoesOn(kSpinStretch * 50'000 - 1, 50'000, 80'000, kNoTimeout));
+  EXPECT_FALSE(SpinGoesOn(kSpinStretch * 50'000, 50'000, 80'000, kNoTimeout));
+  EXPECT_FALSE(SpinGoesOn(0, 0, 80'000, kNoTimeout));  // no window, no spin to stretch
+}
+
+TEST(SpinGoesOnTest, TheStretchEndsAtTheWaitersTimeoutTheWindowDoesNot) {
+  EXPECT_TRUE(SpinGoesOn(99'999, 50'000, 80'000, 100'000));
+  EXPECT_FALSE(SpinGoesOn(100'000, 50'000, 80'000, 100'000));
+  EXPECT_TRUE(SpinGoesOn(40'000, 50'000, 80'000, 30'000));  // as before the stretch
 }
 
 // A busy thread that yields every 20 µs shares the spinner's CPU, so each of the spinner's yields
