@@ -66,8 +66,8 @@ struct ClientOptions {
   // After the agent goes away, reconnect in the background with a backoff growing to this.
   // Zero: never reconnect.
   absl::Duration max_reconnect_backoff = absl::Seconds(2);
-  // How long a thread waiting for an answer spins (yielding the CPU) before it sleeps, and a tenth
-  // of the longest (shm::SpinGoesOn: past it only while its yields run other processes). The
+  // The window a thread waiting for an answer spins in (yielding the CPU) before it sleeps; past
+  // it, up to ten windows only while its yields run other processes (shm::SpinGoesOn). The
   // agent tells each session its window (`--client-spin-us`); this caps it for this process,
   // whose container the spin is charged to (under a CPU limit below about two CPUs, zero).
   // Unset: $JOBD_CLIENT_SPIN_US (microseconds, 0 to 10000) when set, else the agent's window.

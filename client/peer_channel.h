@@ -149,17 +149,7 @@ class PeerChannel {
   // spin policy.
   template <typename Ready>
   bool WaitOn(shm::Doorbell& bell, Ready ready, absl::Duration timeout) {
-    const int64_t start = shm::MonotonicNanos();
-    shm::WaitTrace trace;
-    const bool got = shm::SpinThenSleep(bell, ready, spin_policy_.Spin(), timeout, &trace);
-    if (got) {
-      const int64_t end = shm::MonotonicNanos();
-      // After a sleep the gap ends when the peer rang, if the bell's stamp is plausible.
-      const bool rung = trace.slept && trace.rung_ns >= start && trace.rung_ns <= end;
-      spin_policy_.Waited(absl::Nanoseconds((rung ? trace.rung_ns : end) - start), trace.spun, trace.slept,
-                          /*exact=*/!trace.slept || rung);
-    }
-    return got;
+    return shm::WaitWithPolicy(bell, ready, spin_policy_, timeout);
   }
   uint64_t up_used() const { return slot_.up.used(); }
   uint64_t up_capacity() const { return slot_.up.capacity(); }

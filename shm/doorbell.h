@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "shm/internal/futex.h"
 #include "shm/monotonic.h"
+#include "shm/spin_policy.h"
 
 namespace jobd::shm {
 
@@ -85,37 +86,40 @@ inline bool SpinGoesOn(int64_t elapsed_ns, int64_t window_ns, int64_t last_four_
   return elapsed_ns < kSpinStretch * window_ns && elapsed_ns < timeout_ns && last_four_ns >= 4 * kHandedOverNs;
 }
 
-// Spins for up to `spin` checking `ready()` (longer while the CPUs are full: SpinGoesOn), then
-// sleeps on `bell` for up to `timeout`. Spinning first is what makes a hand-off cheap here:
-// waking a sleeping process on another CPU costs tens of microseconds, a spinning one notices in
-// well under one. `trace`, when given, says what the wait did.
+// Spins for up to `spin` (longer while the CPUs are full: SpinGoesOn, never past `timeout`)
+// checking `ready()`; true once it is. Spinning first is what makes a hand-off cheap here: waking
+// a sleeping process on another CPU costs tens of microseconds, a spinning one notices in well
+// under one.
+template <typename Ready>
+bool SpinUntil(Ready ready, absl::Duration spin, absl::Duration timeout) {
+  const int64_t spin_ns = absl::ToInt64Nanoseconds(spin);
+  const int64_t timeout_ns = absl::ToInt64Nanoseconds(timeout);  // an infinite one: the largest
+  const int64_t start = MonotonicNanos();
+  int64_t checked = start;
+  for (int i = 1;; ++i) {
+    // Yielding, not just pausing: on a machine with fewer CPUs than busy processes, the peer
+    // this spinner waits for may be runnable on this very CPU.
+    sched_yield();
+    if (ready()) return true;
+    for (int k = 0; k < 16; ++k) CpuRelax();
+    if (ready()) return true;
+    if ((i & 3) == 0) {
+      const int64_t now = MonotonicNanos();
+      if (!SpinGoesOn(now - start, spin_ns, now - checked, timeout_ns)) return false;
+      checked = now;
+    }
+  }
+}
+
+// Spins (SpinUntil) for up to `spin`, then sleeps on `bell` for up to `timeout`, until `ready()`.
+// `trace`, when given, says what the wait did.
 template <typename Ready>
 bool SpinThenSleep(Doorbell& bell, Ready ready, absl::Duration spin, absl::Duration timeout,
                    WaitTrace* trace = nullptr) {
   if (ready()) return true;
   if (spin > absl::ZeroDuration()) {
-    const int64_t spin_ns = absl::ToInt64Nanoseconds(spin);
-    const int64_t timeout_ns = absl::ToInt64Nanoseconds(timeout);  // an infinite one: the largest
-    const int64_t start = MonotonicNanos();
-    int64_t checked = start;
-    bool caught = false;
-    for (int i = 1; !caught; ++i) {
-      // Yielding, not just pausing: on a machine with fewer CPUs than busy processes, the peer
-      // this spinner waits for may be runnable on this very CPU.
-      sched_yield();
-      caught = ready();
-      if (!caught) {
-        for (int k = 0; k < 16; ++k) CpuRelax();
-        caught = ready();
-      }
-      if ((i & 3) == 0) {
-        const int64_t now = MonotonicNanos();
-        if (!SpinGoesOn(now - start, spin_ns, now - checked, timeout_ns)) break;
-        checked = now;
-      }
-    }
     if (trace != nullptr) trace->spun = true;
-    if (caught) return true;
+    if (SpinUntil(ready, spin, timeout)) return true;
   }
   const bool r = bell.Sleep(ready, timeout);
   if (trace != nullptr) {
@@ -123,6 +127,22 @@ bool SpinThenSleep(Doorbell& bell, Ready ready, absl::Duration spin, absl::Durat
     trace->rung_ns = bell.rung_ns.load(std::memory_order_relaxed);
   }
   return r;
+}
+
+// SpinThenSleep with `policy`'s spin, which then learns from the wait (once `ready()`): after a
+// sleep the gap ends when the peer rang, if the bell's stamp is plausible.
+template <typename Ready>
+bool WaitWithPolicy(Doorbell& bell, Ready ready, SpinPolicy& policy, absl::Duration timeout) {
+  const int64_t start = MonotonicNanos();
+  WaitTrace trace;
+  const bool got = SpinThenSleep(bell, ready, policy.Spin(), timeout, &trace);
+  if (got) {
+    const int64_t end = MonotonicNanos();
+    const bool rung = trace.slept && trace.rung_ns >= start && trace.rung_ns <= end;
+    policy.Waited(absl::Nanoseconds((rung ? trace.rung_ns : end) - start), trace.spun, trace.slept,
+                  /*exact=*/!trace.slept || rung);
+  }
+  return got;
 }
 
 }  // namespace jobd::shm

@@ -154,13 +154,13 @@ struct WorkerLink {
 [[noreturn]] void ServeAsWorker(Channel* channel, int socket, bool direct) {
   absl::flat_hash_map<uint32_t, std::unique_ptr<Channel>> clients;  // direct: the channels handed over
   shm::SpinPolicy spin(model::kServerSpin);
-  const std::vector<shm::Doorbell*> bells = {&channel->header->serve_bell};
   uint64_t sink = 0;
   uint32_t id = 0;
   std::string job;
   for (;;) {
     if (!PopTagged(channel->up, &id, &job)) {
-      model::SpinThenSleepOnAll(spin, bells, [&] { return channel->up.HasData(); });
+      shm::WaitWithPolicy(channel->header->serve_bell, [&] { return channel->up.HasData(); }, spin,
+                          absl::Milliseconds(100));
       continue;
     }
     const std::string answer = BenchAnswer(job, &sink);

@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <cerrno>
 #include <cstring>
@@ -47,31 +46,28 @@ LaneAcceptor::LaneAcceptor(int listener, size_t max_lanes) : max_lanes_(max_lane
 
 void LaneAcceptor::Run(int listener) {
   std::vector<pollfd> fds{{listener, POLLIN, 0}};
-  size_t live = 0;
   for (;;) {
     if (poll(fds.data(), fds.size(), -1) <= 0) continue;
     {
       std::lock_guard lock(mu_);
+      // A client sends nothing after its channel: anything on its socket is its end.
       for (size_t i = 1; i < fds.size(); ++i) {
-        if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-        hung_up_.push_back(fds[i].fd);  // a client sends nothing after its channel: this is its end
-        fds[i].fd = -1;
-        --live;
+        if (fds[i].revents != 0) hung_up_.push_back(fds[i].fd);
       }
+      std::erase_if(fds, [&](const pollfd& p) { return p.fd != listener && p.revents != 0; });
     }
     if ((fds[0].revents & POLLIN) != 0) {
       const int conn = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
       if (conn >= 0) {
         absl::StatusOr<shm::Record> r = shm::ReceiveRecord(conn, absl::Seconds(5));
         std::unique_ptr<Channel> channel;
-        if (r.ok() && r->fds.size() == 1 && live < max_lanes_) channel = MapChannel(r->fds[0].get());
+        if (r.ok() && r->fds.size() == 1 && fds.size() - 1 < max_lanes_) channel = MapChannel(r->fds[0].get());
         if (channel == nullptr) {
           close(conn);
         } else {
           std::lock_guard lock(mu_);
           added_.push_back({std::move(channel), std::move(r->fds[0]), conn, next_id_++});
           fds.push_back({conn, POLLIN, 0});
-          ++live;
         }
       }
     }
@@ -104,27 +100,21 @@ absl::StatusOr<size_t> ChannelCaller::Call(std::string_view request) {
   channel_->header->serve_bell.Ring();
   const absl::Time give_up = absl::Now() + absl::Seconds(10);
   for (;;) {
-    std::string answer;
-    bool got = false;
+    // Checked where it lies, as jobd's client reads its answer in place.
+    absl::Status checked;
+    size_t size = 0;
     absl::StatusOr<bool> popped = channel_->down.TryPop([&](std::span<const std::byte> a) {
-      answer.assign(reinterpret_cast<const char*>(a.data()), a.size());
-      got = true;
+      size = a.size();
+      checked = CheckBenchAnswer(request, std::string_view(reinterpret_cast<const char*>(a.data()), a.size()));
     });
     if (!popped.ok()) return popped.status();
-    if (got) {
-      if (absl::Status s = CheckBenchAnswer(request, answer); !s.ok()) return s;
-      return answer.size();
+    if (*popped) {
+      if (!checked.ok()) return checked;
+      return size;
     }
     if (absl::Now() > give_up) return absl::DeadlineExceededError("model: no answer in 10 s");
-    shm::WaitTrace trace;
-    const int64_t start = shm::MonotonicNanos();
-    shm::SpinThenSleep(channel_->header->answer_bell, [&] { return channel_->down.HasData(); }, spin_.Spin(),
-                       absl::Milliseconds(100), &trace);
-    const int64_t end = shm::MonotonicNanos();
-    // As jobd's client judges its waits (client/peer_channel.h).
-    const bool rung = trace.slept && trace.rung_ns >= start && trace.rung_ns <= end;
-    spin_.Waited(absl::Nanoseconds((rung ? trace.rung_ns : end) - start), trace.spun, trace.slept,
-                 !trace.slept || rung);
+    shm::WaitWithPolicy(channel_->header->answer_bell, [&] { return channel_->down.HasData(); }, spin_,
+                        absl::Milliseconds(100));
   }
 }
 
@@ -141,15 +131,9 @@ absl::StatusOr<std::unique_ptr<Caller>> DialModel(const std::string& path) {
 
 absl::Status ModelSystem::Listen(const std::string& scratch_dir, const char* name) {
   path_ = absl::StrCat(scratch_dir, "/", name);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path_.size() >= sizeof addr.sun_path) return absl::InvalidArgumentError("socket path too long");
-  std::memcpy(addr.sun_path, path_.data(), path_.size());
-  listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listener_ < 0 || bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      listen(listener_, 1024) != 0) {
-    return absl::UnavailableError(absl::StrCat("listen on ", path_, ": ", std::strerror(errno)));
-  }
+  absl::StatusOr<shm::UniqueFd> listener = shm::ListenUnix(path_, 0600);
+  if (!listener.ok()) return listener.status();
+  listener_ = listener->Release();
   return absl::OkStatus();
 }
 

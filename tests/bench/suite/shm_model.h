@@ -100,8 +100,8 @@ class LaneAcceptor {
   uint32_t next_id_ = 1;
 };
 
-// Spins as jobd's servers do (`policy`), checking `ready()`, then sleeps on every bell in `bells`
-// (at least one, at most 128) at once (futex_waitv) for up to 100 ms.
+// Spins as jobd's waiters do (`policy`, shm::SpinUntil), checking `ready()`, then sleeps on every
+// bell in `bells` (at least one, at most 128) at once (futex_waitv) for up to 100 ms.
 template <typename Ready>
 void SpinThenSleepOnAll(shm::SpinPolicy& policy, const std::vector<shm::Doorbell*>& bells, Ready ready);
 
@@ -157,16 +157,8 @@ template <typename Ready>
 void SpinThenSleepOnAll(shm::SpinPolicy& policy, const std::vector<shm::Doorbell*>& bells, Ready ready) {
   const absl::Duration window = policy.Spin();
   const int64_t start = shm::MonotonicNanos();
-  bool caught = false;
   const bool spun = window > absl::ZeroDuration();
-  if (spun) {
-    const int64_t window_ns = absl::ToInt64Nanoseconds(window);
-    for (int i = 1; !caught; ++i) {
-      sched_yield();
-      caught = ready();
-      if ((i & 3) == 0 && shm::MonotonicNanos() - start >= window_ns) break;
-    }
-  }
+  const bool caught = spun && shm::SpinUntil(ready, window, absl::Milliseconds(100));
   if (!caught) {
     thread_local std::vector<futex_waitv> waiters;
     waiters.clear();
